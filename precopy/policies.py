@@ -1,0 +1,251 @@
+"""Stop rules of real hypervisors, as policies the kernel evaluates at every
+bitmap sync.
+
+A :class:`Policy` holds plain numbers; the named constructors set them to each
+system's documented defaults.  Sources are in ``../shared/reference/precopy-reference.md``
+(sections 2 and 3) and the files named in each docstring.
+
+At each sync (a round boundary) the kernel stops pre-copy when any convergence
+criterion holds (checked first) or any cap is reached:
+
+* convergence: ``remaining dirty bytes < decision bandwidth x downtime_limit_s``
+  (QEMU, VMware, SimGrid); ``remaining dirty pages < min_dirty_pages`` (Xen v2);
+  ``pages sent + skipped in the last round < min_round_pages`` (Xen legacy); or
+  nothing left to send;
+* caps: ``max_rounds`` (all rounds, the stop-and-copy included);
+  ``total pages sent > max_data_factor x memory pages``; simulated time reaching
+  ``timeout_s``.  A capped migration reports ``converged=False``.
+
+The decision bandwidth is the pre-copy transfer rate (what QEMU measures), or
+``switchover_bandwidth_bps`` when set (QEMU's ``avail-switchover-bandwidth``).
+Pre-copy runs at ``min(link goodput, max_bandwidth_bps)``; the stop-and-copy runs
+at the full link goodput.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from . import _validate as v
+from .units import MiBps
+
+__all__ = ["Policy", "QEMU", "XenLegacy", "Xen", "VMware", "SimGrid", "Custom", "get", "NAMES"]
+
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Numbers that define a stop rule.  Prefer the named constructors.
+
+    Parameters
+    ----------
+    name : str
+        Label for reports.
+    downtime_limit_s : float or None
+        Stop when remaining dirty bytes / decision bandwidth < this (seconds).
+    min_dirty_pages : int
+        Stop when fewer pages than this are dirty at a sync (0: off).
+    min_round_pages : int
+        Stop when the last round sent + skipped fewer pages than this (0: off).
+    max_rounds : int
+        Most rounds in all, the stop-and-copy included (0: no cap).
+    max_data_factor : float or None
+        Stop when pages sent exceed this multiple of the guest's pages.
+    max_bandwidth_bps : float or None
+        Pre-copy rate cap in bits/s of payload (None: unlimited).
+    switchover_bandwidth_bps : float or None
+        Bandwidth assumed by the stop decision instead of the measured rate.
+    page_skip : bool
+        Skip pages re-dirtied in this round before the sender reached them.
+    send_order : {'address', 'permuted'}
+        Order in which a round visits dirty pages.
+    header_bytes : int
+        Bytes on the wire per page beyond its contents.
+    check_before_first_round : bool
+        Apply the downtime rule before the bulk pass too (QEMU: a VM small enough
+        is sent entirely while stopped).
+    timeout_s : float
+        Simulated-time limit; a migration still iterating then is stopped and
+        reported as not converged.
+    """
+
+    name: str = "custom"
+    downtime_limit_s: float | None = None
+    min_dirty_pages: int = 0
+    min_round_pages: int = 0
+    max_rounds: int = 0
+    max_data_factor: float | None = None
+    max_bandwidth_bps: float | None = None
+    switchover_bandwidth_bps: float | None = None
+    page_skip: bool = False
+    send_order: str = "address"
+    header_bytes: int = 0
+    check_before_first_round: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self):
+        if self.downtime_limit_s is not None:
+            object.__setattr__(self, "downtime_limit_s",
+                               v.real(self.downtime_limit_s, "downtime_limit_s", "s", lo=0.0, hi=3600.0))
+        object.__setattr__(self, "min_dirty_pages", v.integer(self.min_dirty_pages, "min_dirty_pages", "pages", lo=0))
+        object.__setattr__(self, "min_round_pages", v.integer(self.min_round_pages, "min_round_pages", "pages", lo=0))
+        object.__setattr__(self, "max_rounds", v.integer(self.max_rounds, "max_rounds", "rounds", lo=0, hi=10**6))
+        if self.max_rounds == 1:
+            raise ValueError("max_rounds (rounds) must be 0 (no cap) or in [2, 1000000]: the bulk pass and "
+                             "the stop-and-copy are two rounds; got 1")
+        if self.max_data_factor is not None:
+            object.__setattr__(self, "max_data_factor",
+                               v.real(self.max_data_factor, "max_data_factor", "multiple of memory", lo=1.0, hi=1e6))
+        for f in ("max_bandwidth_bps", "switchover_bandwidth_bps"):
+            if getattr(self, f) is not None:
+                object.__setattr__(self, f, v.real(getattr(self, f), f, "bit/s", lo=1e3, hi=1e13))
+        if not isinstance(self.page_skip, bool):
+            raise ValueError(f"page_skip must be True or False; got {self.page_skip!r}")
+        v.choice(self.send_order, "send_order", ("address", "permuted"))
+        object.__setattr__(self, "header_bytes", v.integer(self.header_bytes, "header_bytes", "bytes", lo=0, hi=2**20))
+        object.__setattr__(self, "timeout_s", v.real(self.timeout_s, "timeout_s", "s", lo=0.0, hi=1e9, lo_open=True))
+
+    def with_(self, **changes) -> "Policy":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+
+def QEMU(downtime_limit_s: float = 0.3, max_bandwidth_bps: float | None = MiBps(128) * 8,
+         switchover_bandwidth_bps: float | None = None, page_skip: bool = False,
+         timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+    """QEMU/KVM pre-copy (``migration/migration.c``, ``migration/options.c``, QEMU 8-9).
+
+    Stops when the dirty bytes left after a bitmap sync are below
+    ``bandwidth x downtime_limit_s``, where bandwidth is measured (or
+    ``avail-switchover-bandwidth``).  No round cap: a migration that never fits
+    the limit runs until cancelled; here until ``timeout_s``.
+
+    Parameters
+    ----------
+    downtime_limit_s : float, default 0.3
+        QEMU's ``downtime-limit`` (300 ms; 30 ms in releases before 2.x).
+    max_bandwidth_bps : float or None, default 128 MiB/s
+        QEMU's ``max-bandwidth`` (128 MiB/s since September 2020, 32 MiB/s before);
+        libvirt usually sets it unlimited: pass ``None``.
+    switchover_bandwidth_bps : float or None
+        QEMU's ``avail-switchover-bandwidth``.
+    page_skip : bool, default False
+        QEMU skips only partly (a page is sent once per pass); off by default.
+
+    Each page carries an 8-byte header; zero pages are header-only; the stop rule
+    is also checked before the bulk pass.
+
+    Examples
+    --------
+    >>> QEMU().downtime_limit_s, QEMU(max_bandwidth_bps=None).max_bandwidth_bps
+    (0.3, None)
+    """
+    return Policy("qemu", downtime_limit_s=downtime_limit_s, max_bandwidth_bps=max_bandwidth_bps,
+                  switchover_bandwidth_bps=switchover_bandwidth_bps, page_skip=page_skip,
+                  header_bytes=8, check_before_first_round=True, timeout_s=timeout_s)
+
+
+def XenLegacy(max_rounds: int = 30, max_data_factor: float = 3.0, min_round_pages: int = 50,
+              timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+    """Xen's original pre-copy (``tools/libxc/xc_domain_save.c``; Clark et al., NSDI 2005).
+
+    Stops when the last round sent + skipped fewer than 50 pages, after 30 rounds
+    (``DEF_MAX_ITERS`` 29 live + the final), or once more than 3 x memory was sent
+    (``DEF_MAX_FACTOR``).  Pages are visited in a permuted order and a page
+    re-dirtied before its turn is skipped.  Each page costs 8 header bytes (its
+    ``pfn_type`` entry).  The adaptive rate limit of Clark et al. is compiled out
+    in libxc and not modelled.
+
+    Examples
+    --------
+    >>> p = XenLegacy(); (p.max_rounds, p.page_skip, p.send_order)
+    (30, True, 'permuted')
+    """
+    return Policy("xen-legacy", min_round_pages=min_round_pages, max_rounds=max_rounds,
+                  max_data_factor=max_data_factor, page_skip=True, send_order="permuted",
+                  header_bytes=8, timeout_s=timeout_s)
+
+
+def Xen(max_iterations: int = 5, min_dirty_pages: int = 50, timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+    """Xen migration v2 (``tools/libs/guest/xg_sr_save.c``, ``simple_precopy_policy``).
+
+    Stops when fewer than 50 pages are dirty (``SPP_TARGET_DIRTY_COUNT``) or after
+    5 live iterations (``SPP_MAX_ITERATIONS``); no page skip; 8 header bytes per
+    page (the PAGE_DATA record's pfn entry).
+
+    Examples
+    --------
+    >>> Xen().max_rounds
+    6
+    """
+    max_iterations = v.integer(max_iterations, "max_iterations", "rounds", lo=1, hi=10**6 - 1)
+    return Policy("xen", min_dirty_pages=min_dirty_pages, max_rounds=max_iterations + 1,
+                  header_bytes=8, timeout_s=timeout_s)
+
+
+def VMware(switchover_goal_s: float = 0.5, timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+    """VMware vMotion: switch over once the remaining dirty set fits the ~500 ms
+    switchover goal (vSphere 5 paper: switchover "generally less than a second").
+
+    Round caps and header sizes are not published (unverified): none are applied.
+
+    Examples
+    --------
+    >>> VMware().downtime_limit_s
+    0.5
+    """
+    return Policy("vmware", downtime_limit_s=switchover_goal_s, timeout_s=timeout_s)
+
+
+def SimGrid(max_downtime_s: float = 0.03, timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+    """SimGrid's VM live-migration plugin: stop when remaining bytes < measured
+    bandwidth x max downtime (default 30 ms).  SimGrid's own timeout is 1e7 s;
+    precopy uses its common ``timeout_s`` default.
+
+    Examples
+    --------
+    >>> SimGrid().downtime_limit_s
+    0.03
+    """
+    return Policy("simgrid", downtime_limit_s=max_downtime_s, timeout_s=timeout_s)
+
+
+def Custom(*, max_rounds: int = 0, min_dirty_pages: int = 0, downtime_target_s: float | None = None,
+           max_data_factor: float | None = None, min_round_pages: int = 0, page_skip: bool = False,
+           send_order: str = "address", header_bytes: int = 0, max_bandwidth_bps: float | None = None,
+           timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+    """Any mix of round cap, remaining-pages threshold, predicted-downtime target
+    and data cap.
+
+    Examples
+    --------
+    >>> p = Custom(max_rounds=30, downtime_target_s=0.3)   # the benchmark rule
+    >>> p.max_rounds, p.downtime_limit_s
+    (30, 0.3)
+    """
+    return Policy("custom", downtime_limit_s=downtime_target_s, min_dirty_pages=min_dirty_pages,
+                  min_round_pages=min_round_pages, max_rounds=max_rounds, max_data_factor=max_data_factor,
+                  page_skip=page_skip, send_order=send_order, header_bytes=header_bytes,
+                  max_bandwidth_bps=max_bandwidth_bps, check_before_first_round=True, timeout_s=timeout_s)
+
+
+_FACTORIES = {"qemu": QEMU, "xen-legacy": XenLegacy, "xen": Xen, "vmware": VMware, "simgrid": SimGrid}
+NAMES = tuple(_FACTORIES)
+
+
+def get(name: str, **kwargs) -> Policy:
+    """A policy by name: ``'qemu'``, ``'xen-legacy'``, ``'xen'``, ``'vmware'``, ``'simgrid'``.
+
+    Examples
+    --------
+    >>> get("xen").name
+    'xen'
+    """
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in _FACTORIES:
+        raise ValueError(f"policy must be one of {', '.join(map(repr, NAMES))}; got {name!r}")
+    return _FACTORIES[key](**kwargs)
+
+

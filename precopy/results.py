@@ -1,0 +1,159 @@
+"""Result types: a migration's summary and its per-round table."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field, asdict
+
+import numpy as np
+
+__all__ = ["RoundTable", "MigrationResult"]
+
+
+class RoundTable:
+    """A small column table: one row per round, the stop-and-copy last.
+
+    Columns (units in the names): ``round``, ``start_s``, ``duration_s``,
+    ``pages_sent``, ``pages_skipped``, ``pages_dirtied`` (distinct pages written
+    during the round), ``bytes_sent``, ``writes`` (page writes during the round),
+    ``throttle`` (guest speed factor, 1 = unthrottled), ``stop_copy`` (True for
+    the final round sent while the VM is paused).
+
+    Index by column name for a numpy array (``t["bytes_sent"]``), by integer for a
+    row dict; :meth:`to_pandas`, :meth:`to_csv` and :meth:`to_dict` export it;
+    Jupyter shows it as an HTML table.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self._cols = {k: np.asarray(v) for k, v in columns.items()}
+        lengths = {len(v) for v in self._cols.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns must have equal lengths; got {lengths}")
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._cols)
+
+    def __len__(self) -> int:
+        return len(next(iter(self._cols.values()))) if self._cols else 0
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self._cols[key]
+        return {k: v[key].item() for k, v in self._cols.items()}
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __eq__(self, other):
+        return (isinstance(other, RoundTable) and self.columns == other.columns
+                and all(np.array_equal(self._cols[k], other._cols[k], equal_nan=True) for k in self._cols))
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return dict(self._cols)
+
+    def to_pandas(self):
+        """A pandas DataFrame (pandas is optional)."""
+        import pandas as pd
+        return pd.DataFrame(self._cols)
+
+    def to_csv(self, path=None) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(self.columns)
+        for row in self:
+            w.writerow([_fmt(x) for x in row.values()])
+        text = buf.getvalue()
+        if path is not None:
+            with open(path, "w", newline="") as f:
+                f.write(text)
+        return text
+
+    def _rows_text(self, limit=40):
+        cols = self.columns
+        rows = [[_fmt(x) for x in r.values()] for r in self]
+        if len(rows) > limit:
+            rows = rows[: limit // 2] + [["..."] * len(cols)] + rows[-limit // 2:]
+        return cols, rows
+
+    def __repr__(self):
+        cols, rows = self._rows_text()
+        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
+        line = lambda r: "  ".join(x.rjust(w) for x, w in zip(r, widths))  # noqa: E731
+        return "\n".join([line(cols)] + [line(r) for r in rows])
+
+    def _repr_html_(self):
+        cols, rows = self._rows_text()
+        head = "".join(f"<th>{c}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{x}</td>" for x in r) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(x):
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """Outcome of one simulated migration.
+
+    Times in seconds, sizes in bytes.  ``downtime_s`` is the sum of
+    ``final_transfer_s``, ``device_state_s`` and ``resume_s``; ``total_time_s``
+    is ``precopy_time_s + downtime_s``.  ``converged`` is False when a cap (round
+    count, data factor, timeout) rather than the stop rule ended pre-copy; then
+    the reported downtime is that of the forced stop-and-copy.
+    """
+
+    total_time_s: float
+    downtime_s: float
+    precopy_time_s: float
+    bytes_sent: float
+    pages_sent: int
+    n_rounds: int
+    converged: bool
+    stop_reason: str
+    final_pages: int
+    final_transfer_s: float
+    device_state_s: float
+    resume_s: float
+    rate_bps: float
+    final_rate_bps: float
+    memory_bytes: int
+    rounds: RoundTable = field(repr=False)
+    policy: str = ""
+    seed: int = 0
+    extras: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def data_factor(self) -> float:
+        """Bytes sent over guest memory."""
+        return self.bytes_sent / self.memory_bytes
+
+    @property
+    def downtime_parts(self) -> dict[str, float]:
+        """The downtime broken into its parts (seconds)."""
+        return {"final_transfer_s": self.final_transfer_s, "device_state_s": self.device_state_s,
+                "resume_s": self.resume_s, **self.extras.get("downtime_parts", {})}
+
+    def summary(self) -> str:
+        """A few readable lines."""
+        verdict = "converged" if self.converged else "did NOT converge"
+        return (f"{self.policy}: {verdict} ({self.stop_reason}) after {self.n_rounds} rounds\n"
+                f"  total time {self.total_time_s:.3f} s, downtime {self.downtime_s * 1e3:.1f} ms "
+                f"(final {self.final_transfer_s * 1e3:.1f} + device {self.device_state_s * 1e3:.1f} "
+                f"+ resume {self.resume_s * 1e3:.1f})\n"
+                f"  sent {self.bytes_sent / 2**20:.1f} MiB = {self.data_factor:.2f} x memory, "
+                f"at {self.rate_bps / 1e9:.3f} Gbit/s pre-copy")
+
+    def as_dict(self) -> dict:
+        """Scalar fields as a plain dict (no table)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("rounds", "extras")}
+        return d

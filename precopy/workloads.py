@@ -1,0 +1,572 @@
+"""Page-write processes: how a running guest dirties its memory.
+
+Every workload is a stream of page writes.  Rate-based workloads write at a
+constant rate ``writes_per_s`` (writes per second of *guest* time: a throttle
+slows the guest clock, see :func:`precopy.simulate`); write ``m`` of a phase
+happens at guest time ``m / writes_per_s``.  Which page each write hits is drawn
+from one 64-bit random number per write (splitmix64), so runs are reproducible
+from a seed and the pure-Python twin in ``tests/naive.py`` consumes the same
+stream.
+
+Workloads: :class:`Idle`, :class:`Uniform`, :class:`HotCold`, :class:`Zipf`,
+:class:`Sequential`, :class:`Phased` and :class:`Trace`.  Each knows its per-page
+write probabilities (:meth:`Workload.page_probabilities`), which the analytic
+saturation model uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validate as v
+
+__all__ = [
+    "Workload", "Idle", "Uniform", "HotCold", "Zipf", "Sequential", "Phased", "Trace",
+    "KIND_IDLE", "KIND_HOTCOLD", "KIND_ALIAS", "KIND_SEQUENTIAL", "KIND_TRACE",
+]
+
+KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
+_U32 = 2**32
+
+
+@dataclass
+class _Phase:
+    kind: int
+    duration_s: float
+    rate: float = 0.0
+    a: int = 0          # region start page
+    b: int = 0          # region pages (hot pages for HOTCOLD)
+    thr: int = 0        # HOTCOLD: hot threshold on the low 32 random bits
+    alias_prob: np.ndarray | None = None
+    alias_idx: np.ndarray | None = None
+    trace_t: np.ndarray | None = None
+    trace_p: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """Flat arrays the kernel reads: one row per phase plus the shared tables."""
+
+    kind: np.ndarray
+    dur: np.ndarray
+    rate: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    thr: np.ndarray
+    off: np.ndarray
+    n: np.ndarray
+    alias_prob: np.ndarray
+    alias_idx: np.ndarray
+    trace_t: np.ndarray
+    trace_p: np.ndarray
+
+
+def _compile_phases(phases: list[_Phase]) -> _Compiled:
+    k = len(phases)
+    kind = np.empty(k, np.int64); dur = np.empty(k, np.float64); rate = np.empty(k, np.float64)
+    a = np.empty(k, np.int64); b = np.empty(k, np.int64); thr = np.empty(k, np.uint64)
+    off = np.zeros(k, np.int64); n = np.zeros(k, np.int64)
+    probs, idxs, tts, tps = [], [], [], []
+    aoff = toff = 0
+    for i, ph in enumerate(phases):
+        kind[i], dur[i], rate[i], a[i], b[i], thr[i] = ph.kind, ph.duration_s, ph.rate, ph.a, ph.b, ph.thr
+        if ph.kind == KIND_ALIAS:
+            off[i], n[i] = aoff, len(ph.alias_prob)
+            probs.append(ph.alias_prob); idxs.append(ph.alias_idx); aoff += len(ph.alias_prob)
+        elif ph.kind == KIND_TRACE:
+            off[i], n[i] = toff, len(ph.trace_t)
+            tts.append(ph.trace_t); tps.append(ph.trace_p); toff += len(ph.trace_t)
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(1, dt)  # noqa: E731
+    return _Compiled(kind, dur, rate, a, b, thr, off, n,
+                     cat(probs, np.uint64), cat(idxs, np.int64), cat(tts, np.float64), cat(tps, np.int64))
+
+
+def _pages_of(nbytes, vm, name):
+    """Bytes to a whole number of pages, or a ValueError."""
+    if nbytes % vm.page_bytes:
+        raise ValueError(f"{name} (bytes) must be a whole multiple of page_bytes={vm.page_bytes}; got {nbytes!r}")
+    return nbytes // vm.page_bytes
+
+
+def _region(offset_bytes, region_bytes, vm, name):
+    a = _pages_of(offset_bytes, vm, f"{name} offset_bytes")
+    b = vm.n_pages - a if region_bytes is None else _pages_of(region_bytes, vm, f"{name} region")
+    if b < 1 or a + b > vm.n_pages:
+        raise ValueError(
+            f"{name}: offset_bytes + region size (bytes) must lie within memory_bytes={vm.memory_bytes} "
+            f"and the region must hold at least one page; got offset {offset_bytes}, region {region_bytes}"
+        )
+    return a, b
+
+
+def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias table for the discrete distribution ``p``.
+
+    Returns ``(threshold, alias)``: draw bucket ``i`` uniformly, keep ``i`` if a
+    uniform 32-bit number is below ``threshold[i]`` (out of 2**32), else take
+    ``alias[i]``.  Thresholds are rounded to 1/2**32.
+
+    Examples
+    --------
+    >>> thr, al = alias_table(np.array([0.5, 0.25, 0.25]))
+    >>> len(thr), len(al)
+    (3, 3)
+    """
+    p = np.asarray(p, np.float64)
+    k = len(p)
+    q = p * (k / p.sum())
+    small = [i for i in range(k) if q[i] < 1.0]
+    large = [i for i in range(k) if q[i] >= 1.0]
+    alias = np.arange(k, dtype=np.int64)
+    prob = np.ones(k, np.float64)
+    while small and large:
+        s, l_ = small.pop(), large.pop()
+        prob[s], alias[s] = q[s], l_
+        q[l_] = q[l_] + q[s] - 1.0
+        (small if q[l_] < 1.0 else large).append(l_)
+    thr = np.minimum(np.round(prob * _U32), _U32).astype(np.uint64)
+    return thr, alias
+
+
+def alias_probabilities(thr: np.ndarray, alias: np.ndarray) -> np.ndarray:
+    """Exact probabilities an alias table draws (the inverse of :func:`alias_table`)."""
+    k = len(thr)
+    keep = thr.astype(np.float64) / _U32
+    p = keep / k
+    np.add.at(p, alias, (1.0 - keep) / k)
+    return p
+
+
+class Workload:
+    """Base class: a seeded stream of guest page writes."""
+
+    #: writes per second of guest time (mean, for phased workloads)
+    writes_per_s: float = 0.0
+
+    def _phases(self, vm, rng: np.random.Generator) -> list[_Phase]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compile(self, vm, seed: int = 0) -> _Compiled:
+        """Flatten into the arrays the kernel reads (validates against ``vm``)."""
+        return _compile_phases(self._phases(vm, np.random.default_rng(seed)))
+
+    def page_probabilities(self, vm, seed: int = 0) -> np.ndarray:
+        """Probability that one write hits each page (length ``vm.n_pages``).
+
+        Defined for stationary random workloads; phased and trace workloads raise.
+        """
+        raise ValueError(f"{type(self).__name__} has no stationary per-page write distribution")
+
+    def validate(self, vm):
+        """Raise ValueError if this workload does not fit ``vm`` (allocates nothing)."""
+
+
+def _rate(x, name="writes_per_s"):
+    return v.real(x, name, "page writes per second", lo=0.0, hi=1e11)
+
+
+@dataclass(frozen=True)
+class Idle(Workload):
+    """A guest that writes nothing: pre-copy needs exactly one round.
+
+    Examples
+    --------
+    >>> Idle().writes_per_s
+    0.0
+    """
+
+    writes_per_s: float = field(default=0.0, init=False)
+
+    def _phases(self, vm, rng):
+        return [_Phase(KIND_IDLE, math.inf)]
+
+    def page_probabilities(self, vm, seed=0):
+        return np.zeros(vm.n_pages)
+
+
+@dataclass(frozen=True)
+class HotCold(Workload):
+    """A writable working set: a hot region takes a share of writes.
+
+    A share ``hot_fraction`` of writes falls uniformly on the hot set of
+    ``wws_bytes`` starting at ``offset_bytes``; the rest falls uniformly on *all*
+    memory (hot set included), the two-class model of Aldhalaan & Menasce (EPEW
+    2013) and of the benchmark scenarios.
+
+    Parameters
+    ----------
+    wws_bytes : int
+        Hot-set (writable working set) size in bytes, a multiple of the page size.
+    hot_fraction : float, default 0.9
+        Share of writes going to the hot set, in [0, 1].
+    writes_per_s : float
+        Page writes per second of guest time.
+    offset_bytes : int, default 0
+        Where the hot set starts in guest memory (matters only with page skip).
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> wl = pc.workloads.HotCold(wws_bytes=pc.GiB(1), hot_fraction=0.9, writes_per_s=200_000)
+    """
+
+    wws_bytes: int = 0
+    hot_fraction: float = 0.9
+    writes_per_s: float = 0.0
+    offset_bytes: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "wws_bytes", v.integer(self.wws_bytes, "wws_bytes", "bytes", lo=0))
+        object.__setattr__(self, "hot_fraction", v.fraction(self.hot_fraction, "hot_fraction"))
+        object.__setattr__(self, "writes_per_s", _rate(self.writes_per_s))
+        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0))
+
+    def _hot(self, vm):
+        h = _pages_of(self.wws_bytes, vm, "wws_bytes")
+        a = _pages_of(self.offset_bytes, vm, "offset_bytes")
+        if a + h > vm.n_pages:
+            raise ValueError(
+                f"wws_bytes + offset_bytes (bytes) must be in [0, memory_bytes={vm.memory_bytes}]; "
+                f"got {self.wws_bytes} + {self.offset_bytes}"
+            )
+        if h == 0 and self.hot_fraction > 0 and self.writes_per_s > 0:
+            raise ValueError("wws_bytes (bytes) must be at least one page when hot_fraction > 0; got 0")
+        return a, h
+
+    def validate(self, vm):
+        self._hot(vm)
+
+    def _threshold(self):
+        return min(int(round(self.hot_fraction * _U32)), _U32)
+
+    def _phases(self, vm, rng):
+        a, h = self._hot(vm)
+        if self.writes_per_s == 0:
+            return [_Phase(KIND_IDLE, math.inf)]
+        return [_Phase(KIND_HOTCOLD, math.inf, self.writes_per_s, a, h, self._threshold())]
+
+    def page_probabilities(self, vm, seed=0):
+        a, h = self._hot(vm)
+        hot = self._threshold() / _U32          # exactly what the kernel draws
+        p = np.full(vm.n_pages, (1.0 - hot) / vm.n_pages)
+        if h:
+            p[a:a + h] += hot / h
+        return p
+
+
+@dataclass(frozen=True)
+class Uniform(HotCold):
+    """Writes uniformly at random over all of memory.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> wl = pc.workloads.Uniform(writes_per_s=50_000)
+    """
+
+    writes_per_s: float = 0.0
+    wws_bytes: int = field(default=0, init=False)
+    hot_fraction: float = field(default=0.0, init=False)
+    offset_bytes: int = field(default=0, init=False)
+
+
+@dataclass(frozen=True)
+class Zipf(Workload):
+    """Zipf-skewed page popularity: the k-th most popular page is written with
+    probability proportional to ``1 / k**s``.
+
+    Popularity ranks are scattered over the region by a permutation drawn from the
+    simulation seed, so hot pages are not contiguous.
+
+    Parameters
+    ----------
+    s : float, default 1.0
+        Zipf exponent, in [0, 10] (0 is uniform).
+    writes_per_s : float
+        Page writes per second of guest time.
+    region_bytes : int or None
+        Size of the written region (default: all memory from ``offset_bytes``).
+    offset_bytes : int, default 0
+        Start of the region.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> wl = pc.workloads.Zipf(s=1.1, writes_per_s=100_000, region_bytes=pc.GiB(2))
+    """
+
+    s: float = 1.0
+    writes_per_s: float = 0.0
+    region_bytes: int | None = None
+    offset_bytes: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "s", v.real(self.s, "s", "Zipf exponent", lo=0.0, hi=10.0))
+        object.__setattr__(self, "writes_per_s", _rate(self.writes_per_s))
+        if self.region_bytes is not None:
+            object.__setattr__(self, "region_bytes", v.integer(self.region_bytes, "region_bytes", "bytes", lo=1))
+        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0))
+
+    def _check(self, vm):
+        return _region(self.offset_bytes, self.region_bytes, vm, "Zipf")
+
+    def validate(self, vm):
+        self._check(vm)
+
+    def _probs(self, b, rng):
+        ranks = np.arange(1, b + 1, dtype=np.float64)
+        w = ranks ** (-self.s)
+        w /= w.sum()
+        return w[rng.permutation(b)]
+
+    def _phases(self, vm, rng):
+        a, b = self._check(vm)
+        if self.writes_per_s == 0:
+            return [_Phase(KIND_IDLE, math.inf)]
+        thr, alias = alias_table(self._probs(b, rng))
+        return [_Phase(KIND_ALIAS, math.inf, self.writes_per_s, a, b, 0, alias_prob=thr, alias_idx=alias)]
+
+    def page_probabilities(self, vm, seed=0):
+        a, b = self._check(vm)
+        thr, alias = alias_table(self._probs(b, np.random.default_rng(seed)))
+        p = np.zeros(vm.n_pages)
+        p[a:a + b] = alias_probabilities(thr, alias)
+        return p
+
+
+@dataclass(frozen=True)
+class Sequential(Workload):
+    """A writer sweeping a region page after page, wrapping at its end.
+
+    The memory-stress program of Clark et al. (NSDI 2005, Sec. 6.5, "MMuncher")
+    writes a 256 MB region faster than the link can send it.
+
+    Parameters
+    ----------
+    region_bytes : int
+        Size of the swept region in bytes.
+    writes_per_s : float
+        Pages written per second of guest time.
+    offset_bytes : int, default 0
+        Start of the region.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> wl = pc.workloads.Sequential(region_bytes=pc.MiB(256), writes_per_s=50_000)
+    """
+
+    region_bytes: int = 0
+    writes_per_s: float = 0.0
+    offset_bytes: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "region_bytes", v.integer(self.region_bytes, "region_bytes", "bytes", lo=1))
+        object.__setattr__(self, "writes_per_s", _rate(self.writes_per_s))
+        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0))
+
+    def validate(self, vm):
+        _region(self.offset_bytes, self.region_bytes, vm, "Sequential")
+
+    def _phases(self, vm, rng):
+        a, b = _region(self.offset_bytes, self.region_bytes, vm, "Sequential")
+        if self.writes_per_s == 0:
+            return [_Phase(KIND_IDLE, math.inf)]
+        return [_Phase(KIND_SEQUENTIAL, math.inf, self.writes_per_s, a, b)]
+
+    def page_probabilities(self, vm, seed=0):
+        a, b = _region(self.offset_bytes, self.region_bytes, vm, "Sequential")
+        p = np.zeros(vm.n_pages)
+        p[a:a + b] = 1.0 / b
+        return p
+
+
+@dataclass(frozen=True)
+class Phased(Workload):
+    """Workloads one after another, each for a duration of guest time.
+
+    Parameters
+    ----------
+    phases : sequence of (Workload, duration_s)
+        Each workload runs for ``duration_s`` seconds of guest time (> 0).  Nested
+        :class:`Phased` and :class:`Trace` workloads are allowed; each phase
+        restarts its own sequence when it comes round again.
+    repeat : bool, default True
+        Cycle through the phases forever; if False the guest is idle after the last.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> wl = pc.workloads.Phased([(pc.workloads.Idle(), 5.0),
+    ...                           (pc.workloads.Uniform(writes_per_s=1e5), 2.0)])
+    """
+
+    phases: tuple = ()
+    repeat: bool = True
+
+    def __post_init__(self):
+        ph = tuple(tuple(p) for p in self.phases)
+        if not ph:
+            raise ValueError("phases must be a non-empty sequence of (Workload, duration_s) pairs; got none")
+        for i, p in enumerate(ph):
+            if len(p) != 2 or not isinstance(p[0], Workload):
+                raise ValueError(f"phases[{i}] must be a (Workload, duration_s) pair; got {p!r}")
+            v.real(p[1], f"phases[{i}] duration_s", "s of guest time", lo=0.0, lo_open=True)
+        object.__setattr__(self, "phases", ph)
+        if not isinstance(self.repeat, (bool, np.bool_)):
+            raise ValueError(f"repeat must be True or False; got {self.repeat!r}")
+
+    @property
+    def writes_per_s(self) -> float:  # type: ignore[override]
+        total = sum(d for _, d in self.phases)
+        return sum(w.writes_per_s * d for w, d in self.phases) / total
+
+    def validate(self, vm):
+        for wl, _ in self.phases:
+            wl.validate(vm)
+
+    def _phases(self, vm, rng):
+        out = []
+        for wl, d in self.phases:
+            sub = wl._phases(vm, rng)
+            if len(sub) == 1:
+                out.append(_clone(sub[0], float(d)))
+            else:   # a nested sequence: run its phases, truncated to d
+                left = float(d)
+                for s in sub:
+                    take = min(s.duration_s, left)
+                    out.append(_clone(s, take))
+                    left -= take
+                    if left <= 0:
+                        break
+                if left > 0:
+                    out.append(_Phase(KIND_IDLE, left))
+        if not self.repeat:
+            out.append(_Phase(KIND_IDLE, math.inf))
+        return out
+
+
+def _clone(ph: _Phase, d: float) -> _Phase:
+    return _Phase(ph.kind, d, ph.rate, ph.a, ph.b, ph.thr, ph.alias_prob, ph.alias_idx, ph.trace_t, ph.trace_p)
+
+
+@dataclass(frozen=True, eq=False)
+class Trace(Workload):
+    """Replay recorded page writes.
+
+    Parameters
+    ----------
+    times_s : array of float
+        Guest time of each write, seconds from the start of the trace,
+        non-decreasing, in [0, duration_s).
+    pages : array of int
+        Page index of each write, in [0, vm.n_pages).
+    duration_s : float or None
+        Length of the trace (default: last time + the mean gap).
+    loop : bool, default False
+        Replay again from the start when the trace ends; otherwise idle after it.
+
+    Notes
+    -----
+    File format (``.npz``, see :meth:`load` and :meth:`save`): either arrays
+    ``times_s`` (float64) and ``pages`` (int64) of equal length, or dirty bitmaps
+    sampled at intervals: ``bitmaps`` (uint8, shape ``(k, ceil(n_pages/8))``,
+    little-endian bit order as ``numpy.packbits(..., bitorder='little')``) with a
+    scalar ``interval_s``; the pages dirty in sample ``j`` are replayed as writes
+    spread evenly over ``[j, j+1) * interval_s`` in address order.  Optional
+    scalars: ``page_bytes`` (checked against the VM), ``duration_s``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tr = Trace(times_s=np.array([0.0, 0.5]), pages=np.array([3, 7]), duration_s=1.0)
+    >>> tr.writes_per_s
+    2.0
+    """
+
+    times_s: np.ndarray = None
+    pages: np.ndarray = None
+    duration_s: float | None = None
+    loop: bool = False
+    page_bytes: int | None = None
+
+    def __post_init__(self):
+        t = np.asarray(self.times_s, dtype=np.float64)
+        p = np.asarray(self.pages)
+        if t.ndim != 1 or p.ndim != 1 or len(t) != len(p):
+            raise ValueError("times_s (s) and pages (page index) must be 1-D arrays of equal length")
+        if len(t) and (not np.all(np.isfinite(t)) or t[0] < 0 or np.any(np.diff(t) < 0)):
+            raise ValueError("times_s (s) must be finite, >= 0 and non-decreasing")
+        if len(p) and (not np.issubdtype(p.dtype, np.integer) or p.min() < 0):
+            raise ValueError("pages (page index) must be non-negative integers")
+        if self.duration_s is None:
+            d = (t[-1] + (t[-1] / max(len(t) - 1, 1) if t[-1] > 0 else 1.0)) if len(t) else 1.0
+        else:
+            d = v.real(self.duration_s, "duration_s", "s", lo=0.0, lo_open=True)
+        if len(t) and t[-1] >= d:
+            raise ValueError(f"duration_s (s) must exceed the last write time {t[-1]}; got {d}")
+        object.__setattr__(self, "times_s", t)
+        object.__setattr__(self, "pages", p.astype(np.int64))
+        object.__setattr__(self, "duration_s", float(d))
+
+    @property
+    def writes_per_s(self) -> float:  # type: ignore[override]
+        return len(self.times_s) / self.duration_s
+
+    def validate(self, vm):
+        if len(self.pages) and self.pages.max() >= vm.n_pages:
+            raise ValueError(f"pages (page index) must be < vm.n_pages={vm.n_pages}; got {self.pages.max()}")
+        if self.page_bytes is not None and self.page_bytes != vm.page_bytes:
+            raise ValueError(f"page_bytes (bytes) of the trace ({self.page_bytes}) must equal the VM's ({vm.page_bytes})")
+
+    def _phases(self, vm, rng):
+        if len(self.pages) and self.pages.max() >= vm.n_pages:
+            raise ValueError(f"pages (page index) must be < vm.n_pages={vm.n_pages}; got {self.pages.max()}")
+        if self.page_bytes is not None and self.page_bytes != vm.page_bytes:
+            raise ValueError(f"page_bytes (bytes) of the trace ({self.page_bytes}) must equal the VM's ({vm.page_bytes})")
+        ph = _Phase(KIND_TRACE, self.duration_s, 0.0, trace_t=self.times_s, trace_p=self.pages)
+        return [ph] if self.loop else [ph, _Phase(KIND_IDLE, math.inf)]
+
+    @classmethod
+    def from_bitmaps(cls, bitmaps, interval_s, n_pages=None, loop=False, page_bytes=None):
+        """Build a trace from dirty bitmaps sampled every ``interval_s`` seconds.
+
+        ``bitmaps`` is a boolean array ``(k, n_pages)`` or packed uint8 rows.
+        """
+        bm = np.asarray(bitmaps)
+        interval_s = v.real(interval_s, "interval_s", "s", lo=0.0, lo_open=True)
+        if bm.ndim != 2:
+            raise ValueError("bitmaps must be a 2-D array (samples x pages, or samples x packed bytes)")
+        if bm.dtype == np.uint8 and n_pages is not None and bm.shape[1] != n_pages:
+            bm = np.unpackbits(bm, axis=1, bitorder="little")[:, :n_pages]
+        bm = bm.astype(bool)
+        times, pages = [], []
+        for j, row in enumerate(bm):
+            pg = np.flatnonzero(row)
+            times.append(interval_s * (j + np.arange(len(pg)) / max(len(pg), 1)))
+            pages.append(pg)
+        t = np.concatenate(times) if times else np.zeros(0)
+        p = np.concatenate(pages) if pages else np.zeros(0, np.int64)
+        return cls(times_s=t, pages=p, duration_s=interval_s * len(bm), loop=loop, page_bytes=page_bytes)
+
+    @classmethod
+    def load(cls, path, loop=False):
+        """Load a trace from ``.npz`` (format in the class notes)."""
+        with np.load(path) as z:
+            pb = int(z["page_bytes"]) if "page_bytes" in z else None
+            if "bitmaps" in z:
+                bm = z["bitmaps"]
+                n = int(z["n_pages"]) if "n_pages" in z else None
+                return cls.from_bitmaps(bm, float(z["interval_s"]), n_pages=n, loop=loop, page_bytes=pb)
+            if "times_s" not in z or "pages" not in z:
+                raise ValueError(f"{path}: a trace file needs arrays times_s and pages, or bitmaps and interval_s")
+            d = float(z["duration_s"]) if "duration_s" in z else None
+            return cls(times_s=z["times_s"], pages=z["pages"], duration_s=d, loop=loop, page_bytes=pb)
+
+    def save(self, path):
+        """Write the trace as ``.npz`` with arrays ``times_s``, ``pages``, ``duration_s``."""
+        extra = {} if self.page_bytes is None else {"page_bytes": self.page_bytes}
+        np.savez_compressed(path, times_s=self.times_s, pages=self.pages, duration_s=self.duration_s, **extra)
