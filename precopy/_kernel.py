@@ -11,7 +11,14 @@ everything first.  Two round engines share one driver:
   sender reaches a page whose bit is already set again in the log, the page is
   skipped (it will go in the next round).
 
-The pure-Python twin in ``tests/naive.py`` mirrors both, operation for operation.
+Convergence aids (``precopy.aids``) ride on the same driver: a guest-speed
+factor ``g`` changed only at bitmap syncs (auto-converge, dirty-limit, SDPS),
+per-page costs per page class (compression; XBZRLE's cache, consulted page by
+page outside the write loop), and a post-copy phase after the last live round.
+The plain path (no XBZRLE) never touches per-page write counts: ``wc`` is
+``None`` there and numba prunes those branches at compile time.
+
+The pure-Python twin in ``tests/naive.py`` mirrors all of it, operation for operation.
 """
 
 from __future__ import annotations
@@ -23,15 +30,34 @@ from .config import NJIT
 
 # --- layout of the caller-allocated outputs ---------------------------------
 # per-round table columns
-C_START, C_DUR, C_SENT, C_SKIP, C_DIRTIED, C_BYTES, C_WRITES, C_THROTTLE, C_REMAIN, C_FINAL = range(10)
-N_COLS = 10
+(C_START, C_DUR, C_SENT, C_SKIP, C_DIRTIED, C_BYTES, C_WRITES, C_THROTTLE, C_REMAIN, C_FINAL,
+ C_CPUTHR, C_LOST, C_XBHITS, C_POST) = range(14)
+N_COLS = 14
 # scalar outputs
-S_T_STOP, S_FINAL_PAGES, S_FINAL_BYTES, S_REASON, S_TOTAL_BYTES, S_TOTAL_PAGES, S_LIVE_ROUNDS, S_RNG = range(8)
-N_SCALARS = 8
-# stop reasons (index into STOP_REASONS); 1..4 mean "converged"
+(S_T_STOP, S_FINAL_PAGES, S_FINAL_BYTES, S_REASON, S_TOTAL_BYTES, S_TOTAL_PAGES, S_LIVE_ROUNDS, S_RNG,
+ S_FINAL_TIME, S_LOST, S_MAX_THR, S_XB_HITS, S_XB_MISSES, S_XB_OVERFLOWS, S_XB_SAVED,
+ S_N_BULK_FULL, S_N_BULK_ZERO, S_N_FULL, S_PC_PAGES, S_PC_DUR, S_PC_FAULTS, S_PC_STALL, S_PC_PUSHED,
+ S_PC_WRITES, S_PC_BYTES) = range(25)
+N_SCALARS = 25
+# stop reasons (index into STOP_REASONS); 1..4 and 9 mean "converged"
 STOP_REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_dirty_pages",
-                "max_rounds", "max_data", "timeout", "round_limit")
-R_DOWNTIME, R_DIRTY, R_ROUND, R_EMPTY, R_MAXROUNDS, R_MAXDATA, R_TIMEOUT, R_ROUNDLIMIT = range(1, 9)
+                "max_rounds", "max_data", "timeout", "round_limit", "postcopy")
+R_DOWNTIME, R_DIRTY, R_ROUND, R_EMPTY, R_MAXROUNDS, R_MAXDATA, R_TIMEOUT, R_ROUNDLIMIT, R_POSTCOPY = range(1, 10)
+
+# per-page costs (bytes on the wire, seconds of the pipeline) by page class
+(K_B_BULK, K_T_BULK, K_B_ZERO, K_T_ZERO, K_B_FULL, K_T_FULL, K_TF_BULK, K_TF_ZERO, K_TF_FULL,
+ K_PAGE, K_RATE, K_FRATE, K_XB_HDR, K_XB_PER_WRITE, K_XB_FIXED, K_XB_CPU_T,
+ K_PC_T, K_PC_B, K_PC_EXTRA) = range(19)
+N_COST = 19
+# guest-slowdown aids
+AID_NONE, AID_AUTOCONVERGE, AID_DIRTYLIMIT, AID_SDPS = 0, 1, 2, 3
+(A_INITIAL, A_INCREMENT, A_MAX, A_TRIGGER, A_INTERVAL, A_TAILSLOW, A_DL_CAP, A_DL_TOL, A_SDPS_RATIO,
+ A_PC_ON, A_PC_AFTER, A_PC_NOPROG, A_PC_MINPROG) = range(13)
+N_AID = 13
+# XBZRLE outcome of one page
+XB_MISS, XB_HIT, XB_OVERFLOW, XB_SAME = 0, 1, 2, 3
+#: CACHED_PAGE_LIFETIME of QEMU's page cache (migration/page_cache.c)
+XB_LIFETIME = 2
 
 KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
 
@@ -98,12 +124,14 @@ def _draw_page(kind, s, a, b, thr, off, n_pages, alias_prob, alias_idx):
 
 @njit(**NJIT)
 def _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                 alias_prob, alias_idx, tr_t, tr_p, n_pages, bm):
+                 alias_prob, alias_idx, tr_t, tr_p, n_pages, bm, wc):
     """Apply, in order, every write whose guest time is <= tau1 (skip-off engine).
 
     ``ws = [phase, writes done in phase]``, ``wf = [phase start (guest s)]``,
     ``rs = [rng state]``.  Write m (1-based) of a rate phase belongs when
-    ``m <= floor(rate * (tau1 - phase start))``.  Returns the number of writes.
+    ``m <= floor(rate * (tau1 - phase start))``.  ``wc`` (per-page write counts
+    for XBZRLE) is None on the plain path: numba prunes its updates.  Returns
+    the number of writes.
     """
     nph = ph_kind.shape[0]
     j = ws[0]
@@ -120,6 +148,8 @@ def _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
             nn = ph_n[j]
             while m < nn and P + tr_t[off + m] <= upto:
                 _setbit(bm, np.uint64(tr_p[off + m]))
+                if wc is not None:
+                    wc[tr_p[off + m]] += 1
                 m += 1
                 total += 1
         elif kind != KIND_IDLE:
@@ -141,6 +171,8 @@ def _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
                         else:
                             p = ((z >> _U32) * un) >> _U32
                         bm[p >> _U6] |= _U1 << (p & _U63)
+                        if wc is not None:
+                            wc[p] += 1
                 elif kind == KIND_ALIAS:
                     off = ph_off[j]
                     ub = np.uint64(b)
@@ -153,11 +185,15 @@ def _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
                         else:
                             p = np.uint64(a + alias_idx[off + i])
                         bm[p >> _U6] |= _U1 << (p & _U63)
+                        if wc is not None:
+                            wc[p] += 1
                 else:  # KIND_SEQUENTIAL
                     pos = m % b
                     for _ in range(cnt):
                         p = np.uint64(a + pos)
                         bm[p >> _U6] |= _U1 << (p & _U63)
+                        if wc is not None:
+                            wc[p] += 1
                         pos += 1
                         if pos == b:
                             pos = 0
@@ -285,25 +321,200 @@ def _segment(t, seg, thr_t):
     return seg
 
 
+@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+def _ctz(low):
+    """Index of the single set bit of ``low`` (a power of two)."""
+    x = low - _U1
+    x = x - ((x >> _U1) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
 @njit(**NJIT)
-def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
-                    rate_Bps, decision_Bps,
+def _xb_send(p, gen, last, final, xb_addr, xb_age, wc, cost):
+    """Send page ``p`` (not in the bulk pass) through QEMU's XBZRLE cache.
+
+    Returns (bytes, seconds, outcome).  ``gen`` is the sync generation; ``last``
+    marks the stop-and-copy (no insertions); ``final`` prices time at the final
+    rate.  Mirrors ``save_xbzrle_page`` and ``page_cache.c``.
+    """
+    mask = xb_addr.shape[0] - 1
+    slot = p & mask
+    k = wc[p]
+    wc[p] = 0
+    if xb_addr[slot] == p:
+        xb_age[slot] = gen
+        if cost[K_XB_FIXED] >= 0.0:
+            enc = cost[K_XB_FIXED]
+        else:
+            enc = k * cost[K_XB_PER_WRITE]
+        if enc == 0.0:
+            return 0.0, 0.0, XB_SAME
+        if enc > cost[K_PAGE]:
+            if final:
+                return cost[K_B_FULL], cost[K_TF_FULL], XB_OVERFLOW
+            return cost[K_B_FULL], cost[K_T_FULL], XB_OVERFLOW
+        b = cost[K_XB_HDR] + enc
+        if final:
+            tt = b / cost[K_FRATE]
+        else:
+            tt = b / cost[K_RATE]
+        if tt < cost[K_XB_CPU_T]:
+            tt = cost[K_XB_CPU_T]
+        return b, tt, XB_HIT
+    if not last:
+        if xb_addr[slot] < 0 or xb_age[slot] + XB_LIFETIME <= gen:
+            xb_addr[slot] = p
+            xb_age[slot] = gen
+    if final:
+        return cost[K_B_FULL], cost[K_TF_FULL], XB_MISS
+    return cost[K_B_FULL], cost[K_T_FULL], XB_MISS
+
+
+@njit(**NJIT)
+def _xb_round(bm, gen, last, final, xb_addr, xb_age, wc, cost, out):
+    """Price every page of bitmap ``bm`` through XBZRLE, in address order.
+
+    Adds hit/miss/overflow/saved counts to ``out``; returns (bytes, seconds,
+    hits, full pages).
+    """
+    rb = 0.0
+    rt = 0.0
+    hits = 0
+    nfull = 0
+    for w in range(bm.shape[0]):
+        x = bm[w]
+        base = w * 64
+        while x:
+            low = x & (~x + _U1)
+            p = base + _ctz(low)
+            x = x ^ low
+            b, tt, kind = _xb_send(p, gen, last, final, xb_addr, xb_age, wc, cost)
+            rb += b
+            rt += tt
+            if kind == XB_MISS:
+                out[S_XB_MISSES] += 1
+                nfull += 1
+            elif kind == XB_OVERFLOW:
+                out[S_XB_OVERFLOWS] += 1
+                nfull += 1
+            else:
+                hits += 1
+                out[S_XB_HITS] += 1
+                out[S_XB_SAVED] += cost[K_B_FULL] - b
+    return rb, rt, hits, nfull
+
+
+@njit(**NJIT)
+def _postcopy(R, tau, p_tau, p_page, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+              ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out):
+    """The post-copy phase: push the pages of ``R`` in address order while the
+    guest runs on the destination; a write to a page not yet there is a demand
+    fault.  Times are seconds after the destination resumed; the guest runs at
+    full speed from guest time ``tau``, stalled while it waits for a page.
+    Fills the S_PC_* outputs; returns the phase's duration.
+    """
+    pc_t = cost[K_PC_T]
+    extra = cost[K_PC_EXTRA]
+    rem = popcount(R)
+    out[S_PC_PAGES] = rem
+    faults = 0
+    pushed = 0
+    writes = 0
+    stall = 0.0
+    t_end = 0.0
+    a_t = 0.0
+    a_tau = tau
+    w = 0
+    inflight = np.int64(-1)
+    push_end = 0.0
+    if rem > 0:
+        while R[w] == 0:
+            w += 1
+        low = R[w] & (~R[w] + _U1)
+        R[w] = R[w] ^ low
+        inflight = w * 64 + _ctz(low)
+        rem -= 1
+        push_end = pc_t
+    while inflight >= 0:
+        if p_tau < np.inf:
+            tw = a_t + (p_tau - a_tau)
+        else:
+            tw = np.inf
+        if push_end <= tw:
+            pushed += 1
+            if push_end > t_end:
+                t_end = push_end
+            if rem > 0:
+                while R[w] == 0:
+                    w += 1
+                low = R[w] & (~R[w] + _U1)
+                R[w] = R[w] ^ low
+                inflight = w * 64 + _ctz(low)
+                rem -= 1
+                push_end = push_end + pc_t
+            else:
+                inflight = -1
+        else:
+            writes += 1
+            if np.int64(p_page) == inflight:
+                # the page is already on its way: wait for it
+                faults += 1
+                stall += push_end - tw
+                a_t = push_end
+                a_tau = p_tau
+            elif _testbit(R, p_page):
+                R[p_page >> _U6] ^= _U1 << (p_page & _U63)
+                rem -= 1
+                faults += 1
+                lat = extra + pc_t
+                stall += lat
+                a_t = tw + lat
+                a_tau = p_tau
+                push_end = push_end + pc_t
+                if a_t > t_end:
+                    t_end = a_t
+            p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+                                        ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+    out[S_PC_DUR] = t_end
+    out[S_PC_FAULTS] = faults
+    out[S_PC_STALL] = stall
+    out[S_PC_PUSHED] = pushed
+    out[S_PC_WRITES] = writes
+    out[S_PC_BYTES] = out[S_PC_PAGES] * cost[K_PC_B]
+    return t_end
+
+
+@njit(**NJIT)
+def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                     max_rounds, min_dirty, min_round_pages, downtime_limit_s, has_downtime_limit,
                     max_data_pages, timeout_s, skip, permuted, check_first, round_guard,
                     ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
                     alias_prob, alias_idx, tr_t, tr_p,
                     thr_t, thr_f, perm, seed,
+                    aid_mode, aid, xb_addr, xb_age, wc,
                     cur, nxt, sendlist, table, out):
     """Run one migration.  Returns the number of table rows, or -1 if ``table``
     is too small (the caller grows it and runs again: the run is deterministic).
 
     ``cur``/``nxt`` are zeroed uint64 bitmaps of ceil(n_pages/64) words; ``sendlist``
     is a uint32 array of n_pages entries when ``skip`` (else length 1); ``perm`` a
-    permutation of pages when ``skip and permuted`` (else length 1).
+    permutation of pages when ``skip and permuted`` (else length 1).  ``cost``
+    holds the per-page costs (``K_*``), ``aid`` the aid parameters (``A_*``).
+    XBZRLE is on when ``wc`` (zeroed int64 write counts, one per page) is an
+    array; then ``xb_addr`` (filled with -1) and ``xb_age`` (zeros) are its
+    cache slots.  ``out`` must be zeroed.
     """
     cap = table.shape[0]
     nwords = cur.shape[0]
-    full_cost = page_bytes + hdr_bytes
+    page_bytes = cost[K_PAGE]
+    b_bulk = cost[K_B_BULK]
+    t_bulk = cost[K_T_BULK]
+    b_zero = cost[K_B_ZERO]
+    t_zero = cost[K_T_ZERO]
+    b_full = cost[K_B_FULL]
+    t_full = cost[K_T_FULL]
     ws = np.zeros(2, np.int64)
     wf = np.zeros(1, np.float64)
     rs = np.full(1, np.uint64(seed), np.uint64)
@@ -315,6 +526,21 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
     total_bytes = 0.0
     total_pages = 0
     reason = 0
+    n_bulk_full = 0
+    n_bulk_zero = 0
+    n_full = 0
+    # slowdown-aid state (auto-converge / dirty-limit trigger; dirty-limit on)
+    ac_cnt = 0
+    ac_t_last = 0.0
+    ac_dirty = 0
+    ac_xfer = 0.0
+    ac_p = 0.0
+    dl_on = False
+    total_lost = 0.0
+    max_thr = 0.0
+    pc_on = aid[A_PC_ON] > 0.0
+    pc_after = np.int64(aid[A_PC_AFTER])
+    prev_dirty = n_pages
     # the bulk pass: every page is to be sent; zero pages (the top n_zero) header-only
     dirty = n_pages
     first = True
@@ -339,18 +565,26 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
         tau0 = tau
         seg = _segment(t0, seg, thr_t)
         throttle_now = thr_f[seg] * g
+        hits = 0
         if not skip:
             if first:
-                rbytes = (n_pages - n_zero) * full_cost + n_zero * hdr_bytes
+                rbytes = (n_pages - n_zero) * b_bulk + n_zero * b_zero
+                dur = (n_pages - n_zero) * t_bulk + n_zero * t_zero
+                n_bulk_full += n_pages - n_zero
+                n_bulk_zero += n_zero
+            elif wc is not None:
+                rbytes, dur, hits, nf = _xb_round(cur, rows + 1, False, False, xb_addr, xb_age, wc, cost, out)
+                n_full += nf
             else:
-                rbytes = dirty * full_cost
+                rbytes = dirty * b_full
+                dur = dirty * t_full
+                n_full += dirty
             sent = dirty
             skipped = 0
-            dur = rbytes / rate_Bps
             t1 = t0 + dur
             tau1 = _tau_at(t1, t0, tau0, seg, g, thr_t, thr_f)
             writes = _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                  ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, nxt)
+                                  ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, nxt, wc)
         else:
             # build this round's send list from the synced bitmap
             L = 0
@@ -366,24 +600,19 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
                     base = w * 64
                     while x:
                         low = x & (~x + _U1)
-                        # index of the lowest set bit
-                        k = 0
-                        y = low
-                        while y > _U1:
-                            y = y >> _U1
-                            k += 1
-                        sendlist[L] = base + k
+                        sendlist[L] = base + _ctz(low)
                         L += 1
                         x = x ^ low
             pos = 0
             rb = 0.0
+            rt = 0.0
             sent = 0
             skipped = 0
             writes = 0
             p_t = _t_at(p_tau, t0, tau0, seg, g, thr_t, thr_f)
             while True:
                 while pos < L:
-                    if t0 + rb / rate_Bps > p_t:
+                    if t0 + rt > p_t:
                         break
                     p = np.uint64(sendlist[pos])
                     pos += 1
@@ -391,19 +620,46 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
                         skipped += 1
                     else:
                         sent += 1
-                        if first and np.int64(p) >= n_pages - n_zero:
-                            rb += hdr_bytes
+                        if first:
+                            if np.int64(p) >= n_pages - n_zero:
+                                rb += b_zero
+                                rt += t_zero
+                                n_bulk_zero += 1
+                            else:
+                                rb += b_bulk
+                                rt += t_bulk
+                                n_bulk_full += 1
+                            if wc is not None:
+                                wc[p] = 0
+                        elif wc is not None:
+                            b, tt, kind = _xb_send(np.int64(p), rows + 1, False, False, xb_addr, xb_age, wc, cost)
+                            rb += b
+                            rt += tt
+                            if kind == XB_MISS:
+                                out[S_XB_MISSES] += 1
+                                n_full += 1
+                            elif kind == XB_OVERFLOW:
+                                out[S_XB_OVERFLOWS] += 1
+                                n_full += 1
+                            else:
+                                hits += 1
+                                out[S_XB_HITS] += 1
+                                out[S_XB_SAVED] += b_full - b
                         else:
-                            rb += full_cost
-                if pos >= L and p_t > t0 + rb / rate_Bps:
+                            rb += b_full
+                            rt += t_full
+                            n_full += 1
+                if pos >= L and p_t > t0 + rt:
                     break
                 _setbit(nxt, p_page)
+                if wc is not None:
+                    wc[p_page] += 1
                 writes += 1
                 p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
                                             ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
                 p_t = _t_at(p_tau, t0, tau0, seg, g, thr_t, thr_f)
             rbytes = rb
-            dur = rb / rate_Bps
+            dur = rt
             t1 = t0 + dur
             tau1 = _tau_at(t1, t0, tau0, seg, g, thr_t, thr_f)
         # ---- sync: the log becomes the next set ---------------------------------
@@ -417,6 +673,10 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
         tau = tau1
         total_bytes += rbytes
         total_pages += sent
+        lost = 0.0
+        if aid_mode != AID_NONE:
+            lost = (1.0 - g) * _tau_at(t1, t0, 0.0, seg, 1.0, thr_t, thr_f)
+            total_lost += lost
         table[rows, C_START] = t0
         table[rows, C_DUR] = dur
         table[rows, C_SENT] = sent
@@ -427,8 +687,13 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
         table[rows, C_THROTTLE] = throttle_now
         table[rows, C_REMAIN] = dirtied
         table[rows, C_FINAL] = 0.0
+        table[rows, C_CPUTHR] = 1.0 - g
+        table[rows, C_LOST] = lost
+        table[rows, C_XBHITS] = hits
+        table[rows, C_POST] = 0.0
         rows += 1
         first = False
+        prev_dirty = dirty
         dirty = dirtied
         # ---- the stop rule ---------------------------------------------------------
         if dirty == 0:
@@ -439,6 +704,10 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
             reason = R_DIRTY
         elif min_round_pages > 0 and sent + skipped < min_round_pages:
             reason = R_ROUND
+        elif pc_on and ((pc_after > 0 and rows >= pc_after) or
+                        (aid[A_PC_NOPROG] > 0.0 and rows >= 2 and
+                         (prev_dirty - dirty) < aid[A_PC_MINPROG] * prev_dirty)):
+            reason = R_POSTCOPY
         elif max_rounds > 0 and rows + 1 >= max_rounds:
             reason = R_MAXROUNDS
         elif max_data_pages >= 0 and total_pages > max_data_pages:
@@ -447,16 +716,107 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
             reason = R_TIMEOUT
         elif rows >= round_guard:
             reason = R_ROUNDLIMIT
+        # ---- guest-slowdown aids act at the sync ---------------------------------
+        if aid_mode != AID_NONE and reason == 0:
+            if aid_mode == AID_SDPS:
+                if dirtied > 0 and dur > 0.0:
+                    gn = g * aid[A_SDPS_RATIO] * (page_bytes / t_full) / (dirtied * page_bytes / dur)
+                    g = gn if gn < 1.0 else 1.0
+            else:
+                ac_dirty += dirtied
+                ac_xfer += rbytes
+                if t > ac_t_last + aid[A_INTERVAL]:
+                    d_bytes = ac_dirty * page_bytes
+                    thr_bytes = ac_xfer * aid[A_TRIGGER]
+                    if d_bytes > thr_bytes:
+                        ac_cnt += 1
+                        if ac_cnt >= 2:
+                            ac_cnt = 0
+                            if aid_mode == AID_AUTOCONVERGE:
+                                if ac_p == 0.0:
+                                    ac_p = aid[A_INITIAL]
+                                else:
+                                    inc = aid[A_INCREMENT]
+                                    if aid[A_TAILSLOW] > 0.0:
+                                        cpu_now = 1.0 - ac_p
+                                        ideal = cpu_now - cpu_now * (thr_bytes / d_bytes)
+                                        if ideal < inc:
+                                            inc = ideal
+                                    ac_p = ac_p + inc
+                                    if ac_p > aid[A_MAX]:
+                                        ac_p = aid[A_MAX]
+                                g = 1.0 - ac_p
+                            else:
+                                dl_on = True
+                    ac_t_last = t
+                    ac_dirty = 0
+                    ac_xfer = 0.0
+                if dl_on and writes > 0 and tau1 > tau0:
+                    natural = writes / (tau1 - tau0)
+                    current = natural * g
+                    if abs(current - aid[A_DL_CAP]) > aid[A_DL_TOL]:
+                        gn = aid[A_DL_CAP] / natural
+                        g = gn if gn < 1.0 else 1.0
+            if 1.0 - g > max_thr:
+                max_thr = 1.0 - g
     # ---- stop-and-copy (the VM is paused: no writes) -----------------------------
+    out[S_LOST] = total_lost
+    out[S_MAX_THR] = max_thr
+    if reason == R_POSTCOPY:
+        if not skip:
+            p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+                                        ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+        if rows >= cap:
+            return -1
+        pc_pages = dirty
+        pc_dur = _postcopy(cur, tau, p_tau, p_page, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b,
+                           ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out)
+        table[rows, C_START] = t          # the caller adds the switchover blackout
+        table[rows, C_DUR] = pc_dur
+        table[rows, C_SENT] = pc_pages
+        table[rows, C_SKIP] = 0
+        table[rows, C_DIRTIED] = 0
+        table[rows, C_BYTES] = out[S_PC_BYTES]
+        table[rows, C_WRITES] = out[S_PC_WRITES]
+        table[rows, C_THROTTLE] = 1.0
+        table[rows, C_REMAIN] = 0
+        table[rows, C_FINAL] = 0.0
+        table[rows, C_CPUTHR] = 0.0
+        table[rows, C_LOST] = out[S_PC_STALL]
+        table[rows, C_XBHITS] = 0
+        table[rows, C_POST] = 1.0
+        rows += 1
+        out[S_T_STOP] = t
+        out[S_FINAL_PAGES] = 0
+        out[S_FINAL_BYTES] = 0.0
+        out[S_FINAL_TIME] = 0.0
+        out[S_REASON] = reason
+        out[S_TOTAL_BYTES] = total_bytes + out[S_PC_BYTES]
+        out[S_TOTAL_PAGES] = total_pages + pc_pages
+        out[S_LIVE_ROUNDS] = rows - 1
+        out[S_N_BULK_FULL] = n_bulk_full
+        out[S_N_BULK_ZERO] = n_bulk_zero
+        out[S_N_FULL] = n_full
+        out[S_RNG] = float(rs[0] >> np.uint64(11))
+        return rows
+    fhits = 0
     if first:
-        fbytes = (n_pages - n_zero) * full_cost + n_zero * hdr_bytes
+        fbytes = (n_pages - n_zero) * b_bulk + n_zero * b_zero
+        ftime = (n_pages - n_zero) * cost[K_TF_BULK] + n_zero * cost[K_TF_ZERO]
+        n_bulk_full += n_pages - n_zero
+        n_bulk_zero += n_zero
+    elif wc is not None:
+        fbytes, ftime, fhits, nf = _xb_round(cur, rows + 1, True, True, xb_addr, xb_age, wc, cost, out)
+        n_full += nf
     else:
-        fbytes = dirty * full_cost
+        fbytes = dirty * b_full
+        ftime = dirty * cost[K_TF_FULL]
+        n_full += dirty
     if dirty > 0:
         if rows >= cap:
             return -1
         table[rows, C_START] = t
-        table[rows, C_DUR] = np.nan       # filled in by the caller (final rate)
+        table[rows, C_DUR] = ftime
         table[rows, C_SENT] = dirty
         table[rows, C_SKIP] = 0
         table[rows, C_DIRTIED] = 0
@@ -465,13 +825,21 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
         table[rows, C_THROTTLE] = 0.0
         table[rows, C_REMAIN] = 0
         table[rows, C_FINAL] = 1.0
+        table[rows, C_CPUTHR] = 0.0
+        table[rows, C_LOST] = 0.0
+        table[rows, C_XBHITS] = fhits
+        table[rows, C_POST] = 0.0
         rows += 1
     out[S_T_STOP] = t
     out[S_FINAL_PAGES] = dirty
     out[S_FINAL_BYTES] = fbytes
+    out[S_FINAL_TIME] = ftime
     out[S_REASON] = reason
     out[S_TOTAL_BYTES] = total_bytes + fbytes
     out[S_TOTAL_PAGES] = total_pages + dirty
     out[S_LIVE_ROUNDS] = rows - (1 if dirty > 0 else 0)
+    out[S_N_BULK_FULL] = n_bulk_full
+    out[S_N_BULK_ZERO] = n_bulk_zero
+    out[S_N_FULL] = n_full
     out[S_RNG] = float(rs[0] >> np.uint64(11))
     return rows

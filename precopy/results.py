@@ -17,8 +17,15 @@ class RoundTable:
     Columns (units in the names): ``round``, ``start_s``, ``duration_s``,
     ``pages_sent``, ``pages_skipped``, ``pages_dirtied`` (distinct pages written
     during the round), ``bytes_sent``, ``writes`` (page writes during the round),
-    ``throttle`` (guest speed factor, 1 = unthrottled), ``stop_copy`` (True for
-    the final round sent while the VM is paused).
+    ``throttle`` (guest speed factor at the round's start, 1 = unthrottled),
+    ``cpu_throttle`` (the slowdown a convergence aid imposed during the round:
+    QEMU's throttle percentage / 100 for auto-converge, ``1 - g`` for dirty-limit
+    and SDPS), ``guest_lost_s`` (guest seconds the aid took away in the round;
+    for the post-copy row, the time the guest waited for faulted pages),
+    ``xbzrle_hits`` (pages sent as XBZRLE deltas), ``stop_copy`` (True for the
+    final round sent while the VM is paused), ``postcopy`` (True for the
+    post-copy phase: pages pushed or faulted while the VM runs on the
+    destination).
 
     Index by column name for a numpy array (``t["bytes_sent"]``), by integer for a
     row dict; :meth:`to_pandas`, :meth:`to_csv` and :meth:`to_dict` export it;
@@ -106,10 +113,22 @@ class MigrationResult:
     """Outcome of one simulated migration.
 
     Times in seconds, sizes in bytes.  ``downtime_s`` is the sum of
-    ``final_transfer_s``, ``device_state_s`` and ``resume_s``; ``total_time_s``
-    is ``precopy_time_s + downtime_s``.  ``converged`` is False when a cap (round
-    count, data factor, timeout) rather than the stop rule ended pre-copy; then
-    the reported downtime is that of the forced stop-and-copy.
+    ``final_transfer_s``, ``device_state_s``, ``resume_s`` and ``announce_s``
+    (see :attr:`downtime_parts`); ``total_time_s`` is ``precopy_time_s +
+    downtime_s + postcopy_s``.  ``converged`` is False when a cap (round count,
+    data factor, timeout) rather than the stop rule ended pre-copy; then the
+    reported downtime is that of the forced stop-and-copy.  A switch to
+    post-copy (``stop_reason='postcopy'``) counts as converged: the migration
+    completes with a bounded downtime, but for ``postcopy_s`` a failure of
+    either host or of the link loses the VM.
+
+    Costs of the convergence aids (zero when the aid is off):
+    ``guest_slowdown_s`` (guest seconds lost to throttling during pre-copy),
+    ``max_cpu_throttle``, ``postcopy_s`` / ``postcopy_pages`` /
+    ``postcopy_faults`` / ``postcopy_stall_s`` (time the guest waited for
+    faulted pages), ``xbzrle_hits`` / ``xbzrle_misses`` / ``xbzrle_overflows`` /
+    ``xbzrle_saved_bytes``, ``compression_saved_bytes``; :attr:`aid_costs`
+    gathers them.
     """
 
     total_time_s: float
@@ -131,6 +150,20 @@ class MigrationResult:
     policy: str = ""
     seed: int = 0
     extras: dict = field(default_factory=dict, repr=False)
+    announce_s: float = 0.0
+    announce_window_s: float = 0.0
+    aids: tuple = ()
+    guest_slowdown_s: float = 0.0
+    max_cpu_throttle: float = 0.0
+    postcopy_s: float = 0.0
+    postcopy_pages: int = 0
+    postcopy_faults: int = 0
+    postcopy_stall_s: float = 0.0
+    xbzrle_hits: int = 0
+    xbzrle_misses: int = 0
+    xbzrle_overflows: int = 0
+    xbzrle_saved_bytes: float = 0.0
+    compression_saved_bytes: float = 0.0
 
     @property
     def data_factor(self) -> float:
@@ -139,19 +172,52 @@ class MigrationResult:
 
     @property
     def downtime_parts(self) -> dict[str, float]:
-        """The downtime broken into its parts (seconds)."""
+        """The downtime broken into its parts (seconds): final memory transfer,
+        device state, resume and network announcement."""
         return {"final_transfer_s": self.final_transfer_s, "device_state_s": self.device_state_s,
-                "resume_s": self.resume_s, **self.extras.get("downtime_parts", {})}
+                "resume_s": self.resume_s, "announce_s": self.announce_s,
+                **self.extras.get("downtime_parts", {})}
+
+    @property
+    def aid_costs(self) -> dict[str, float]:
+        """What the convergence aids cost or saved (only the aids in use)."""
+        d: dict[str, float] = {}
+        if any(a in self.aids for a in ("auto-converge", "dirty-limit", "sdps")):
+            d.update(guest_slowdown_s=self.guest_slowdown_s, max_cpu_throttle=self.max_cpu_throttle)
+        if "postcopy" in self.aids:
+            d.update(postcopy_s=self.postcopy_s, postcopy_pages=self.postcopy_pages,
+                     postcopy_faults=self.postcopy_faults, postcopy_stall_s=self.postcopy_stall_s)
+        if "xbzrle" in self.aids:
+            d.update(xbzrle_hits=self.xbzrle_hits, xbzrle_misses=self.xbzrle_misses,
+                     xbzrle_overflows=self.xbzrle_overflows, xbzrle_saved_bytes=self.xbzrle_saved_bytes)
+        if "compression" in self.aids:
+            d.update(compression_saved_bytes=self.compression_saved_bytes)
+        return d
 
     def summary(self) -> str:
         """A few readable lines."""
         verdict = "converged" if self.converged else "did NOT converge"
-        return (f"{self.policy}: {verdict} ({self.stop_reason}) after {self.n_rounds} rounds\n"
-                f"  total time {self.total_time_s:.3f} s, downtime {self.downtime_s * 1e3:.1f} ms "
-                f"(final {self.final_transfer_s * 1e3:.1f} + device {self.device_state_s * 1e3:.1f} "
-                f"+ resume {self.resume_s * 1e3:.1f})\n"
-                f"  sent {self.bytes_sent / 2**20:.1f} MiB = {self.data_factor:.2f} x memory, "
-                f"at {self.rate_bps / 1e9:.3f} Gbit/s pre-copy")
+        lines = [f"{self.policy}: {verdict} ({self.stop_reason}) after {self.n_rounds} rounds",
+                 f"  total time {self.total_time_s:.3f} s, downtime {self.downtime_s * 1e3:.1f} ms "
+                 f"(final {self.final_transfer_s * 1e3:.1f} + device {self.device_state_s * 1e3:.1f} "
+                 f"+ resume {self.resume_s * 1e3:.1f} + announce {self.announce_s * 1e3:.1f})",
+                 f"  sent {self.bytes_sent / 2**20:.1f} MiB = {self.data_factor:.2f} x memory, "
+                 f"at {self.rate_bps / 1e9:.3f} Gbit/s pre-copy"]
+        if self.aids:
+            lines.append(f"  aids: {', '.join(self.aids)}")
+        if self.guest_slowdown_s > 0 or self.max_cpu_throttle > 0:
+            lines.append(f"  guest slowdown: {self.guest_slowdown_s:.3f} guest-s lost, "
+                         f"throttle up to {self.max_cpu_throttle * 100:.0f} %")
+        if self.stop_reason == "postcopy":
+            lines.append(f"  post-copy: {self.postcopy_s:.3f} s for {self.postcopy_pages} pages, "
+                         f"{self.postcopy_faults} faults ({self.postcopy_stall_s * 1e3:.1f} ms stalled); "
+                         f"a host or link failure during it loses the VM")
+        if "xbzrle" in self.aids:
+            lines.append(f"  XBZRLE: {self.xbzrle_hits} hits, {self.xbzrle_misses} misses, "
+                         f"{self.xbzrle_overflows} overflows, {self.xbzrle_saved_bytes / 2**20:.1f} MiB saved")
+        if "compression" in self.aids:
+            lines.append(f"  compression: {self.compression_saved_bytes / 2**20:.1f} MiB saved")
+        return "\n".join(lines)
 
     def as_dict(self) -> dict:
         """Scalar fields as a plain dict (no table)."""

@@ -76,9 +76,27 @@ class VM:
 
 @dataclass(frozen=True)
 class Switchover:
-    """What the frozen VM costs beyond its last memory pages.
+    """What the frozen VM costs beyond its last memory pages, part by part.
 
-    Downtime = final memory transfer + ``device_state_bytes`` / rate + ``resume_s``.
+    Downtime = final memory transfer + ``device_state_bytes`` / rate + ``resume_s``
+    + ``announce_s``.  Each part is reported separately by the result
+    (:attr:`precopy.MigrationResult.downtime_parts`).
+
+    The network announcement: once the VM resumes on the destination, the
+    hypervisor broadcasts RARP / gratuitous-ARP packets carrying the VM's MAC so
+    that the switches learn its new port (VMware vMotion, QEMU "announce").
+    QEMU sends the first one as the destination starts (``qemu_announce_self``
+    from ``process_incoming_migration_bh``), then ``announce_rounds - 1`` more,
+    the gap before packet k+1 being ``announce_initial_s + (k-1) x
+    announce_step_s`` capped at ``announce_max_s`` (``net/announce.c``,
+    ``qemu_announce_timer_step``): with the defaults at 0, 50, 200, 450 and
+    800 ms after resume.  Only the wait for the announcement that the network
+    actually hears counts as outage: ``announce_s`` is the send time of packet
+    number ``announce_heard`` (default the first, at 0 s, so the default
+    downtime has no announcement part); the later packets are repeats in case
+    earlier ones are lost, and the whole schedule is reported as
+    :attr:`announce_window_s`, not as downtime.  Set ``announce_heard=2`` to
+    model a lost first packet (+50 ms), and so on.
 
     Parameters
     ----------
@@ -90,17 +108,83 @@ class Switchover:
         Time from the last byte received to the VM running on the target (s).
         Default: the 9 ms resume measured by Clark et al. (NSDI 2005, Sec. 6.3,
         SPECweb99: "201 ms copy + 9 ms resume").
+    announce_initial_s : float, default 0.05
+        QEMU ``announce-initial`` (50 ms), in [0.001, 100] s.
+    announce_max_s : float, default 0.55
+        QEMU ``announce-max`` (550 ms), in [0, 100] s.
+    announce_rounds : int, default 5
+        QEMU ``announce-rounds`` (5), in [0, 1000]; 0 sends none (the switches
+        then learn the new port from the guest's own traffic, not modelled:
+        ``announce_s`` is 0).
+    announce_step_s : float, default 0.1
+        QEMU ``announce-step`` (100 ms), in [0.001, 10] s.
+    announce_heard : int, default 1
+        Which announcement the network first hears, in [1, announce_rounds].
+
+    References
+    ----------
+    QEMU ``net/announce.c``; ``migration/options.c``
+    (``DEFAULT_MIGRATE_ANNOUNCE_*`` 50, 550, 5, 100 ms; ranges from
+    ``migrate_params_check``); ``migration/migration.c``
+    (``process_incoming_migration_bh``).
 
     Examples
     --------
-    >>> Switchover().resume_s
-    0.009
+    >>> sw = Switchover()
+    >>> sw.resume_s, sw.announce_s, [round(x, 3) for x in sw.announce_times_s]
+    (0.009, 0.0, [0.0, 0.05, 0.2, 0.45, 0.8])
+    >>> Switchover(announce_heard=2).announce_s
+    0.05
     """
 
     device_state_bytes: int = 0
     resume_s: float = 0.009
+    announce_initial_s: float = 0.05
+    announce_max_s: float = 0.55
+    announce_rounds: int = 5
+    announce_step_s: float = 0.1
+    announce_heard: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "device_state_bytes",
                            v.integer(self.device_state_bytes, "device_state_bytes", "bytes", lo=0))
         object.__setattr__(self, "resume_s", v.real(self.resume_s, "resume_s", "s", lo=0.0, hi=3600.0))
+        object.__setattr__(self, "announce_initial_s",
+                           v.real(self.announce_initial_s, "announce_initial_s", "s", lo=0.001, hi=100.0))
+        object.__setattr__(self, "announce_max_s",
+                           v.real(self.announce_max_s, "announce_max_s", "s", lo=0.0, hi=100.0))
+        object.__setattr__(self, "announce_rounds",
+                           v.integer(self.announce_rounds, "announce_rounds", "packets", lo=0, hi=1000))
+        object.__setattr__(self, "announce_step_s",
+                           v.real(self.announce_step_s, "announce_step_s", "s", lo=0.001, hi=10.0))
+        object.__setattr__(self, "announce_heard",
+                           v.integer(self.announce_heard, "announce_heard", "packet number", lo=1,
+                                     hi=max(self.announce_rounds, 1)))
+
+    @property
+    def announce_times_s(self) -> tuple:
+        """Send times of the announcement packets, seconds after resume (QEMU's timer)."""
+        out = []
+        t = 0.0
+        left = self.announce_rounds
+        while left > 0:
+            out.append(t)
+            left -= 1
+            if left:
+                step = self.announce_initial_s + (self.announce_rounds - left - 1) * self.announce_step_s
+                if step < 0 or step > self.announce_max_s:
+                    step = self.announce_max_s
+                t += step
+        return tuple(out)
+
+    @property
+    def announce_s(self) -> float:
+        """Outage part of the announcement: send time of packet ``announce_heard``."""
+        times = self.announce_times_s
+        return times[self.announce_heard - 1] if times else 0.0
+
+    @property
+    def announce_window_s(self) -> float:
+        """Time from resume to the last announcement packet (not downtime)."""
+        times = self.announce_times_s
+        return times[-1] if times else 0.0

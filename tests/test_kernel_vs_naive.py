@@ -90,3 +90,94 @@ def test_splitmix_reference_values():
         s, z = naive.splitmix64(s)
         out.append(z)
     assert out == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+
+
+# --- convergence aids: the kernel and the twin agree exactly with each aid on ----------------
+
+from precopy import aids as AIDS  # noqa: E402
+
+AID_SETS = {
+    "autoconverge": [AIDS.AutoConverge(check_interval_s=0.05)],
+    "autoconverge-tailslow": [AIDS.AutoConverge(check_interval_s=0.02, increment=0.3, tailslow=True)],
+    "dirtylimit": [AIDS.DirtyLimit(vcpus=2, vcpu_dirty_limit_Bps=pc.MiB(8), tolerance_Bps=pc.MiB(1),
+                                   check_interval_s=0.05)],
+    "sdps": [AIDS.SDPS()],
+    "xbzrle": [AIDS.XBZRLE(cache_bytes=pc.KiB(4) * 512)],
+    "xbzrle-fixed": [AIDS.XBZRLE(cache_bytes=pc.KiB(4) * 256, delta_fraction=0.3, encode_Bps=5e7)],
+    "xbzrle-overflow": [AIDS.XBZRLE(cache_bytes=pc.KiB(4) * 1024, bytes_per_write=1500)],
+    "compression": [AIDS.Compression(ratio=2.5, cpu_Bps=2e7, threads=1)],
+    "compression-xbzrle": [AIDS.Compression(ratio=3.0), AIDS.XBZRLE(cache_bytes=pc.KiB(4) * 512)],
+    "postcopy-after": [AIDS.PostCopy(after_rounds=2)],
+    "postcopy-noprog": [AIDS.PostCopy(min_progress=0.2, fault_overhead_s=1e-4)],
+    "postcopy-autoconverge": [AIDS.PostCopy(after_rounds=6, on_no_progress=False),
+                              AIDS.AutoConverge(check_interval_s=0.02)],
+    "all": [AIDS.SDPS(target_ratio=0.95), AIDS.XBZRLE(cache_bytes=pc.KiB(4) * 128),
+            AIDS.Compression(ratio=2.0, cpu_Bps=1e8, decompress_cpu_Bps=5e7),
+            AIDS.PostCopy(after_rounds=5, on_no_progress=False)],
+}
+AID_POLICIES = {
+    "qemu": QEMU(max_bandwidth_bps=None, downtime_limit_s=0.002, timeout_s=3.0),
+    "qemu-skip": QEMU(max_bandwidth_bps=None, downtime_limit_s=0.002, page_skip=True, timeout_s=3.0),
+    "xen-legacy": XenLegacy(max_rounds=40, timeout_s=3.0),
+}
+AID_FIELDS = FIELDS + ("final_transfer_s", "guest_slowdown_s", "max_cpu_throttle", "postcopy_s",
+                       "postcopy_pages", "postcopy_faults", "postcopy_stall_s")
+AID_COLUMNS = COLUMNS + ("cpu_throttle", "guest_lost_s", "xbzrle_hits", "postcopy")
+HOT = W.HotCold(wws_bytes=pc.KiB(4) * 1024, hot_fraction=0.9, writes_per_s=60_000, offset_bytes=pc.KiB(40))
+
+
+def assert_same_aids(r, ref):
+    for f in AID_FIELDS:
+        assert getattr(r, f) == ref[f], f
+    for f in ("xbzrle_hits", "xbzrle_misses", "xbzrle_overflows", "xbzrle_saved_bytes"):
+        assert getattr(r, f) == ref.get(f, 0), f
+    assert len(r.rounds) == len(ref["rounds"])
+    for col in AID_COLUMNS:
+        assert list(r.rounds[col]) == [row[col] for row in ref["rounds"]], col
+
+
+@pytest.mark.parametrize("aid_name", list(AID_SETS))
+@pytest.mark.parametrize("pol_name", list(AID_POLICIES))
+def test_kernel_matches_naive_with_aids(aid_name, pol_name):
+    aids, pol = AID_SETS[aid_name], AID_POLICIES[pol_name]
+    r = pc.simulate(VM_SMALL, HOT, LINK, pol, seed=7, aids=aids)
+    ref = naive.simulate(VM_SMALL, HOT, LINK, pol, seed=7, aids=aids)
+    assert_same_aids(r, ref)
+
+
+@pytest.mark.parametrize("wl_name", ["zipf", "sequential", "phased", "trace"])
+@pytest.mark.parametrize("aid_name", ["autoconverge", "dirtylimit", "sdps", "xbzrle", "postcopy-noprog", "all"])
+@pytest.mark.parametrize("skip", [False, True])
+def test_aids_other_workloads(wl_name, aid_name, skip):
+    pol = AID_POLICIES["qemu-skip" if skip else "qemu"]
+    wl = _workloads()[wl_name]
+    r = pc.simulate(VM_SMALL, wl, LINK, pol, seed=5, aids=AID_SETS[aid_name])
+    ref = naive.simulate(VM_SMALL, wl, LINK, pol, seed=5, aids=AID_SETS[aid_name])
+    assert_same_aids(r, ref)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_aids_with_throttle_schedule_and_switchover(skip):
+    pol = AID_POLICIES["qemu-skip" if skip else "qemu"]
+    thr = [(0.0, 1.0), (0.3, 0.6), (0.9, 0.9)]
+    sw = pc.Switchover(device_state_bytes=pc.KiB(300), announce_heard=3)
+    for aids in (AID_SETS["autoconverge"], AID_SETS["postcopy-after"], AID_SETS["all"]):
+        r = pc.simulate(VM_SMALL, HOT, LINK, pol, seed=2, throttle=thr, switchover=sw, aids=aids)
+        ref = naive.simulate(VM_SMALL, HOT, LINK, pol, seed=2, throttle=thr, switchover=sw, aids=aids)
+        assert_same_aids(r, ref)
+
+
+def test_aid_cases_exercise_their_paths():
+    """Guard against a comparison that passes because nothing happened."""
+    pol = AID_POLICIES["qemu"]
+    got = {k: pc.simulate(VM_SMALL, HOT, LINK, pol, seed=7, aids=a) for k, a in AID_SETS.items()}
+    assert got["autoconverge"].max_cpu_throttle >= 0.3
+    assert got["dirtylimit"].max_cpu_throttle > 0.5
+    assert got["sdps"].max_cpu_throttle > 0
+    assert got["xbzrle"].xbzrle_hits > 0 and got["xbzrle"].xbzrle_misses > 0
+    assert got["xbzrle-overflow"].xbzrle_overflows > 0
+    assert got["compression"].compression_saved_bytes > 0
+    assert got["postcopy-after"].stop_reason == "postcopy" and got["postcopy-after"].postcopy_faults > 0
+    assert got["postcopy-noprog"].stop_reason == "postcopy"
+    assert got["postcopy-autoconverge"].max_cpu_throttle > 0 and got["postcopy-autoconverge"].n_rounds == 7
+    assert got["all"].stop_reason == "postcopy" and got["all"].xbzrle_hits > 0
