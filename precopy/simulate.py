@@ -63,7 +63,6 @@ class Prepared:
         if not isinstance(switchover, Switchover):
             raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
         workload.validate(vm)
-        self.thr_t, self.thr_f = _check_throttle(throttle)
         self.aids = A.check_aids(aids)
         xb = A.find(self.aids, A.XBZRLE)
         n_slots = xb.slots(vm.page_bytes) if xb is not None else 1
@@ -73,6 +72,13 @@ class Prepared:
             rate_bps = min(rate_bps, policy.max_bandwidth_bps)
         self.rate_bps = rate_bps
         self.final_rate_bps = link.goodput_bps
+        bulk_s = vm.memory_bytes * 8.0 / rate_bps
+        if bulk_s > policy.timeout_s:
+            raise ValueError(
+                f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
+                f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}"
+            )
+        self.thr_t, self.thr_f = _check_throttle(throttle)
         self.cost = _costs(vm, link, policy, self.aids, rate_bps / 8.0, link.goodput_bps / 8.0)
         self.aid_mode, self.aid = _aid_params(vm, self.aids)
         if policy.switchover_bandwidth_bps is not None:
@@ -82,12 +88,6 @@ class Prepared:
             self.decision_bps = 8.0 * self.cost[K.K_B_FULL] / self.cost[K.K_T_FULL]
         else:
             self.decision_bps = rate_bps
-        bulk_s = vm.memory_bytes * 8.0 / rate_bps
-        if bulk_s > policy.timeout_s:
-            raise ValueError(
-                f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
-                f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}"
-            )
         # allocation happens only after every check passed
         self._compiled = {}
         self.nwords = (vm.n_pages + 63) // 64
