@@ -9,7 +9,7 @@
 True
 """
 
-from . import aids, analytic, policies, units, workloads
+from . import aids, analytic, policies, storage, units, workloads
 from .links import Link
 from .results import MigrationResult, RoundTable
 from .simulate import Prepared, simulate, warmup
@@ -20,6 +20,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "VM", "Switchover", "Link", "simulate", "warmup", "Prepared", "MigrationResult", "RoundTable",
-    "workloads", "policies", "aids", "analytic", "units",
+    "workloads", "policies", "aids", "storage", "analytic", "units",
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
 ]

@@ -843,3 +843,108 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
     out[S_N_FULL] = n_full
     out[S_RNG] = float(rs[0] >> np.uint64(11))
     return rows
+
+
+# --- Storage VMotion's I/O mirroring (one pass) --------------------------------
+# scalar outputs of mirror_kernel
+M_TIME, M_WRITES, M_MIRRORED, M_REASON, M_COPIED, M_STALL, M_LAT_SUM, M_LAT_MAX = range(8)
+N_MIRROR = 8
+
+
+@njit(**NJIT)
+def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph_dur, ph_rate, ph_a, ph_b,
+                  ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, seed, ring, out):
+    """One copy pass in block order while guest writes to blocks at or behind the
+    copy cursor are mirrored synchronously over the same path.
+
+    The path is one FIFO server taking ``t_block`` per block: the copier keeps
+    one block in it (the next is queued when the last completes), and each
+    mirrored write queues one block.  Block ``cur`` is the copier's; a write to
+    a block ``<= cur`` must also reach the destination (mirrored), a write ahead
+    only lands on the source.  A mirrored write completes ``lat_extra`` (round
+    trip + destination's extra write latency) after its block leaves the path;
+    the guest keeps at most ``io_depth`` mirrored writes in flight (0: no
+    limit) and otherwise waits, its clock stopped, for the oldest (``ring``
+    holds their completion times).  Guest time runs with wall time.  Reason 1:
+    the pass is done; 7: ``timeout_s`` came first.
+    """
+    ws = np.zeros(2, np.int64)
+    wf = np.zeros(1, np.float64)
+    rs = np.full(1, np.uint64(seed), np.uint64)
+    p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                                alias_prob, alias_idx, tr_t, tr_p, n_blocks)
+    a_t = 0.0
+    a_tau = 0.0
+    cur = 0
+    c_done = t_block
+    srv = t_block
+    copied = 0
+    t = 0.0
+    writes = 0
+    mirrored = 0
+    stall = 0.0
+    lat_sum = 0.0
+    lat_max = 0.0
+    head = 0
+    cnt = 0
+    reason = 1
+    while True:
+        if p_tau < np.inf:
+            tw = a_t + (p_tau - a_tau)
+        else:
+            tw = np.inf
+        if c_done <= tw:
+            if c_done > timeout_s:
+                reason = 7
+                t = timeout_s
+                break
+            copied = cur + 1
+            t = c_done
+            if copied == n_blocks:
+                break
+            cur += 1
+            c_done = srv + t_block
+            srv = c_done
+        else:
+            if tw > timeout_s:
+                reason = 7
+                t = timeout_s
+                break
+            if np.int64(p_page) <= cur:
+                while cnt > 0 and ring[head] <= tw:
+                    head += 1
+                    if head == io_depth:
+                        head = 0
+                    cnt -= 1
+                if io_depth > 0 and cnt == io_depth:
+                    # every slot busy: the guest waits for the oldest mirrored write
+                    stall += ring[head] - tw
+                    a_t = ring[head]
+                    a_tau = p_tau
+                    continue
+                start = tw if tw > srv else srv
+                srv = start + t_block
+                done = srv + lat_extra
+                lat = done - tw
+                lat_sum += lat
+                if lat > lat_max:
+                    lat_max = lat
+                if io_depth > 0:
+                    k = head + cnt
+                    if k >= io_depth:
+                        k -= io_depth
+                    ring[k] = done
+                    cnt += 1
+                mirrored += 1
+            writes += 1
+            p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                                        alias_prob, alias_idx, tr_t, tr_p, n_blocks)
+    out[M_TIME] = t
+    out[M_WRITES] = writes
+    out[M_MIRRORED] = mirrored
+    out[M_REASON] = reason
+    out[M_COPIED] = copied
+    out[M_STALL] = stall
+    out[M_LAT_SUM] = lat_sum
+    out[M_LAT_MAX] = lat_max
+    return copied
