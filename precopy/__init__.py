@@ -4,9 +4,15 @@
 >>> vm = pc.VM(memory_bytes=pc.GiB(16), page_bytes=pc.KiB(4))
 >>> wl = pc.workloads.HotCold(wws_bytes=pc.GiB(1), hot_fraction=0.9, writes_per_s=200_000)
 >>> link = pc.Link(rate_bps=pc.Gbps(10))
->>> r = pc.simulate(vm, wl, link, policy=pc.policies.QEMU(downtime_limit_s=0.3), seed=1)
->>> r.converged
-True
+>>> r = pc.simulate(vm, wl, link, policy=pc.policies.QEMU(max_bandwidth_bps=None), seed=1)
+>>> r.converged, r.n_rounds
+(True, 5)
+
+Under QEMU's default 128 MiB/s ``max-bandwidth`` the hot set never fits 300 ms:
+
+>>> r = pc.simulate(vm, wl, link, policy=pc.policies.QEMU(timeout_s=300), seed=1)
+>>> r.converged, r.stop_reason
+(False, 'timeout')
 """
 
 from . import analytic, policies, units, workloads

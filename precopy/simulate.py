@@ -129,7 +129,7 @@ class Prepared:
 
     def _result(self, rows, seed, final_Bps):
         o, tb, sw = self.out, self.table[:rows].copy(), self.switchover
-        final_transfer_s = o[K.S_FINAL_BYTES] / final_Bps
+        final_transfer_s = float(o[K.S_FINAL_BYTES]) / final_Bps
         device_s = sw.device_state_bytes / final_Bps
         resume_s = sw.resume_s
         downtime = final_transfer_s + device_s + resume_s
