@@ -475,3 +475,24 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
     out[S_LIVE_ROUNDS] = rows - (1 if dirty > 0 else 0)
     out[S_RNG] = float(rs[0] >> np.uint64(11))
     return rows
+
+
+@njit(**NJIT)
+def record_writes(duration, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                  alias_prob, alias_idx, tr_t, tr_p, n_pages, seed, out_t, out_p):
+    """Emit the write stream of a workload up to guest time ``duration`` into
+    ``out_t``/``out_p``; returns the count, or -1 if the buffers are too small."""
+    ws = np.zeros(2, np.int64)
+    wf = np.zeros(1, np.float64)
+    rs = np.full(1, np.uint64(seed), np.uint64)
+    k = 0
+    while True:
+        tau, page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                                alias_prob, alias_idx, tr_t, tr_p, n_pages)
+        if tau >= duration:
+            return k
+        if k >= out_t.shape[0]:
+            return -1
+        out_t[k] = tau
+        out_p[k] = np.int64(page)
+        k += 1
