@@ -34,6 +34,8 @@ STOP_REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_d
 R_DOWNTIME, R_DIRTY, R_ROUND, R_EMPTY, R_MAXROUNDS, R_MAXDATA, R_TIMEOUT, R_ROUNDLIMIT = range(1, 9)
 
 KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
+#: writes generated per batch by the skip-on engine
+WRITE_BATCH = 4096
 
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -41,6 +43,44 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _LO32 = np.uint64(0xFFFFFFFF)
 _U30, _U27, _U31, _U32, _U6, _U1 = (np.uint64(k) for k in (30, 27, 31, 32, 6, 1))
 _U63 = np.uint64(63)
+# de Bruijn sequence for the index of a word's lowest set bit
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_IDX = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51,
+                          43, 22, 45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52,
+                          21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6],
+                         dtype=np.int64)
+
+
+def xen_order(n_pages):
+    """Xen's ``order_nr``: bits needed for ``n_pages - 1`` (``xc_domain_save.c``)."""
+    return int(n_pages - 1).bit_length()
+
+
+@njit(**NJIT)
+def xen_permute(i, nr, order):
+    """Xen legacy's scan order (``permute()`` in ``tools/libxc/xc_domain_save.c``):
+    rotate the ``order``-bit index left by 10 bits, again while the result is
+    ``>= nr`` (cycle walking).  Guests of at most 2**10 pages (order <= 10) are
+    scanned in address order, where Xen's shift would be undefined."""
+    if order <= 10:
+        return i
+    mask = (1 << order) - 1
+    while True:
+        i = ((i >> (order - 10)) | (i << 10)) & mask
+        if i < nr:
+            return i
+
+
+@njit(**NJIT)
+def xen_unpermute(p, nr, order):
+    """Inverse of :func:`xen_permute`: the position at which page ``p`` is visited."""
+    if order <= 10:
+        return p
+    mask = (1 << order) - 1
+    while True:
+        p = ((p >> 10) | (p << (order - 10))) & mask
+        if p < nr:
+            return p
 
 
 @njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
@@ -72,28 +112,6 @@ def popcount(words):
 @njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
 def _setbit(bm, p):
     bm[p >> _U6] |= _U1 << (p & _U63)
-
-
-@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
-def _testbit(bm, p):
-    return (bm[p >> _U6] >> (p & _U63)) & _U1
-
-
-@njit(**NJIT)
-def _draw_page(kind, s, a, b, thr, off, n_pages, alias_prob, alias_idx):
-    """One random write of a HOTCOLD or ALIAS phase: returns (new state, page)."""
-    s = s + _GOLD
-    z = _mix(s)
-    lo = z & _LO32
-    hi = z >> _U32
-    if kind == KIND_HOTCOLD:
-        if lo < thr:
-            return s, np.uint64(a) + ((hi * np.uint64(b)) >> _U32)
-        return s, (hi * np.uint64(n_pages)) >> _U32
-    i = np.int64((hi * np.uint64(b)) >> _U32)
-    if lo < alias_prob[off + i]:
-        return s, np.uint64(a + i)
-    return s, np.uint64(a + alias_idx[off + i])
 
 
 @njit(**NJIT)
@@ -179,61 +197,98 @@ def _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
 
 
 @njit(**NJIT)
-def _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                alias_prob, alias_idx, tr_t, tr_p, n_pages):
-    """Generate the next write (skip-on engine): returns (guest time, page).
+def _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                 alias_prob, alias_idx, tr_t, tr_p, n_pages):
+    """Generate the next writes, in order, into ``buf_tau``/``buf_page`` (skip-on engine).
 
-    Consumes it: the phase counters advance and one random draw is used for
-    random phases.  Returns (inf, 0) when no write will ever come.
+    Write m (1-based) of a rate phase happens at guest time ``start + m / rate``
+    while ``m <= floor(rate * duration)``; trace events at ``start + t_k`` while
+    ``t_k < duration``.  Returns how many were written: fewer than the buffer holds
+    only when no write will ever come again.  (One call per batch: numba would
+    otherwise reference-count the arrays on every per-write call.)
     """
+    cap = buf_tau.shape[0]
     nph = ph_kind.shape[0]
     j = ws[0]
     m = ws[1]
     P = wf[0]
+    s = rs[0]
+    k = 0
     idle_laps = 0
-    while True:
+    while k < cap:
         kind = ph_kind[j]
         dur = ph_dur[j]
         if kind == KIND_TRACE:
             off = ph_off[j]
-            if m < ph_n[j] and tr_t[off + m] < dur:
-                tau = P + tr_t[off + m]
-                page = np.uint64(tr_p[off + m])
-                ws[1] = m + 1
-                ws[0] = j
-                wf[0] = P
-                return tau, page
+            nn = ph_n[j]
+            while k < cap and m < nn and tr_t[off + m] < dur:
+                buf_tau[k] = P + tr_t[off + m]
+                buf_page[k] = np.uint64(tr_p[off + m])
+                m += 1
+                k += 1
+            if k > 0:
+                idle_laps = 0
+            if k == cap:
+                break
         elif kind != KIND_IDLE:
             rate = ph_rate[j]
             limit = np.int64(np.floor(rate * dur)) if dur < np.inf else np.int64(2**62)
-            if m + 1 <= limit:
-                tau = P + (m + 1) / rate
-                if kind == KIND_SEQUENTIAL:
-                    page = np.uint64(ph_a[j] + (m % ph_b[j]))
-                else:
-                    s, page = _draw_page(kind, rs[0], ph_a[j], ph_b[j], ph_thr[j], ph_off[j], n_pages,
-                                         alias_prob, alias_idx)
-                    rs[0] = s
-                ws[1] = m + 1
-                ws[0] = j
-                wf[0] = P
-                return tau, page
+            a = ph_a[j]
+            b = ph_b[j]
+            if m < limit:
+                idle_laps = 0
+            if kind == KIND_SEQUENTIAL:
+                while k < cap and m < limit:
+                    buf_tau[k] = P + (m + 1) / rate
+                    buf_page[k] = np.uint64(a + (m % b))
+                    m += 1
+                    k += 1
+            elif kind == KIND_HOTCOLD:
+                thr = ph_thr[j]
+                ua = np.uint64(a)
+                ub = np.uint64(b)
+                un = np.uint64(n_pages)
+                while k < cap and m < limit:
+                    s = s + _GOLD
+                    z = _mix(s)
+                    if (z & _LO32) < thr:
+                        buf_page[k] = ua + (((z >> _U32) * ub) >> _U32)
+                    else:
+                        buf_page[k] = ((z >> _U32) * un) >> _U32
+                    buf_tau[k] = P + (m + 1) / rate
+                    m += 1
+                    k += 1
+            else:  # KIND_ALIAS
+                off = ph_off[j]
+                ub = np.uint64(b)
+                while k < cap and m < limit:
+                    s = s + _GOLD
+                    z = _mix(s)
+                    i = np.int64(((z >> _U32) * ub) >> _U32)
+                    if (z & _LO32) < alias_prob[off + i]:
+                        buf_page[k] = np.uint64(a + i)
+                    else:
+                        buf_page[k] = np.uint64(a + alias_idx[off + i])
+                    buf_tau[k] = P + (m + 1) / rate
+                    m += 1
+                    k += 1
+            if k == cap:
+                break
         if dur == np.inf:
-            ws[0] = j
-            ws[1] = m
-            wf[0] = P
-            return np.inf, np.uint64(0)
+            break
         P = P + dur
         m = 0
         j = j + 1
         if j == nph:
             j = 0
             idle_laps += 1
-            if idle_laps > 1:   # a full lap of phases without any write: none ever
-                ws[0] = j
-                ws[1] = m
-                wf[0] = P
-                return np.inf, np.uint64(0)
+            if idle_laps > 1:   # a full lap of phases without any write: none will come
+                break
+    ws[0] = j
+    ws[1] = m
+    wf[0] = P
+    rs[0] = s
+    return k
 
 
 @njit(**NJIT)
@@ -292,14 +347,14 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
                     max_data_pages, timeout_s, skip, permuted, check_first, round_guard,
                     ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
                     alias_prob, alias_idx, tr_t, tr_p,
-                    thr_t, thr_f, perm, seed,
+                    thr_t, thr_f, order, seed,
                     cur, nxt, sendlist, table, out):
     """Run one migration.  Returns the number of table rows, or -1 if ``table``
     is too small (the caller grows it and runs again: the run is deterministic).
 
     ``cur``/``nxt`` are zeroed uint64 bitmaps of ceil(n_pages/64) words; ``sendlist``
-    is a uint32 array of n_pages entries when ``skip`` (else length 1); ``perm`` a
-    permutation of pages when ``skip and permuted`` (else length 1).
+    is a uint64 array of n_pages entries when ``skip`` (else length 1); ``order``
+    is :func:`xen_order` of ``n_pages`` (used when ``permuted``).
     """
     cap = table.shape[0]
     nwords = cur.shape[0]
@@ -318,17 +373,15 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
     # the bulk pass: every page is to be sent; zero pages (the top n_zero) header-only
     dirty = n_pages
     first = True
-    # pending write of the skip-on engine
-    p_tau = 0.0
-    p_page = np.uint64(0)
+    # pending writes of the skip-on engine, generated in batches
+    nseg = thr_t.shape[0]
+    buf_tau = np.empty(WRITE_BATCH if skip else 1, np.float64)
+    buf_page = np.empty(WRITE_BATCH if skip else 1, np.uint64)
+    bn = 0
+    bi = 0
     if skip:
-        p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                    ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-        for w in range(nwords):
-            cur[w] = ~np.uint64(0)
-        tail = n_pages - (nwords - 1) * 64
-        if tail < 64:
-            cur[nwords - 1] = (_U1 << np.uint64(tail)) - _U1
+        bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+                          ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
     if check_first and has_downtime_limit and dirty * page_bytes < decision_Bps * downtime_limit_s:
         reason = R_DOWNTIME
     while reason == 0:
@@ -352,56 +405,73 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
             writes = _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
                                   ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, nxt)
         else:
-            # build this round's send list from the synced bitmap
+            # this round's send list: Xen's permuted order, or address order
             L = 0
-            if permuted:
+            if first:
                 for i in range(n_pages):
-                    p = perm[i]
-                    if _testbit(cur, np.uint64(p)):
-                        sendlist[L] = p
-                        L += 1
+                    sendlist[i] = xen_permute(i, n_pages, order) if permuted else i
+                L = n_pages
             else:
                 for w in range(nwords):
                     x = cur[w]
                     base = w * 64
                     while x:
                         low = x & (~x + _U1)
-                        # index of the lowest set bit
-                        k = 0
-                        y = low
-                        while y > _U1:
-                            y = y >> _U1
-                            k += 1
-                        sendlist[L] = base + k
+                        p = base + _DEBRUIJN_IDX[np.int64(((low * _DEBRUIJN) >> np.uint64(58)))]
+                        if permuted:   # sort key: position in Xen's order, page in the low bits
+                            sendlist[L] = (np.uint64(xen_unpermute(p, n_pages, order)) << _U32) | np.uint64(p)
+                        else:
+                            sendlist[L] = p
                         L += 1
                         x = x ^ low
+                if permuted:
+                    sendlist[:L].sort()
+                    for i in range(L):
+                        sendlist[i] = sendlist[i] & _LO32
             pos = 0
             rb = 0.0
             sent = 0
             skipped = 0
             writes = 0
-            p_t = _t_at(p_tau, t0, tau0, seg, g, thr_t, thr_f)
+            # wall time of guest time tau: this segment's linear map, else the general walk
+            seg_f = thr_f[seg] * g
+            seg_end = thr_t[seg + 1] if seg + 1 < nseg else np.inf
+            p_t = np.inf
+            if bi < bn:
+                p_t = t0 + (buf_tau[bi] - tau0) / seg_f if seg_f > 0.0 else np.inf
+                if not p_t <= seg_end:
+                    p_t = _t_at(buf_tau[bi], t0, tau0, seg, g, thr_t, thr_f)
+            n_zero_from = n_pages - n_zero
             while True:
                 while pos < L:
                     if t0 + rb / rate_Bps > p_t:
                         break
-                    p = np.uint64(sendlist[pos])
+                    p = sendlist[pos]
                     pos += 1
-                    if _testbit(nxt, p):
+                    if (nxt[p >> _U6] >> (p & _U63)) & _U1:
                         skipped += 1
                     else:
                         sent += 1
-                        if first and np.int64(p) >= n_pages - n_zero:
+                        if first and np.int64(p) >= n_zero_from:
                             rb += hdr_bytes
                         else:
                             rb += full_cost
                 if pos >= L and p_t > t0 + rb / rate_Bps:
                     break
-                _setbit(nxt, p_page)
+                q = buf_page[bi]
+                nxt[q >> _U6] |= _U1 << (q & _U63)
                 writes += 1
-                p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                            ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-                p_t = _t_at(p_tau, t0, tau0, seg, g, thr_t, thr_f)
+                bi += 1
+                if bi == bn and bn == WRITE_BATCH:
+                    bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b,
+                                      ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+                    bi = 0
+                if bi < bn:
+                    p_t = t0 + (buf_tau[bi] - tau0) / seg_f if seg_f > 0.0 else np.inf
+                    if not p_t <= seg_end:
+                        p_t = _t_at(buf_tau[bi], t0, tau0, seg, g, thr_t, thr_f)
+                else:
+                    p_t = np.inf
             rbytes = rb
             dur = rb / rate_Bps
             t1 = t0 + dur
@@ -480,19 +550,24 @@ def simulate_kernel(n_pages, page_bytes, hdr_bytes, n_zero,
 @njit(**NJIT)
 def record_writes(duration, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
                   alias_prob, alias_idx, tr_t, tr_p, n_pages, seed, out_t, out_p):
-    """Emit the write stream of a workload up to guest time ``duration`` into
-    ``out_t``/``out_p``; returns the count, or -1 if the buffers are too small."""
+    """Emit the write stream of a workload up to guest time ``duration`` (exclusive)
+    into ``out_t``/``out_p``; returns the count, or -1 if the buffers are too small."""
     ws = np.zeros(2, np.int64)
     wf = np.zeros(1, np.float64)
     rs = np.full(1, np.uint64(seed), np.uint64)
+    buf_tau = np.empty(WRITE_BATCH, np.float64)
+    buf_page = np.empty(WRITE_BATCH, np.uint64)
     k = 0
     while True:
-        tau, page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                                alias_prob, alias_idx, tr_t, tr_p, n_pages)
-        if tau >= duration:
+        bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+                          ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+        for i in range(bn):
+            if buf_tau[i] >= duration:
+                return k
+            if k >= out_t.shape[0]:
+                return -1
+            out_t[k] = buf_tau[i]
+            out_p[k] = np.int64(buf_page[i])
+            k += 1
+        if bn < WRITE_BATCH:
             return k
-        if k >= out_t.shape[0]:
-            return -1
-        out_t[k] = tau
-        out_p[k] = np.int64(page)
-        k += 1

@@ -81,7 +81,7 @@ class Prepared:
         self.nwords = (vm.n_pages + 63) // 64
         self.cur = np.zeros(self.nwords, np.uint64)
         self.nxt = np.zeros(self.nwords, np.uint64)
-        self.sendlist = np.zeros(vm.n_pages if policy.page_skip else 1, np.uint32)
+        self.sendlist = np.zeros(vm.n_pages if policy.page_skip else 1, np.uint64)
         self.table = np.zeros((ROUND_TABLE_CAPACITY, K.N_COLS), np.float64)
         self.out = np.zeros(K.N_SCALARS, np.float64)
 
@@ -94,17 +94,11 @@ class Prepared:
             self._compiled[key] = self.workload.compile(self.vm, seed=seed)
         return self._compiled[key]
 
-    def _perm(self, seed):
-        if not (self.policy.page_skip and self.policy.send_order == "permuted"):
-            return np.zeros(1, np.uint32)
-        return np.random.default_rng([seed, 0x5EED]).permutation(self.vm.n_pages).astype(np.uint32)
-
     def run(self, seed: int = 0) -> MigrationResult:
         """Simulate with ``seed``; same seed, same result."""
         seed = v.seed(seed)
         vm, pol, sw = self.vm, self.policy, self.switchover
         c = self._arrays(seed)
-        perm = self._perm(seed)
         rate_Bps = self.rate_bps / 8.0
         final_Bps = self.final_rate_bps / 8.0
         max_data_pages = -1 if pol.max_data_factor is None else int(math.floor(pol.max_data_factor * vm.n_pages))
@@ -120,7 +114,7 @@ class Prepared:
                 pol.check_before_first_round, MAX_ROUNDS_GUARD,
                 c.kind, c.dur, c.rate, c.a, c.b, c.thr, c.off, c.n,
                 c.alias_prob, c.alias_idx, c.trace_t, c.trace_p,
-                self.thr_t, self.thr_f, perm, np.uint64(seed),
+                self.thr_t, self.thr_f, K.xen_order(vm.n_pages), np.uint64(seed),
                 self.cur, self.nxt, self.sendlist, self.table, self.out)
             if rows >= 0:
                 break

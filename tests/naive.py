@@ -99,6 +99,18 @@ class Writer:
                     return math.inf, 0
 
 
+def xen_permute(i, nr):
+    """Xen legacy's permute(): rotate the index left by 10 within order_nr bits,
+    repeated while the result is out of range."""
+    order = (nr - 1).bit_length()
+    if order <= 10:
+        return i
+    while True:
+        i = ((i >> (order - 10)) | (i << 10)) & ((1 << order) - 1)
+        if i < nr:
+            return i
+
+
 class Clock:
     """Wall time <-> guest time under a piecewise-constant throttle."""
 
@@ -158,10 +170,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None)
     max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
     clock = Clock(*_check_throttle(throttle))
     writer = Writer(c, n, seed)
-    if policy.page_skip and policy.send_order == "permuted":
-        order = [int(x) for x in np.random.default_rng([seed, 0x5EED]).permutation(n)]
-    else:
-        order = list(range(n))
+    order = [xen_permute(i, n) for i in range(n)] if policy.send_order == "permuted" else list(range(n))
 
     t = tau = 0.0
     rounds = []
