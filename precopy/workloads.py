@@ -578,8 +578,8 @@ class Trace(Workload):
         >>> import precopy as pc
         >>> vm = pc.VM(memory_bytes=pc.MiB(1))
         >>> tr = Trace.record(Uniform(writes_per_s=1000), vm, duration_s=0.5, seed=1)
-        >>> len(tr.pages), tr.duration_s
-        (500, 0.5)
+        >>> len(tr.pages), tr.duration_s      # writes at 1 ms, 2 ms, ... 499 ms (0.5 s is outside)
+        (499, 0.5)
         """
         from . import _kernel as K
         if not isinstance(workload, Workload):
