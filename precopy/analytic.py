@@ -39,8 +39,11 @@ All three apply the policy's stop rule exactly as the kernel
   total time = pre-copy time + downtime; ``n_rounds`` counts the stop-and-copy
   unless nothing was left to send.
 
-Page skip (``policy.page_skip``, Xen legacy) and throttling are not modelled:
-the models send every dirty page of a round.  A result says so in ``notes``.
+Page skip (``policy.page_skip``, Xen legacy: a page rewritten before the sender
+reaches it waits for the next round) is modelled in expectation by the saturation
+model only (:func:`_skip_duration`); the hot/cold model sends every dirty page,
+and in the geometric model no page is written twice, so nothing is skipped.
+Throttling is not modelled.  A result lists such approximations in ``notes``.
 
 References
 ----------
@@ -104,8 +107,8 @@ _K_GEOM, _K_HOTCOLD, _K_SAT, _K_SEQ = 0, 1, 2, 3
 _KIND_NAME = {_K_GEOM: "geometric", _K_HOTCOLD: "hotcold", _K_SAT: "saturation", _K_SEQ: "saturation"}
 
 # per-round table columns of the engine
-_C_START, _C_DUR, _C_SENT, _C_DIRTIED, _C_BYTES, _C_WRITES, _C_FINAL = range(7)
-_N_COLS = 7
+_C_START, _C_DUR, _C_SENT, _C_DIRTIED, _C_BYTES, _C_WRITES, _C_FINAL, _C_SKIP = range(8)
+_N_COLS = 8
 # scalar outputs of the engine
 _O_T_STOP, _O_FINAL_PAGES, _O_FINAL_BYTES, _O_REASON, _O_TOTAL_BYTES, _O_TOTAL_PAGES, _O_ROWS = range(7)
 _N_OUT = 7
@@ -601,19 +604,59 @@ class GeometricArrays(AnalyticArrays):
 # the round-by-round engine (hot/cold and saturation models)
 # =============================================================================
 
+#: RK4 steps over the send order when integrating a round with page skip
+_SKIP_STEPS = 32
+
+
+@njit(**NJIT)
+def _skip_rate(tau, y, g_logq, w, k):
+    """d tau / d u: seconds per unit of send-order position at round time ``tau``."""
+    s = 0.0
+    for g in range(y.shape[0]):
+        if tau > 0.0:
+            s += y[g] * math.exp(w * tau * g_logq[g])
+        else:
+            s += y[g]
+    return k * s
+
+
+@njit(**NJIT)
+def _skip_duration(y, g_logq, w, k):
+    """Duration of a round with page skip, sending in an order independent of groups.
+
+    ``y[g]`` expected set pages of group ``g``; ``k`` seconds per sent page.  The
+    sender at position ``u`` (share of the set visited) has spent ``tau(u)``; the
+    page there is of group ``g`` with probability ``y[g] / L`` and was rewritten
+    (hence skipped, costing nothing) with probability ``1 - q_g**(w tau)``, so
+    ``d tau / d u = k sum_g y[g] q_g**(w tau)``; integrated by RK4.
+    """
+    h = 1.0 / _SKIP_STEPS
+    tau = 0.0
+    for _ in range(_SKIP_STEPS):
+        k1 = _skip_rate(tau, y, g_logq, w, k)
+        k2 = _skip_rate(tau + 0.5 * h * k1, y, g_logq, w, k)
+        k3 = _skip_rate(tau + 0.5 * h * k2, y, g_logq, w, k)
+        k4 = _skip_rate(tau + h * k3, y, g_logq, w, k)
+        tau += h * (k1 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0
+    return tau
+
+
 @njit(**NJIT)
 def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_Bps,
-            downtime_limit_s, has_dl, check_first, min_dirty, min_round_pages, max_rounds,
+            downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
             max_data_pages, timeout_s, round_guard,
             g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, table, out):
     """Iterate expected rounds with the kernel's stop rule; mirrors simulate_kernel.
 
     Returns the number of table rows, or -1 if ``table`` (when it has rows) is too
-    small.  A table with zero rows records nothing.
+    small.  A table with zero rows records nothing.  ``skip`` (saturation kind
+    only) models page skip with :func:`_skip_duration`.
     """
     cap = table.shape[0]
     record = cap > 0
     full_cost = page_bytes + hdr_bytes
+    skip = skip and kind == 2 and w > 0.0
+    y = g_cnt.copy()          # expected pages of each group in the synced set
     t = 0.0
     tau = 0.0
     m = 0.0          # writes counted so far (the kernel's floor(rate * guest time))
@@ -634,7 +677,15 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
             rbytes = (n_pages - n_zero) * full_cost + n_zero * hdr_bytes
         else:
             rbytes = dirty * full_cost
+        visited = dirty
         sent = dirty
+        if skip:
+            cost = rbytes / dirty
+            frac = _skip_duration(y, g_logq, w, cost / rate_Bps) / (rbytes / rate_Bps)
+            if frac > 1.0:
+                frac = 1.0
+            sent = dirty * frac
+            rbytes = sent * cost
         dur = rbytes / rate_Bps
         t1 = t0 + dur
         tau1 = tau0 + 1.0 * (t1 - t0)
@@ -647,9 +698,9 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
                 writes = 0.0
             if kind == 2:
                 dirtied = 0.0
-                if writes > 0:
-                    for g in range(g_cnt.shape[0]):
-                        dirtied += g_cnt[g] * -math.expm1(writes * g_logq[g])
+                for g in range(g_cnt.shape[0]):
+                    y[g] = g_cnt[g] * -math.expm1(writes * g_logq[g]) if writes > 0 else 0.0
+                    dirtied += y[g]
             else:
                 dirtied = writes if writes < seq_pages else seq_pages
         else:
@@ -674,6 +725,7 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
             table[rows, 4] = rbytes
             table[rows, 5] = writes
             table[rows, 6] = 0.0
+            table[rows, 7] = visited - sent
         rows += 1
         first = False
         dirty = dirtied
@@ -683,7 +735,7 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
             reason = 1
         elif min_dirty > 0 and dirty < min_dirty:
             reason = 2
-        elif min_round_pages > 0 and sent < min_round_pages:
+        elif min_round_pages > 0 and visited < min_round_pages:
             reason = 3
         elif max_rounds > 0 and rows + 1 >= max_rounds:
             reason = 5
@@ -708,6 +760,7 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
             table[rows, 4] = fbytes
             table[rows, 5] = 0.0
             table[rows, 6] = 1.0
+            table[rows, 7] = 0.0
         rows += 1
     out[0] = t
     out[1] = dirty
@@ -721,17 +774,17 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
 
 @njit(**NJIT)
 def _engine_many(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_Bps,
-                 downtime_limit_s, has_dl, check_first, min_dirty, min_round_pages, max_rounds,
+                 downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
                  max_data_pages, timeout_s, round_guard,
                  g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, outs):
     """:func:`_engine` over flat arrays of scenarios (one row of ``outs`` each);
     ``g_cnt``/``g_logq`` have one row per scenario or a single shared row."""
-    table = np.zeros((0, 7))
+    table = np.zeros((0, 8))
     shared = g_cnt.shape[0] == 1
     for i in range(outs.shape[0]):
         gi = 0 if shared else i
         _engine(kind, n_pages[i], n_zero[i], page_bytes[i], hdr_bytes, w[i], rate_Bps[i], decision_Bps[i],
-                downtime_limit_s, has_dl, check_first, min_dirty, min_round_pages, max_rounds,
+                downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
                 max_data_pages[i], timeout_s, round_guard,
                 g_cnt[gi], g_logq[gi], hot_pages[i], hot_rate[i], cold_rate[i], seq_pages[i], table, outs[i])
 
@@ -740,7 +793,7 @@ def _policy_numbers(policy):
     """The stop-rule numbers the engine reads from a policy."""
     return dict(dl=0.0 if policy.downtime_limit_s is None else float(policy.downtime_limit_s),
                 has_dl=policy.downtime_limit_s is not None,
-                check_first=bool(policy.check_before_first_round),
+                check_first=bool(policy.check_before_first_round), skip=bool(policy.page_skip),
                 min_dirty=int(policy.min_dirty_pages), min_round=int(policy.min_round_pages),
                 max_rounds=int(policy.max_rounds), timeout_s=float(policy.timeout_s),
                 header=float(policy.header_bytes))
@@ -800,7 +853,7 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
                 else np.floor(policy.max_data_factor * Nf))
     outs = np.zeros((size, _N_OUT))
     _engine_many(kind, Nf, flat(Z), flat(P), pol["header"], wf, flat(R), flat(B),
-                 pol["dl"], pol["has_dl"], pol["check_first"], pol["min_dirty"], pol["min_round"],
+                 pol["dl"], pol["has_dl"], pol["check_first"], pol["skip"], pol["min_dirty"], pol["min_round"],
                  pol["max_rounds"], max_data, pol["timeout_s"], MAX_ROUNDS_GUARD,
                  g_c, g_logq, Hf, hot_rate, cold_rate, np.zeros(size), outs)
     Gf = flat(G)
@@ -828,6 +881,15 @@ def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=
     :func:`page_groups`).  The policy's stop rule and caps apply after each round
     (see the module notes).  Arguments before ``*`` broadcast.
 
+    With ``policy.page_skip`` a page of the synced set is skipped when it is
+    rewritten before the sender reaches it.  Taking send positions independent of
+    write probabilities (true for Xen's permuted order), the time ``tau`` spent
+    after visiting a share ``u`` of the set obeys
+    ``d tau / d u = (P + h) / R * sum_g y_g (1 - p_g)**(w tau)``, ``y_g`` the
+    expected set pages of group ``g``; it is integrated per round (RK4) and the
+    round sends ``tau(1) R / (P + h)`` pages.  The next set is still every page
+    written during the round.
+
     Parameters
     ----------
     writes_per_s : array_like
@@ -843,7 +905,7 @@ def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=
     hot_fraction : array_like of float, default 0
         Share of writes aimed at the hot set.
     policy : Policy or str, default QEMU()
-        Stop rule, caps, header bytes, rate cap (``page_skip`` is not modelled).
+        Stop rule, caps, header bytes, rate cap, page skip.
     page_bytes : array_like of int, default 4096
         Page size.
     zero_pages : array_like of int, default 0
@@ -952,10 +1014,22 @@ class _Scenario:
         vm, h = self.vm, float(self.policy.header_bytes)
         return (vm.n_pages - vm.n_zero_pages) * self.full_cost + vm.n_zero_pages * h
 
-    def notes(self):
-        out = []
-        if self.policy.page_skip:
+    def notes(self, kind):
+        """What a model of ``kind`` leaves out or approximates for this scenario."""
+        pol, out = self.policy, []
+        if not pol.page_skip:
+            return ()
+        if kind == _K_HOTCOLD:
             out.append("page skip is not modelled: every dirty page of a round is sent")
+        elif kind == _K_SEQ:
+            out.append("page skip is not modelled for a Sequential workload: every dirty page of a round is sent")
+        elif kind == _K_GEOM:
+            out.append("page skip has no effect in the geometric model: no page is written twice")
+        else:
+            out.append("page skip modelled in expectation, send positions independent of write probabilities"
+                       + (" (the policy's address order is treated as such)" if pol.send_order == "address" else ""))
+            if self.vm.n_zero_pages:
+                out.append("with page skip, round 0 charges every sent page the mean bulk cost (zero pages included)")
         return tuple(out)
 
 
@@ -992,7 +1066,7 @@ def _scenario(vm, workload, link, policy, switchover) -> _Scenario:
                      decision_bps / 8.0, max_data)
 
 
-def _result(model, sc: _Scenario, total_live_s, final_pages, final_bytes, reason, total_bytes, total_pages,
+def _result(kind, sc: _Scenario, total_live_s, final_pages, final_bytes, reason, total_bytes, total_pages,
             n_rounds, table_cols) -> AnalyticResult:
     sw = sc.switchover
     final_s = final_bytes / sc.final_Bps
@@ -1004,17 +1078,18 @@ def _result(model, sc: _Scenario, total_live_s, final_pages, final_bytes, reason
     k = len(final)
     table = RoundTable({
         "round": np.arange(k), "start_s": cols["start_s"], "duration_s": cols["duration_s"],
-        "pages_sent": cols["pages_sent"], "pages_skipped": np.zeros(k), "pages_dirtied": cols["pages_dirtied"],
+        "pages_sent": cols["pages_sent"], "pages_skipped": cols.get("pages_skipped", np.zeros(k)),
+        "pages_dirtied": cols["pages_dirtied"],
         "bytes_sent": cols["bytes_sent"], "writes": cols["writes"],
         "throttle": np.where(final, 0.0, 1.0), "stop_copy": final})
     return AnalyticResult(
-        model=model, total_time_s=float(total_live_s + downtime), downtime_s=float(downtime),
+        model=_KIND_NAME[kind], total_time_s=float(total_live_s + downtime), downtime_s=float(downtime),
         precopy_time_s=float(total_live_s), bytes_sent=float(total_bytes + sw.device_state_bytes),
         pages_sent=float(total_pages), n_rounds=int(n_rounds), converged=1 <= reason <= 4,
         stop_reason=_REASONS[reason], final_pages=float(final_pages), final_transfer_s=float(final_s),
         device_state_s=float(device_s), resume_s=float(sw.resume_s), rate_bps=sc.rate_Bps * 8.0,
         final_rate_bps=sc.final_Bps * 8.0, memory_bytes=sc.vm.memory_bytes, rounds=table,
-        policy=sc.policy.name, notes=sc.notes())
+        policy=sc.policy.name, notes=sc.notes(kind))
 
 
 def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_rate=0.0, cold_rate=0.0,
@@ -1029,7 +1104,7 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
     while True:
         rows = _engine(kind, float(vm.n_pages), float(vm.n_zero_pages), float(vm.page_bytes), pn["header"],
                        float(sc.workload.writes_per_s), sc.rate_Bps, sc.decision_Bps,
-                       pn["dl"], pn["has_dl"], pn["check_first"], pn["min_dirty"], pn["min_round"],
+                       pn["dl"], pn["has_dl"], pn["check_first"], pn["skip"], pn["min_dirty"], pn["min_round"],
                        pn["max_rounds"], sc.max_data_pages, pn["timeout_s"], MAX_ROUNDS_GUARD,
                        g_cnt, g_logq, float(hot_pages), float(hot_rate), float(cold_rate), float(seq_pages),
                        table, out)
@@ -1039,8 +1114,8 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
     tb = table[:rows]
     cols = {"start_s": tb[:, _C_START], "duration_s": tb[:, _C_DUR], "pages_sent": tb[:, _C_SENT],
             "pages_dirtied": tb[:, _C_DIRTIED], "bytes_sent": tb[:, _C_BYTES], "writes": tb[:, _C_WRITES],
-            "stop_copy": tb[:, _C_FINAL] > 0}
-    return _result(_KIND_NAME[kind], sc, out[_O_T_STOP], out[_O_FINAL_PAGES], out[_O_FINAL_BYTES],
+            "stop_copy": tb[:, _C_FINAL] > 0, "pages_skipped": tb[:, _C_SKIP]}
+    return _result(kind, sc, out[_O_T_STOP], out[_O_FINAL_PAGES], out[_O_FINAL_BYTES],
                    int(out[_O_REASON]), out[_O_TOTAL_BYTES], out[_O_TOTAL_PAGES], rows, cols)
 
 
@@ -1131,7 +1206,7 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
             "stop_copy": np.arange(k) >= n}
     total_live_s = float(g.precopy_time_s)
     total_pages = N + float(np.sum(pages[1:])) + final_pages if n > 0 else N
-    return _result("geometric", sc, total_live_s, final_pages, final_bytes, reason, float(g.bytes_sent),
+    return _result(_K_GEOM, sc, total_live_s, final_pages, final_bytes, reason, float(g.bytes_sent),
                    total_pages, k, cols)
 
 
@@ -1147,7 +1222,8 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     stationary random workloads (:class:`~precopy.workloads.Zipf`), and exactly
     ``min(n, region pages)`` for :class:`~precopy.workloads.Sequential` (a sweep
     of ``n`` consecutive writes).  Phased and trace workloads have no stationary
-    distribution and raise ``ValueError``.
+    distribution and raise ``ValueError``.  Page skip is modelled as described in
+    :func:`saturation_model` (not for Sequential workloads; see ``notes``).
 
     Parameters
     ----------
