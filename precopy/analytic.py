@@ -469,14 +469,16 @@ def _first_sum_above(V, lam, M, strict=True):
 
 def geometric_model(memory_bytes, dirty_Bps, rate_Bps, threshold_bytes=0.0, *, final_rate_Bps=None,
                     resume_s=0.0, max_rounds=0, min_remaining_bytes=0.0, min_round_bytes=0.0,
-                    max_bytes=np.inf, timeout_s=np.inf, stop_before_first=False) -> AnalyticArrays:
+                    max_bytes=np.inf, timeout_s=np.inf, stop_before_first=False,
+                    empty_bytes=0.0) -> AnalyticArrays:
     """Liu et al.'s geometric model of pre-copy, in closed form, over arrays.
 
     With ``lambda = D / R``, round ``i`` (``i = 0, 1, ...``) sends
     ``V_mem lambda**i`` bytes in ``V_mem lambda**i / R`` seconds; after ``k`` live
     rounds ``V_mem lambda**k`` bytes remain.  Pre-copy stops after the first
     ``n >= 1`` live rounds where a rule holds (checked in the kernel's order):
-    nothing remains (``D = 0``); remaining ``< threshold_bytes``
+    nothing remains (``D = 0``, or remaining ``< empty_bytes``: less than one
+    page is no page); remaining ``< threshold_bytes``
     (``downtime_limit``; Liu's ``n = ceil(log_lambda(V_thd / V_mem))`` with a
     strict comparison); remaining ``< min_remaining_bytes`` (``dirty_pages``);
     round ``n - 1`` sent ``< min_round_bytes`` (``round_pages``); ``n + 1 >=
@@ -517,6 +519,11 @@ def geometric_model(memory_bytes, dirty_Bps, rate_Bps, threshold_bytes=0.0, *, f
     stop_before_first : array_like of bool, default False
         Send everything while stopped, without live rounds (QEMU's check before
         the bulk pass, decided by the caller).
+    empty_bytes : array_like, default 0
+        A remainder below this counts as nothing left (``no_dirty_pages``, no
+        stop-and-copy); :func:`geometric` passes one page on the wire.  Without
+        it a continuous remainder with ``lambda < 1`` shrinks forever and only
+        the threshold or a cap stops pre-copy.
 
     Returns
     -------
@@ -550,11 +557,12 @@ def geometric_model(memory_bytes, dirty_Bps, rate_Bps, threshold_bytes=0.0, *, f
     mround = _arr(min_round_bytes, "min_round_bytes", "bytes", lo=0.0)
     M = _arr(max_bytes, "max_bytes", "bytes", lo=0.0, allow_inf=True)
     T = _arr(timeout_s, "timeout_s", "s", lo=0.0, lo_open=True, allow_inf=True)
+    empty = _arr(empty_bytes, "empty_bytes", "bytes", lo=0.0)
     sbf = np.asarray(stop_before_first)
     if sbf.dtype != bool:
         raise ValueError(f"stop_before_first must be True/False (or a bool array); got {stop_before_first!r}")
-    V, D, R, thd, Rf, T_res, mr, mrem, mround, M, T, sbf = np.broadcast_arrays(
-        V, D, R, thd, Rf, T_res, mr, mrem, mround, M, T, sbf)
+    V, D, R, thd, Rf, T_res, mr, mrem, mround, M, T, sbf, empty = np.broadcast_arrays(
+        V, D, R, thd, Rf, T_res, mr, mrem, mround, M, T, sbf, empty)
     lam = D / R
 
     def rem(k):
@@ -562,7 +570,7 @@ def geometric_model(memory_bytes, dirty_Bps, rate_Bps, threshold_bytes=0.0, *, f
             return V * lam ** k
 
     inf = np.full(V.shape, np.inf)
-    k_empty = np.where(lam == 0.0, 1.0, inf)
+    k_empty = np.where(lam == 0.0, 1.0, _refine(lambda k: rem(k) < empty, _first_below(V, lam, empty)))
     k_thd = _refine(lambda k: rem(k) < thd, _first_below(V, lam, thd))
     k_min = _refine(lambda k: rem(k) < mrem, _first_below(V, lam, mrem))
     k_round1 = np.where(V < mround, 1.0, 1.0 + _first_below(V, lam, mround))
@@ -577,18 +585,19 @@ def geometric_model(memory_bytes, dirty_Bps, rate_Bps, threshold_bytes=0.0, *, f
     n = np.where(sbf, 0.0, n)
     reason = np.where(sbf, _R_DOWNTIME, reason)
     precopy_bytes = np.where(np.isinf(n), np.inf, _geo_sum(V, lam, n))
-    final = np.where(np.isinf(n), np.nan, rem(n))
+    final = np.where(np.isinf(n), np.nan, np.where(reason == _R_EMPTY, 0.0, rem(n)))
     final = np.where(n == 0, V, final)
     downtime = final / Rf + T_res
     precopy_s = precopy_bytes / R
     total_s = np.where(np.isinf(n), np.inf, precopy_s + downtime)
     n_rounds = n + np.where(final > 0, 1.0, 0.0)
     n_rounds = np.where(np.isinf(n), np.inf, n_rounds)
+    a = np.asarray
     return GeometricArrays(
-        total_time_s=total_s, downtime_s=downtime, precopy_time_s=precopy_s,
-        bytes_sent=precopy_bytes + final, final_bytes=final, n_rounds=n_rounds,
-        converged=(reason >= 1) & (reason <= 4), stop_reason=_reason_names(reason),
-        dirty_ratio=lam, live_rounds=n)
+        total_time_s=a(total_s), downtime_s=a(downtime), precopy_time_s=a(precopy_s),
+        bytes_sent=a(np.where(np.isinf(n), np.inf, precopy_bytes + final)), final_bytes=a(final),
+        n_rounds=a(n_rounds), converged=a((reason >= 1) & (reason <= 4)), stop_reason=_reason_names(reason),
+        dirty_ratio=a(lam), live_rounds=a(n))
 
 
 @dataclass(frozen=True)
@@ -713,6 +722,8 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
                 if hot > hot_pages:
                     hot = hot_pages
                 dirtied = hot + cold_rate * gdur
+            if dirtied < 1.0:      # less than one page is no page
+                dirtied = 0.0
         t = t1
         tau = tau1
         total_bytes += rbytes
@@ -844,7 +855,8 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
         g_p, g_c = probs[None, :], counts[None, :]
     else:
         g_p, g_c = _hotcold_groups(flat(N), flat(H), flat(f))
-    g_logq = np.ascontiguousarray(np.log1p(-g_p), np.float64)
+    with np.errstate(divide="ignore"):
+        g_logq = np.ascontiguousarray(np.log1p(-g_p), np.float64)
     g_c = np.ascontiguousarray(g_c, np.float64)
     Nf, Hf, ff, wf = flat(N), flat(H), flat(f), flat(w)
     hot_rate = wf * (ff + (1.0 - ff) * Hf / Nf)
@@ -961,7 +973,8 @@ def hotcold_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0
     Both terms bound the expected distinct pages from above, so this model
     dirties at least as much per round as the saturation model; it tends to the
     geometric model as ``H -> 0``.  Rounds, caps and stop rules are as in
-    :func:`saturation_model` (continuous write counts ``w t``).
+    :func:`saturation_model`, with continuous write counts ``w t``; less than
+    one page left counts as none (``no_dirty_pages``).
 
     Parameters
     ----------
@@ -1098,7 +1111,8 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
     vm, pol = sc.vm, sc.policy
     pn = _policy_numbers(pol)
     g_cnt = np.zeros(0) if g_cnt is None else np.ascontiguousarray(g_cnt, np.float64)
-    g_logq = np.zeros(0) if g_p is None else np.ascontiguousarray(np.log1p(-np.asarray(g_p, np.float64)))
+    with np.errstate(divide="ignore"):      # p = 1: log1p(-1) = -inf, handled by the engine
+        g_logq = np.zeros(0) if g_p is None else np.ascontiguousarray(np.log1p(-np.asarray(g_p, np.float64)))
     table = np.zeros((ROUND_TABLE_CAPACITY, _N_COLS))
     out = np.zeros(_N_OUT)
     while True:
@@ -1142,7 +1156,9 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
     becomes ``V_thd = B * downtime_limit_s * (P + h) / P``; ``min_dirty_pages`` and
     ``min_round_pages`` become ``m (P + h)`` bytes; ``max_data_factor`` becomes
     ``V_mem + (floor(f N) - N)(P + h)`` bytes; QEMU's check before the bulk pass
-    uses ``N P``.  The mean write rate is used for non-stationary workloads.
+    uses ``N P``; less than one page left counts as none (the kernel stops with
+    ``no_dirty_pages`` when a round sees no write).  The mean write rate is used
+    for non-stationary workloads.
 
     Parameters
     ----------
@@ -1180,12 +1196,12 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
     g = geometric_model(V0, w * fc, R, thd, final_rate_Bps=sc.final_Bps, resume_s=0.0,
                         max_rounds=pol.max_rounds, min_remaining_bytes=pol.min_dirty_pages * fc,
                         min_round_bytes=pol.min_round_pages * fc, max_bytes=max_bytes,
-                        timeout_s=pol.timeout_s, stop_before_first=sbf)
+                        timeout_s=pol.timeout_s, stop_before_first=sbf, empty_bytes=fc)
     n = float(g.live_rounds)
     lam = float(g.dirty_ratio)
     reason = _REASONS.index(g.stop_reason.item())
-    if not math.isfinite(n):      # cannot happen: the policy always has a timeout
-        raise ValueError("the geometric model never stops for this scenario")
+    if not math.isfinite(n):      # unreachable: below one page or the timeout always stops it
+        raise RuntimeError("the geometric model never stops for this scenario")
     n = int(n)
     i = np.arange(n, dtype=np.float64)
     with np.errstate(over="ignore", under="ignore"):
@@ -1194,6 +1210,8 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
     final_bytes = float(g.final_bytes)
     pages = np.concatenate([[N], live_bytes[1:] / fc]) if n > 0 else np.zeros(0)
     dirtied = live_bytes * lam / fc
+    if reason == _R_EMPTY and n > 0:
+        dirtied[-1] = 0.0          # less than one page is no page
     final_pages = N if n == 0 else final_bytes / fc
     has_final = final_bytes > 0
     k = n + (1 if has_final else 0)
