@@ -53,10 +53,11 @@ migration of virtual machines", HPDC 2011, doi:10.1145/1996130.1996154.
 A. Aldhalaan, D. A. Menasce, "Analytic Performance Modeling and Optimization of
 Live VM Migration", EPEW 2013, LNCS 8168, doi:10.1007/978-3-642-40725-3_4.
 
-A. Gudkov, "migration/calc-dirty-rate: ... sampling of the dirty page rate"
-(qemu-devel, 2023): the distinct dirty pages of ``w`` uniform writes/s over ``S``
-pages after ``t`` s are ``S (1 - (1 - 1/S)**(w t))``; see
-``../shared/reference/precopy-reference.md`` sections 1 and 4.
+QEMU calc-dirty-rate (sampling mode), a merged commit of 2023 states that
+the distinct dirty pages of ``w`` uniform writes/s over ``S`` pages after ``t`` s
+are ``S (1 - (1 - 1/S)**(w t))``.  A. Gudkov, migration predictor (qemu-devel,
+2023, not merged): iterate rounds on the distinct-pages curve.  Both as summarised
+in ``../shared/reference/precopy-reference.md`` sections 1 and 4.
 
 Examples
 --------
@@ -277,7 +278,7 @@ def expected_distinct_uniform(writes, n_pages):
 
     References
     ----------
-    A. Gudkov, QEMU calc-dirty-rate commit (2023); ``precopy-reference.md`` sec. 1.
+    QEMU calc-dirty-rate commit (2023), ``precopy-reference.md`` sec. 1.
 
     Examples
     --------
@@ -402,7 +403,7 @@ def expected_distinct_pages(writes, probabilities):
 
     References
     ----------
-    A. Gudkov, QEMU calc-dirty-rate commit (2023).
+    QEMU calc-dirty-rate commit (2023), ``precopy-reference.md`` sec. 1.
 
     Examples
     --------
@@ -934,8 +935,8 @@ def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=
 
     References
     ----------
-    A. Gudkov, QEMU calc-dirty-rate commit and migration predictor (qemu-devel,
-    2023).
+    QEMU calc-dirty-rate commit (2023) and A. Gudkov's migration predictor
+    (qemu-devel, 2023, not merged), ``precopy-reference.md`` sec. 1 and 4.
 
     Examples
     --------
@@ -1257,7 +1258,8 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
 
     References
     ----------
-    A. Gudkov, QEMU calc-dirty-rate commit and migration predictor (qemu-devel, 2023).
+    QEMU calc-dirty-rate commit (2023) and A. Gudkov's migration predictor
+    (qemu-devel, 2023, not merged), ``precopy-reference.md`` sec. 1 and 4.
 
     Examples
     --------
@@ -1430,8 +1432,7 @@ class Comparison:
                                    for i, (x, wd) in enumerate(zip(r, widths)))
         out = [line(head)] + [line(b) for b in body]
         out += [f"({name} not applicable: {why})" for name, why in self.skipped.items()]
-        notes = sorted({n for r in self.models.values() for n in r.notes})
-        out += [f"note: {n}" for n in notes]
+        out += [f"note ({name}): {n}" for name, r in self.models.items() for n in r.notes]
         return "\n".join(out)
 
     def __str__(self):
