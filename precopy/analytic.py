@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numba import njit
@@ -100,7 +100,7 @@ MODELS = ("saturation", "geometric", "hotcold")
 
 # stop reasons: the kernel's, plus one the closed form can prove
 _REASONS = STOP_REASONS + ("never",)
-R_NEVER = len(STOP_REASONS)
+_R_NEVER = len(STOP_REASONS)
 _R_EMPTY, _R_DOWNTIME, _R_DIRTY, _R_ROUND, _R_MAXROUNDS, _R_MAXDATA, _R_TIMEOUT = 4, 1, 2, 3, 5, 6, 7
 
 # engine model kinds
@@ -126,7 +126,8 @@ class AnalyticResult:
 
     Times in seconds, sizes in bytes; page counts are expectations (floats).
     ``rounds`` has the simulator's columns (``round``, ``start_s``,
-    ``duration_s``, ``pages_sent``, ``pages_skipped`` (always 0), ``pages_dirtied``,
+    ``duration_s``, ``pages_sent``, ``pages_skipped`` (0 unless the saturation
+    model skips pages), ``pages_dirtied``,
     ``bytes_sent``, ``writes``, ``throttle``, ``stop_copy``), the stop-and-copy last.
     ``stop_reason`` is one of the kernel's reasons, or ``'never'`` when the closed
     form proves that no rule or cap ever fires.  ``notes`` lists what the model
@@ -172,7 +173,7 @@ class AnalyticResult:
 
     def as_dict(self) -> dict:
         """Scalar fields as a plain dict (no table)."""
-        return {k: val for k, val in asdict(self).items() if k != "rounds"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rounds"}
 
 
 @dataclass(frozen=True)
@@ -239,8 +240,10 @@ def _arr(x, name, unit, *, lo=None, hi=None, lo_open=False, allow_inf=False, int
     if integral:
         bad |= np.isfinite(a) & (a != np.floor(a))
     if np.any(bad):
-        first = a[bad].flat[0] if a.ndim else a.item()
-        raise ValueError(f"{what}; got {first!r}" + ("" if a.ndim == 0 else f" (at index {np.argwhere(bad)[0].tolist()})"))
+        if a.ndim == 0:
+            raise ValueError(f"{what}; got {a.item()!r}")
+        at = np.argwhere(bad)[0]
+        raise ValueError(f"{what}; got {float(a[tuple(at)])!r} (at index {at.tolist()})")
     return a
 
 
@@ -582,7 +585,7 @@ def geometric_model(memory_bytes, dirty_Bps, rate_Bps, threshold_bytes=0.0, *, f
     ks = np.stack([k_empty, k_thd, k_min, k_round, k_maxr, k_data, k_time])
     codes = np.array([_R_EMPTY, _R_DOWNTIME, _R_DIRTY, _R_ROUND, _R_MAXROUNDS, _R_MAXDATA, _R_TIMEOUT])
     n = ks.min(axis=0)
-    reason = np.where(np.isinf(n), R_NEVER, codes[np.argmax(ks == n[None], axis=0)])
+    reason = np.where(np.isinf(n), _R_NEVER, codes[np.argmax(ks == n[None], axis=0)])
     n = np.where(sbf, 0.0, n)
     reason = np.where(sbf, _R_DOWNTIME, reason)
     precopy_bytes = np.where(np.isinf(n), np.inf, _geo_sum(V, lam, n))
@@ -850,6 +853,9 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
     if probabilities is not None:
         if kind != _K_SAT:
             raise ValueError("probabilities are used by the saturation model only")
+        if np.any(H != 0) or np.any(f != 0):
+            raise ValueError("hot_pages and hot_fraction must be 0 when probabilities are given "
+                             "(the probabilities already describe the hot set)")
         probs, counts = page_groups(probabilities)
         if np.any(N != len(np.asarray(probabilities))):
             raise ValueError(f"n_pages (pages) must equal len(probabilities)={len(np.asarray(probabilities))}")

@@ -487,6 +487,7 @@ _LINK = pc.Link(rate_bps=pc.Gbps(1))
     (lambda: A.saturation_model(1.0, 1e8, 100, 200, 0.5), "hot_pages"),
     (lambda: A.saturation_model(1.0, 1e8, 100, probabilities=np.full(50, 0.02)), "n_pages"),
     (lambda: A.saturation_model(1.0, 1e8, 100, policy=42), "policy"),
+    (lambda: A.saturation_model(1.0, 1e8, 100, 10, 0.5, probabilities=np.full(100, 0.01)), "hot_pages"),
     (lambda: A.saturation_model(1.0, 1e3, 10**6, policy=P.QEMU(timeout_s=1.0)), "timeout_s"),
     (lambda: A.hotcold_model(1.0, 1e8, 100, switchover="x"), "switchover"),
     (lambda: A.predict(_VM, _WL, _LINK, "qemu", model="liu"), "model"),
