@@ -233,7 +233,8 @@ def simulate(vm: VM, workload: Workload, link: Link, policy: Policy | str | None
 
 
 def warmup() -> None:
-    """Compile every kernel path once (skip on/off, each workload kind).
+    """Compile every kernel path once (skip on/off, each workload kind, the
+    analytic models' round loops).
 
     With numba's cache on disk a second process loads them in milliseconds; call
     this when a notebook or widget starts so that the first slider move is fast.
@@ -249,3 +250,7 @@ def warmup() -> None:
     for wl in wls:
         for pol in (Custom(max_rounds=5), XenLegacy(max_rounds=5)):
             simulate(vm, wl, link, pol, seed=0)
+    from . import analytic
+    for model in ("saturation", "hotcold", "geometric"):
+        analytic.predict(vm, wls[1], link, Custom(max_rounds=5), model=model)
+    analytic.predict(vm, wls[1], link, XenLegacy(max_rounds=5), model="saturation")
