@@ -85,6 +85,7 @@ from .config import MAX_ROUNDS_GUARD, NJIT, ROUND_TABLE_CAPACITY
 from .links import Link
 from .policies import QEMU, Policy
 from .results import RoundTable
+from .simulate import check_scenario
 from .vm import VM, Switchover
 from .workloads import HotCold, Idle, Phased, Sequential, Trace, Workload
 
@@ -1055,34 +1056,10 @@ class _Scenario:
 
 def _scenario(vm, workload, link, policy, switchover) -> _Scenario:
     """Validate like :class:`precopy.Prepared`, allocating nothing."""
-    if not isinstance(vm, VM):
-        raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
-    if not isinstance(workload, Workload):
-        raise ValueError(f"workload must be a precopy.workloads.Workload; got {type(workload).__name__}")
-    if not isinstance(link, Link):
-        raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
-    if policy is None:
-        policy = QEMU()
-    if isinstance(policy, str):
-        from .policies import get
-        policy = get(policy)
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
-    switchover = Switchover() if switchover is None else switchover
-    if not isinstance(switchover, Switchover):
-        raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
-    workload.validate(vm)
-    rate_bps = link.goodput_bps
-    if policy.max_bandwidth_bps is not None:
-        rate_bps = min(rate_bps, policy.max_bandwidth_bps)
-    decision_bps = policy.switchover_bandwidth_bps or rate_bps
-    bulk_s = vm.memory_bytes * 8.0 / rate_bps
-    if bulk_s > policy.timeout_s:
-        raise ValueError(
-            f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
-            f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}")
+    policy, switchover, (rate_bps, final_bps, decision_bps) = check_scenario(vm, workload, link, policy,
+                                                                              switchover)
     max_data = -1.0 if policy.max_data_factor is None else float(math.floor(policy.max_data_factor * vm.n_pages))
-    return _Scenario(vm, workload, link, policy, switchover, rate_bps / 8.0, link.goodput_bps / 8.0,
+    return _Scenario(vm, workload, link, policy, switchover, rate_bps / 8.0, final_bps / 8.0,
                      decision_bps / 8.0, max_data)
 
 

@@ -24,7 +24,6 @@ at the full link goodput.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from . import _validate as v

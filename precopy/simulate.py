@@ -15,7 +15,7 @@ from .results import MigrationResult, RoundTable
 from .vm import VM, Switchover
 from .workloads import Workload
 
-__all__ = ["simulate", "prepare", "warmup", "Prepared"]
+__all__ = ["simulate", "warmup", "Prepared", "check_scenario"]
 
 
 def _check_throttle(throttle):
@@ -38,6 +38,43 @@ def _check_throttle(throttle):
     return np.array(ts, np.float64), np.array(fs, np.float64)
 
 
+def check_scenario(vm, workload, link, policy, switchover):
+    """Validate one scenario, allocating nothing.
+
+    Returns ``(policy, switchover, (rate_bps, final_rate_bps, decision_bps))``
+    with names resolved and defaults filled: pre-copy runs at
+    ``min(link goodput, max_bandwidth_bps)``, the stop-and-copy at full goodput,
+    and the stop rule judges with the pre-copy rate or the policy's override.
+    """
+    if not isinstance(vm, VM):
+        raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
+    if not isinstance(workload, Workload):
+        raise ValueError(f"workload must be a precopy.workloads.Workload; got {type(workload).__name__}")
+    if not isinstance(link, Link):
+        raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
+    if policy is None:
+        policy = QEMU()
+    if isinstance(policy, str):
+        from .policies import get
+        policy = get(policy)
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
+    switchover = Switchover() if switchover is None else switchover
+    if not isinstance(switchover, Switchover):
+        raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
+    workload.validate(vm)
+    rate_bps = link.goodput_bps
+    if policy.max_bandwidth_bps is not None:
+        rate_bps = min(rate_bps, policy.max_bandwidth_bps)
+    bulk_s = vm.memory_bytes * 8.0 / rate_bps
+    if bulk_s > policy.timeout_s:
+        raise ValueError(
+            f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
+            f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}"
+        )
+    return policy, switchover, (rate_bps, link.goodput_bps, policy.switchover_bandwidth_bps or rate_bps)
+
+
 class Prepared:
     """A validated scenario with its buffers, ready to run many seeds quickly.
 
@@ -47,35 +84,10 @@ class Prepared:
 
     def __init__(self, vm: VM, workload: Workload, link: Link, policy: Policy,
                  switchover: Switchover | None = None, throttle=None):
-        if not isinstance(vm, VM):
-            raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
-        if not isinstance(workload, Workload):
-            raise ValueError(f"workload must be a precopy.workloads.Workload; got {type(workload).__name__}")
-        if not isinstance(link, Link):
-            raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
-        if isinstance(policy, str):
-            from .policies import get
-            policy = get(policy)
-        if not isinstance(policy, Policy):
-            raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
-        switchover = Switchover() if switchover is None else switchover
-        if not isinstance(switchover, Switchover):
-            raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
-        workload.validate(vm)
+        policy, switchover, rates = check_scenario(vm, workload, link, policy, switchover)
         self.thr_t, self.thr_f = _check_throttle(throttle)
         self.vm, self.workload, self.link, self.policy, self.switchover = vm, workload, link, policy, switchover
-        rate_bps = link.goodput_bps
-        if policy.max_bandwidth_bps is not None:
-            rate_bps = min(rate_bps, policy.max_bandwidth_bps)
-        self.rate_bps = rate_bps
-        self.final_rate_bps = link.goodput_bps
-        self.decision_bps = policy.switchover_bandwidth_bps or rate_bps
-        bulk_s = vm.memory_bytes * 8.0 / rate_bps
-        if bulk_s > policy.timeout_s:
-            raise ValueError(
-                f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
-                f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}"
-            )
+        self.rate_bps, self.final_rate_bps, self.decision_bps = rates
         # allocation happens only after every check passed
         self._compiled = {}
         self.nwords = (vm.n_pages + 63) // 64
@@ -97,7 +109,7 @@ class Prepared:
     def run(self, seed: int = 0) -> MigrationResult:
         """Simulate with ``seed``; same seed, same result."""
         seed = v.seed(seed)
-        vm, pol, sw = self.vm, self.policy, self.switchover
+        vm, pol = self.vm, self.policy
         c = self._arrays(seed)
         rate_Bps = self.rate_bps / 8.0
         final_Bps = self.final_rate_bps / 8.0
@@ -228,8 +240,7 @@ def simulate(vm: VM, workload: Workload, link: Link, policy: Policy | str | None
     >>> r.converged, r.stop_reason
     (True, 'downtime_limit')
     """
-    pol = QEMU() if policy is None else policy
-    return Prepared(vm, workload, link, pol, switchover, throttle).run(seed)
+    return Prepared(vm, workload, link, policy, switchover, throttle).run(seed)
 
 
 def warmup() -> None:

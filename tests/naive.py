@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 MASK = (1 << 64) - 1
 GOLD = 0x9E3779B97F4A7C15
