@@ -9,7 +9,7 @@
 True
 """
 
-from . import analytic, policies, units, workloads
+from . import analytic, datasets, links, policies, units, workloads
 from .links import Link
 from .results import MigrationResult, RoundTable
 from .simulate import Prepared, simulate, warmup
@@ -20,6 +20,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "VM", "Switchover", "Link", "simulate", "warmup", "Prepared", "MigrationResult", "RoundTable",
-    "workloads", "policies", "analytic", "units",
+    "workloads", "policies", "analytic", "units", "links", "datasets",
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
 ]
