@@ -15,6 +15,7 @@ import sys
 
 #: sub-command -> (module, one-line help)
 COMMANDS = {
+    "fit-workload": ("precopy.workload_fit", "fit workload parameters to observed rounds or dirty-page samples"),
     "fit-links": ("precopy.linkfit", "re-fit the link model to data/link_fit_points.csv and rewrite the profiles"),
 }
 
