@@ -187,3 +187,17 @@ def test_cli_subprocess(tmp_path):
                        capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr
     assert _read(tmp_path / "r.csv")[0]["scenario"] == "idle"
+
+
+def test_analytic_columns_come_from_the_analytic_model():
+    rows = [{"scenario": "xl", "memory_mib": 256, "link_gbps": 10, "workload": "hotcold", "wws_mib": 16,
+             "write_mibps": 200, "policy": "xen-legacy", "seeds": 3},
+            {"scenario": "q", "memory_mib": 1024, "link_gbps": 1, "workload": "uniform", "write_mibps": 20,
+             "policy": "qemu", "max_bandwidth_mibps": 0, "seeds": 3}]
+    out = P.predict_table(rows)
+    for row, o in zip(rows, out):
+        sc = P.parse_scenario(row)
+        a = pc.analytic.predict(sc.vm, sc.workload, sc.link, sc.policy, switchover=pc.Switchover())
+        assert o["analytic_total_time_s"] == pytest.approx(a.total_time_s, rel=1e-12)
+        assert o["analytic_downtime_ms"] == pytest.approx(a.downtime_s * 1e3, rel=1e-12)
+        assert o["analytic_total_time_s"] == pytest.approx(o["total_time_s"], rel=0.1)
