@@ -17,6 +17,7 @@ import sys
 COMMANDS = {
     "simulate": ("precopy.predict:simulate", "simulate one migration and print its summary and round table"),
     "predict": ("precopy.predict", "predict every migration of a scenario table (CSV in, CSV out)"),
+    "validate": ("precopy.validation", "predict the published measurements in data/ and report the errors"),
     "fit-workload": ("precopy.workload_fit", "fit workload parameters to observed rounds or dirty-page samples"),
     "fit-links": ("precopy.linkfit", "re-fit the link model to data/link_fit_points.csv and rewrite the profiles"),
 }
