@@ -223,3 +223,17 @@ def test_cli_fit_links_check(capsys):
     assert main(["fit-links", "--check"]) == 0
     out = capsys.readouterr().out
     assert "stack_efficiency" in out and "match the fit" in out
+
+
+def test_data_readme_quotes_the_stored_parameters():
+    import re
+    text = (pc.datasets.data_dir() / "README.md").read_text()
+    stored = links.fitted_parameters()["parameters"]
+    for name in linkfit.PARAM_NAMES:
+        label = "sharpness` k" if name == "sharpness" else f"{name}`"
+        m = re.search(re.escape(label) + r" \| ([0-9.]+) \| ([0-9.]+) \|", text)
+        assert m, name
+        value, se = m.group(1), m.group(2)
+        digits = len(value.split(".")[1])
+        assert float(value) == round(stored[name]["value"], digits), name
+        assert float(se) == round(stored[name]["std_error"], len(se.split(".")[1])), name
