@@ -251,9 +251,12 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
             raise err("downtime_limit_ms", f"does not apply to policy {pol_name!r} (no downtime limit; "
                                            f"applies to {', '.join(_DOWNTIME_ARG)}); leave it empty")
         kw[_DOWNTIME_ARG[pol_name]] = dl / 1e3
-    mb = num("max_bandwidth_mibps", "MiB/s (0 = unlimited)", lo=0.0, hi=1e7)
+    mb = num("max_bandwidth_mibps", "MiB/s (0 = unlimited)", lo=0.0, hi=1e6)
     seeds = num("seeds", "count", lo=1, hi=MAX_SEEDS, default=5, integer=True)
-    policy = get_policy(pol_name, **kw)
+    try:
+        policy = get_policy(pol_name, **kw)
+    except ValueError as e:
+        raise err("downtime_limit_ms", str(e)) from None
     if mb is not None:
         bw = None if mb == 0 else mb * MiB(1) * 8.0
         if bw is not None and bw < 1e3:
@@ -267,6 +270,9 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
         raise err("link_gbps", str(e)) from None
     rate = link.goodput_bps if policy.max_bandwidth_bps is None else min(link.goodput_bps, policy.max_bandwidth_bps)
     bulk_s = vm.memory_bytes * 8.0 / rate
+    if 10.0 * bulk_s > 1e9:
+        raise err("link_gbps", f"sending {mem_mib:g} MiB once at {rate / 1e9:.3g} Gbit/s takes {bulk_s:.3g} s; "
+                               f"precopy simulates at most 1e9 s")
     policy = policy.with_(timeout_s=max(MIN_TIMEOUT_S, 10.0 * bulk_s))
     return Scenario(scenario=scen, vm=vm, workload=wl, link=link, policy=policy, seeds=seeds, row=row or 0)
 

@@ -143,3 +143,16 @@ def test_cli_fit_workload_rounds(tmp_path, capsys):
     bad.write_text("duration_s,pages\n1,2\n")
     assert main(["fit-workload", "--rounds", str(bad), "--memory", "64MiB"]) == 2
     assert "pages_sent" in capsys.readouterr().err
+
+
+def test_cli_fit_workload_dirty_samples(tmp_path, capsys):
+    from precopy.cli import main
+    t = [0.125, 0.25, 0.5, 1, 2, 4, 8]
+    d = wf.expected_distinct_pages(VM.n_pages, 5000, 2048, 0.75, t)
+    f = tmp_path / "d.csv"
+    f.write_text("interval_s,dirty_pages\n" + "\n".join(f"{a},{b}" for a, b in zip(t, d)) + "\n")
+    assert main(["fit-workload", "--dirty-samples", str(f), "--memory", "64MiB"]) == 0
+    out = capsys.readouterr().out
+    assert "hot_fraction" in out and "0.75" in out
+    assert main(["fit-workload", "--dirty-samples", str(f)]) == 2
+    assert "--memory" in capsys.readouterr().err

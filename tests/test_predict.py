@@ -201,3 +201,29 @@ def test_analytic_columns_come_from_the_analytic_model():
         assert o["analytic_total_time_s"] == pytest.approx(a.total_time_s, rel=1e-12)
         assert o["analytic_downtime_ms"] == pytest.approx(a.downtime_s * 1e3, rel=1e-12)
         assert o["analytic_total_time_s"] == pytest.approx(o["total_time_s"], rel=0.1)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NUMERIC = ("memory_mib", "page_kib", "link_gbps", "mtu", "streams", "wws_mib", "write_mibps", "hot_fraction",
+            "zero_fraction", "downtime_limit_ms", "max_bandwidth_mibps", "seeds", "per_stream_gbps", "rtt_ms")
+
+
+@settings(max_examples=int(os.environ.get("PRECOPY_HYPOTHESIS_EXAMPLES", 300)), deadline=None)
+@given(col=st.sampled_from(_NUMERIC),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**12),
+                       st.integers(-3, 40), st.floats(0, 2),
+                       st.sampled_from(["", " ", "abc", "1e400", "-0", "nan", "0x10", "1,5"])))
+def test_any_cell_either_parses_or_names_its_column(col, value):
+    row = {"scenario": "p", "memory_mib": 256, "link_gbps": 10, "workload": "hotcold", "wws_mib": 16,
+           "write_mibps": 10, "policy": "qemu", col: value}
+    try:
+        sc = P.parse_scenario(row, row=7)
+    except ValueError as e:
+        assert "row 7" in str(e)
+        # a value can also break a column that depends on it (memory vs hot set, page size vs memory)
+        related = {"memory_mib": ("wws_mib",), "page_kib": ("memory_mib", "wws_mib")}.get(col, ())
+        assert any(f"'{c}'" in str(e) for c in (col, *related)), str(e)
+    else:
+        assert sc.vm.memory_bytes > 0 and sc.link.goodput_bps > 0 and sc.seeds >= 1
