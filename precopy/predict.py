@@ -560,7 +560,8 @@ def simulate_add_arguments(p):
     p.add_argument("--downtime-limit", help="downtime limit, e.g. 300ms (default: the policy's)")
     p.add_argument("--max-bandwidth", help="pre-copy cap, e.g. 128MiB/s; 0 = unlimited (default: the policy's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--plot", metavar="FILE", help="draw the migration timeline to FILE (png, pdf, svg)")
+    p.add_argument("--plot", metavar="FILE",
+                   help="draw the migration timeline (rate over time, and bytes per round) to FILE (png, pdf, svg)")
     p.add_argument("--rounds-csv", metavar="FILE", help="also write the round table as CSV")
 
 
@@ -635,8 +636,8 @@ def simulate_run(args) -> int:
         r.rounds.to_csv(args.rounds_csv)
         print(f"wrote the round table to {args.rounds_csv}")
     if args.plot:
-        from .plotting import plot_timeline
-        fig = plot_timeline(r)
+        from .plotting import plot_migration
+        fig = plot_migration(r)
         fig.savefig(args.plot, dpi=120, bbox_inches="tight")
         print(f"wrote the timeline to {args.plot}")
     return 0
