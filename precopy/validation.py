@@ -233,7 +233,10 @@ def validate(map_path=MAP_FILE, seeds: int = 5) -> ValidationReport:
 
 
 def _n(x, fmt):
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        width = fmt.split(".")[0]
+        return "-".rjust(int(width)) if width.isdigit() else "-"
+    return format(x, fmt)
 
 
 def format_report(rep: ValidationReport) -> str:
