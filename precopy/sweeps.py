@@ -209,7 +209,7 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
     >>> vm = pc.VM(memory_bytes=pc.MiB(16))
     >>> specs = [(vm, pc.workloads.Idle(), pc.Link(rate_bps=pc.Gbps(g)), "xen") for g in (1, 10)]
     >>> [r.n_rounds for r in run_all(specs, seed=1)]
-    [2, 2]
+    [1, 1]
     """
     seed = v.seed(seed)
     items = list(scenarios)
