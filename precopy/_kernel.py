@@ -44,11 +44,13 @@ STOP_REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_d
                 "max_rounds", "max_data", "timeout", "round_limit", "postcopy")
 R_DOWNTIME, R_DIRTY, R_ROUND, R_EMPTY, R_MAXROUNDS, R_MAXDATA, R_TIMEOUT, R_ROUNDLIMIT, R_POSTCOPY = range(1, 10)
 
-# per-page costs (bytes on the wire, seconds of the pipeline) by page class
+# per-page costs (bytes on the wire, seconds of the pipeline) by page class; K_UNIFORM > 0
+# when every class takes bytes / rate (no CPU ceilings): times are then computed as
+# bytes / rate, exactly as without aids
 (K_B_BULK, K_T_BULK, K_B_ZERO, K_T_ZERO, K_B_FULL, K_T_FULL, K_TF_BULK, K_TF_ZERO, K_TF_FULL,
  K_PAGE, K_RATE, K_FRATE, K_XB_HDR, K_XB_PER_WRITE, K_XB_FIXED, K_XB_CPU_T,
- K_PC_T, K_PC_B, K_PC_EXTRA) = range(19)
-N_COST = 19
+ K_PC_T, K_PC_B, K_PC_EXTRA, K_UNIFORM) = range(20)
+N_COST = 20
 # guest-slowdown aids
 AID_NONE, AID_AUTOCONVERGE, AID_DIRTYLIMIT, AID_SDPS = 0, 1, 2, 3
 (A_INITIAL, A_INCREMENT, A_MAX, A_TRIGGER, A_INTERVAL, A_TAILSLOW, A_DL_CAP, A_DL_TOL, A_SDPS_RATIO,
@@ -60,6 +62,8 @@ XB_MISS, XB_HIT, XB_OVERFLOW, XB_SAME = 0, 1, 2, 3
 XB_LIFETIME = 2
 
 KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
+#: writes generated per batch by the skip-on engine
+WRITE_BATCH = 4096
 
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -67,6 +71,44 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _LO32 = np.uint64(0xFFFFFFFF)
 _U30, _U27, _U31, _U32, _U6, _U1 = (np.uint64(k) for k in (30, 27, 31, 32, 6, 1))
 _U63 = np.uint64(63)
+# de Bruijn sequence for the index of a word's lowest set bit
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_IDX = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51,
+                          43, 22, 45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52,
+                          21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6],
+                         dtype=np.int64)
+
+
+def xen_order(n_pages):
+    """Xen's ``order_nr``: bits needed for ``n_pages - 1`` (``xc_domain_save.c``)."""
+    return int(n_pages - 1).bit_length()
+
+
+@njit(**NJIT)
+def xen_permute(i, nr, order):
+    """Xen legacy's scan order (``permute()`` in ``tools/libxc/xc_domain_save.c``):
+    rotate the ``order``-bit index left by 10 bits, again while the result is
+    ``>= nr`` (cycle walking).  Guests of at most 2**10 pages (order <= 10) are
+    scanned in address order, where Xen's shift would be undefined."""
+    if order <= 10:
+        return i
+    mask = (1 << order) - 1
+    while True:
+        i = ((i >> (order - 10)) | (i << 10)) & mask
+        if i < nr:
+            return i
+
+
+@njit(**NJIT)
+def xen_unpermute(p, nr, order):
+    """Inverse of :func:`xen_permute`: the position at which page ``p`` is visited."""
+    if order <= 10:
+        return p
+    mask = (1 << order) - 1
+    while True:
+        p = ((p >> 10) | (p << (order - 10))) & mask
+        if p < nr:
+            return p
 
 
 @njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
@@ -98,28 +140,6 @@ def popcount(words):
 @njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
 def _setbit(bm, p):
     bm[p >> _U6] |= _U1 << (p & _U63)
-
-
-@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
-def _testbit(bm, p):
-    return (bm[p >> _U6] >> (p & _U63)) & _U1
-
-
-@njit(**NJIT)
-def _draw_page(kind, s, a, b, thr, off, n_pages, alias_prob, alias_idx):
-    """One random write of a HOTCOLD or ALIAS phase: returns (new state, page)."""
-    s = s + _GOLD
-    z = _mix(s)
-    lo = z & _LO32
-    hi = z >> _U32
-    if kind == KIND_HOTCOLD:
-        if lo < thr:
-            return s, np.uint64(a) + ((hi * np.uint64(b)) >> _U32)
-        return s, (hi * np.uint64(n_pages)) >> _U32
-    i = np.int64((hi * np.uint64(b)) >> _U32)
-    if lo < alias_prob[off + i]:
-        return s, np.uint64(a + i)
-    return s, np.uint64(a + alias_idx[off + i])
 
 
 @njit(**NJIT)
@@ -215,61 +235,98 @@ def _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
 
 
 @njit(**NJIT)
-def _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                alias_prob, alias_idx, tr_t, tr_p, n_pages):
-    """Generate the next write (skip-on engine): returns (guest time, page).
+def _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                 alias_prob, alias_idx, tr_t, tr_p, n_pages):
+    """Generate the next writes, in order, into ``buf_tau``/``buf_page`` (skip-on engine).
 
-    Consumes it: the phase counters advance and one random draw is used for
-    random phases.  Returns (inf, 0) when no write will ever come.
+    Write m (1-based) of a rate phase happens at guest time ``start + m / rate``
+    while ``m <= floor(rate * duration)``; trace events at ``start + t_k`` while
+    ``t_k < duration``.  Returns how many were written: fewer than the buffer holds
+    only when no write will ever come again.  (One call per batch: numba would
+    otherwise reference-count the arrays on every per-write call.)
     """
+    cap = buf_tau.shape[0]
     nph = ph_kind.shape[0]
     j = ws[0]
     m = ws[1]
     P = wf[0]
+    s = rs[0]
+    k = 0
     idle_laps = 0
-    while True:
+    while k < cap:
         kind = ph_kind[j]
         dur = ph_dur[j]
         if kind == KIND_TRACE:
             off = ph_off[j]
-            if m < ph_n[j] and tr_t[off + m] < dur:
-                tau = P + tr_t[off + m]
-                page = np.uint64(tr_p[off + m])
-                ws[1] = m + 1
-                ws[0] = j
-                wf[0] = P
-                return tau, page
+            nn = ph_n[j]
+            while k < cap and m < nn and tr_t[off + m] < dur:
+                buf_tau[k] = P + tr_t[off + m]
+                buf_page[k] = np.uint64(tr_p[off + m])
+                m += 1
+                k += 1
+            if k > 0:
+                idle_laps = 0
+            if k == cap:
+                break
         elif kind != KIND_IDLE:
             rate = ph_rate[j]
             limit = np.int64(np.floor(rate * dur)) if dur < np.inf else np.int64(2**62)
-            if m + 1 <= limit:
-                tau = P + (m + 1) / rate
-                if kind == KIND_SEQUENTIAL:
-                    page = np.uint64(ph_a[j] + (m % ph_b[j]))
-                else:
-                    s, page = _draw_page(kind, rs[0], ph_a[j], ph_b[j], ph_thr[j], ph_off[j], n_pages,
-                                         alias_prob, alias_idx)
-                    rs[0] = s
-                ws[1] = m + 1
-                ws[0] = j
-                wf[0] = P
-                return tau, page
+            a = ph_a[j]
+            b = ph_b[j]
+            if m < limit:
+                idle_laps = 0
+            if kind == KIND_SEQUENTIAL:
+                while k < cap and m < limit:
+                    buf_tau[k] = P + (m + 1) / rate
+                    buf_page[k] = np.uint64(a + (m % b))
+                    m += 1
+                    k += 1
+            elif kind == KIND_HOTCOLD:
+                thr = ph_thr[j]
+                ua = np.uint64(a)
+                ub = np.uint64(b)
+                un = np.uint64(n_pages)
+                while k < cap and m < limit:
+                    s = s + _GOLD
+                    z = _mix(s)
+                    if (z & _LO32) < thr:
+                        buf_page[k] = ua + (((z >> _U32) * ub) >> _U32)
+                    else:
+                        buf_page[k] = ((z >> _U32) * un) >> _U32
+                    buf_tau[k] = P + (m + 1) / rate
+                    m += 1
+                    k += 1
+            else:  # KIND_ALIAS
+                off = ph_off[j]
+                ub = np.uint64(b)
+                while k < cap and m < limit:
+                    s = s + _GOLD
+                    z = _mix(s)
+                    i = np.int64(((z >> _U32) * ub) >> _U32)
+                    if (z & _LO32) < alias_prob[off + i]:
+                        buf_page[k] = np.uint64(a + i)
+                    else:
+                        buf_page[k] = np.uint64(a + alias_idx[off + i])
+                    buf_tau[k] = P + (m + 1) / rate
+                    m += 1
+                    k += 1
+            if k == cap:
+                break
         if dur == np.inf:
-            ws[0] = j
-            ws[1] = m
-            wf[0] = P
-            return np.inf, np.uint64(0)
+            break
         P = P + dur
         m = 0
         j = j + 1
         if j == nph:
             j = 0
             idle_laps += 1
-            if idle_laps > 1:   # a full lap of phases without any write: none ever
-                ws[0] = j
-                ws[1] = m
-                wf[0] = P
-                return np.inf, np.uint64(0)
+            if idle_laps > 1:   # a full lap of phases without any write: none will come
+                break
+    ws[0] = j
+    ws[1] = m
+    wf[0] = P
+    rs[0] = s
+    return k
 
 
 @njit(**NJIT)
@@ -324,11 +381,12 @@ def _segment(t, seg, thr_t):
 @njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
 def _ctz(low):
     """Index of the single set bit of ``low`` (a power of two)."""
-    x = low - _U1
-    x = x - ((x >> _U1) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+    return _DEBRUIJN_IDX[np.int64((low * _DEBRUIJN) >> np.uint64(58))]
+
+
+@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+def _testbit(bm, p):
+    return (bm[p >> _U6] >> (p & _U63)) & _U1
 
 
 @njit(**NJIT)
@@ -407,13 +465,14 @@ def _xb_round(bm, gen, last, final, xb_addr, xb_age, wc, cost, out):
 
 
 @njit(**NJIT)
-def _postcopy(R, tau, p_tau, p_page, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-              ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out):
+def _postcopy(R, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
+              ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out):
     """The post-copy phase: push the pages of ``R`` in address order while the
     guest runs on the destination; a write to a page not yet there is a demand
     fault.  Times are seconds after the destination resumed; the guest runs at
     full speed from guest time ``tau``, stalled while it waits for a page.
-    Fills the S_PC_* outputs; returns the phase's duration.
+    ``buf_tau[bi:bn]``/``buf_page[bi:bn]`` are the pending writes (refilled in
+    batches).  Fills the S_PC_* outputs; returns the phase's duration.
     """
     pc_t = cost[K_PC_T]
     extra = cost[K_PC_EXTRA]
@@ -438,8 +497,8 @@ def _postcopy(R, tau, p_tau, p_page, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate,
         rem -= 1
         push_end = pc_t
     while inflight >= 0:
-        if p_tau < np.inf:
-            tw = a_t + (p_tau - a_tau)
+        if bi < bn:
+            tw = a_t + (buf_tau[bi] - a_tau)
         else:
             tw = np.inf
         if push_end <= tw:
@@ -458,25 +517,29 @@ def _postcopy(R, tau, p_tau, p_page, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate,
                 inflight = -1
         else:
             writes += 1
-            if np.int64(p_page) == inflight:
+            q = buf_page[bi]
+            if np.int64(q) == inflight:
                 # the page is already on its way: wait for it
                 faults += 1
                 stall += push_end - tw
                 a_t = push_end
-                a_tau = p_tau
-            elif _testbit(R, p_page):
-                R[p_page >> _U6] ^= _U1 << (p_page & _U63)
+                a_tau = buf_tau[bi]
+            elif _testbit(R, q):
+                R[q >> _U6] ^= _U1 << (q & _U63)
                 rem -= 1
                 faults += 1
                 lat = extra + pc_t
                 stall += lat
                 a_t = tw + lat
-                a_tau = p_tau
+                a_tau = buf_tau[bi]
                 push_end = push_end + pc_t
                 if a_t > t_end:
                     t_end = a_t
-            p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                        ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+            bi += 1
+            if bi == bn and bn == WRITE_BATCH:
+                bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
+                                  ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+                bi = 0
     out[S_PC_DUR] = t_end
     out[S_PC_FAULTS] = faults
     out[S_PC_STALL] = stall
@@ -492,15 +555,15 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                     max_data_pages, timeout_s, skip, permuted, check_first, round_guard,
                     ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
                     alias_prob, alias_idx, tr_t, tr_p,
-                    thr_t, thr_f, perm, seed,
+                    thr_t, thr_f, order, seed,
                     aid_mode, aid, xb_addr, xb_age, wc,
                     cur, nxt, sendlist, table, out):
     """Run one migration.  Returns the number of table rows, or -1 if ``table``
     is too small (the caller grows it and runs again: the run is deterministic).
 
     ``cur``/``nxt`` are zeroed uint64 bitmaps of ceil(n_pages/64) words; ``sendlist``
-    is a uint32 array of n_pages entries when ``skip`` (else length 1); ``perm`` a
-    permutation of pages when ``skip and permuted`` (else length 1).  ``cost``
+    is a uint64 array of n_pages entries when ``skip`` (else length 1); ``order``
+    is :func:`xen_order` of ``n_pages`` (used when ``permuted``).  ``cost``
     holds the per-page costs (``K_*``), ``aid`` the aid parameters (``A_*``).
     XBZRLE is on when ``wc`` (zeroed int64 write counts, one per page) is an
     array; then ``xb_addr`` (filled with -1) and ``xb_age`` (zeros) are its
@@ -515,6 +578,8 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
     t_zero = cost[K_T_ZERO]
     b_full = cost[K_B_FULL]
     t_full = cost[K_T_FULL]
+    rate_Bps = cost[K_RATE]
+    uniform = cost[K_UNIFORM] > 0.0
     ws = np.zeros(2, np.int64)
     wf = np.zeros(1, np.float64)
     rs = np.full(1, np.uint64(seed), np.uint64)
@@ -544,17 +609,15 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
     # the bulk pass: every page is to be sent; zero pages (the top n_zero) header-only
     dirty = n_pages
     first = True
-    # pending write of the skip-on engine
-    p_tau = 0.0
-    p_page = np.uint64(0)
+    # pending writes of the skip-on engine, generated in batches
+    nseg = thr_t.shape[0]
+    buf_tau = np.empty(WRITE_BATCH if skip else 1, np.float64)
+    buf_page = np.empty(WRITE_BATCH if skip else 1, np.uint64)
+    bn = 0
+    bi = 0
     if skip:
-        p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                    ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-        for w in range(nwords):
-            cur[w] = ~np.uint64(0)
-        tail = n_pages - (nwords - 1) * 64
-        if tail < 64:
-            cur[nwords - 1] = (_U1 << np.uint64(tail)) - _U1
+        bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+                          ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
     if check_first and has_downtime_limit and dirty * page_bytes < decision_Bps * downtime_limit_s:
         reason = R_DOWNTIME
     while reason == 0:
@@ -579,6 +642,8 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                 rbytes = dirty * b_full
                 dur = dirty * t_full
                 n_full += dirty
+            if uniform:
+                dur = rbytes / rate_Bps
             sent = dirty
             skipped = 0
             t1 = t0 + dur
@@ -586,42 +651,56 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
             writes = _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
                                   ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, nxt, wc)
         else:
-            # build this round's send list from the synced bitmap
+            # this round's send list: Xen's permuted order, or address order
             L = 0
-            if permuted:
+            if first:
                 for i in range(n_pages):
-                    p = perm[i]
-                    if _testbit(cur, np.uint64(p)):
-                        sendlist[L] = p
-                        L += 1
+                    sendlist[i] = xen_permute(i, n_pages, order) if permuted else i
+                L = n_pages
             else:
                 for w in range(nwords):
                     x = cur[w]
                     base = w * 64
                     while x:
                         low = x & (~x + _U1)
-                        sendlist[L] = base + _ctz(low)
+                        p = base + _ctz(low)
+                        if permuted:   # sort key: position in Xen's order, page in the low bits
+                            sendlist[L] = (np.uint64(xen_unpermute(p, n_pages, order)) << _U32) | np.uint64(p)
+                        else:
+                            sendlist[L] = p
                         L += 1
                         x = x ^ low
+                if permuted:
+                    sendlist[:L].sort()
+                    for i in range(L):
+                        sendlist[i] = sendlist[i] & _LO32
             pos = 0
             rb = 0.0
             rt = 0.0
             sent = 0
             skipped = 0
             writes = 0
-            p_t = _t_at(p_tau, t0, tau0, seg, g, thr_t, thr_f)
+            # wall time of guest time tau: this segment's linear map, else the general walk
+            seg_f = thr_f[seg] * g
+            seg_end = thr_t[seg + 1] if seg + 1 < nseg else np.inf
+            p_t = np.inf
+            if bi < bn:
+                p_t = t0 + (buf_tau[bi] - tau0) / seg_f if seg_f > 0.0 else np.inf
+                if not p_t <= seg_end:
+                    p_t = _t_at(buf_tau[bi], t0, tau0, seg, g, thr_t, thr_f)
+            n_zero_from = n_pages - n_zero
             while True:
                 while pos < L:
-                    if t0 + rt > p_t:
+                    if t0 + (rb / rate_Bps if uniform else rt) > p_t:
                         break
-                    p = np.uint64(sendlist[pos])
+                    p = sendlist[pos]
                     pos += 1
-                    if _testbit(nxt, p):
+                    if (nxt[p >> _U6] >> (p & _U63)) & _U1:
                         skipped += 1
                     else:
                         sent += 1
                         if first:
-                            if np.int64(p) >= n_pages - n_zero:
+                            if np.int64(p) >= n_zero_from:
                                 rb += b_zero
                                 rt += t_zero
                                 n_bulk_zero += 1
@@ -649,17 +728,26 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                             rb += b_full
                             rt += t_full
                             n_full += 1
-                if pos >= L and p_t > t0 + rt:
+                if pos >= L and p_t > t0 + (rb / rate_Bps if uniform else rt):
                     break
-                _setbit(nxt, p_page)
+                q = buf_page[bi]
+                nxt[q >> _U6] |= _U1 << (q & _U63)
                 if wc is not None:
-                    wc[p_page] += 1
+                    wc[q] += 1
                 writes += 1
-                p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                            ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-                p_t = _t_at(p_tau, t0, tau0, seg, g, thr_t, thr_f)
+                bi += 1
+                if bi == bn and bn == WRITE_BATCH:
+                    bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b,
+                                      ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+                    bi = 0
+                if bi < bn:
+                    p_t = t0 + (buf_tau[bi] - tau0) / seg_f if seg_f > 0.0 else np.inf
+                    if not p_t <= seg_end:
+                        p_t = _t_at(buf_tau[bi], t0, tau0, seg, g, thr_t, thr_f)
+                else:
+                    p_t = np.inf
             rbytes = rb
-            dur = rt
+            dur = rb / rate_Bps if uniform else rt
             t1 = t0 + dur
             tau1 = _tau_at(t1, t0, tau0, seg, g, thr_t, thr_f)
         # ---- sync: the log becomes the next set ---------------------------------
@@ -763,14 +851,17 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
     out[S_LOST] = total_lost
     out[S_MAX_THR] = max_thr
     if reason == R_POSTCOPY:
-        if not skip:
-            p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                        ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
         if rows >= cap:
             return -1
+        if not skip:
+            buf_tau = np.empty(WRITE_BATCH, np.float64)
+            buf_page = np.empty(WRITE_BATCH, np.uint64)
+            bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+                              ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+            bi = 0
         pc_pages = dirty
-        pc_dur = _postcopy(cur, tau, p_tau, p_page, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b,
-                           ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out)
+        pc_dur = _postcopy(cur, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate,
+                           ph_a, ph_b, ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out)
         table[rows, C_START] = t          # the caller adds the switchover blackout
         table[rows, C_DUR] = pc_dur
         table[rows, C_SENT] = pc_pages
@@ -812,6 +903,8 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
         fbytes = dirty * b_full
         ftime = dirty * cost[K_TF_FULL]
         n_full += dirty
+    if uniform:
+        ftime = fbytes / cost[K_FRATE]
     if dirty > 0:
         if rows >= cap:
             return -1
@@ -845,6 +938,32 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
     return rows
 
 
+@njit(**NJIT)
+def record_writes(duration, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                  alias_prob, alias_idx, tr_t, tr_p, n_pages, seed, out_t, out_p):
+    """Emit the write stream of a workload up to guest time ``duration`` (exclusive)
+    into ``out_t``/``out_p``; returns the count, or -1 if the buffers are too small."""
+    ws = np.zeros(2, np.int64)
+    wf = np.zeros(1, np.float64)
+    rs = np.full(1, np.uint64(seed), np.uint64)
+    buf_tau = np.empty(WRITE_BATCH, np.float64)
+    buf_page = np.empty(WRITE_BATCH, np.uint64)
+    k = 0
+    while True:
+        bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
+                          ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+        for i in range(bn):
+            if buf_tau[i] >= duration:
+                return k
+            if k >= out_t.shape[0]:
+                return -1
+            out_t[k] = buf_tau[i]
+            out_p[k] = np.int64(buf_page[i])
+            k += 1
+        if bn < WRITE_BATCH:
+            return k
+
+
 # --- Storage VMotion's I/O mirroring (one pass) --------------------------------
 # scalar outputs of mirror_kernel
 M_TIME, M_WRITES, M_MIRRORED, M_REASON, M_COPIED, M_STALL, M_LAT_SUM, M_LAT_MAX = range(8)
@@ -871,8 +990,11 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
     ws = np.zeros(2, np.int64)
     wf = np.zeros(1, np.float64)
     rs = np.full(1, np.uint64(seed), np.uint64)
-    p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                                alias_prob, alias_idx, tr_t, tr_p, n_blocks)
+    buf_tau = np.empty(WRITE_BATCH, np.float64)
+    buf_page = np.empty(WRITE_BATCH, np.uint64)
+    bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
+                      alias_prob, alias_idx, tr_t, tr_p, n_blocks)
+    bi = 0
     a_t = 0.0
     a_tau = 0.0
     cur = 0
@@ -889,8 +1011,8 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
     cnt = 0
     reason = 1
     while True:
-        if p_tau < np.inf:
-            tw = a_t + (p_tau - a_tau)
+        if bi < bn:
+            tw = a_t + (buf_tau[bi] - a_tau)
         else:
             tw = np.inf
         if c_done <= tw:
@@ -910,7 +1032,7 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
                 reason = 7
                 t = timeout_s
                 break
-            if np.int64(p_page) <= cur:
+            if np.int64(buf_page[bi]) <= cur:
                 while cnt > 0 and ring[head] <= tw:
                     head += 1
                     if head == io_depth:
@@ -920,7 +1042,7 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
                     # every slot busy: the guest waits for the oldest mirrored write
                     stall += ring[head] - tw
                     a_t = ring[head]
-                    a_tau = p_tau
+                    a_tau = buf_tau[bi]
                     continue
                 start = tw if tw > srv else srv
                 srv = start + t_block
@@ -937,8 +1059,11 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
                     cnt += 1
                 mirrored += 1
             writes += 1
-            p_tau, p_page = _next_write(ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                                        alias_prob, alias_idx, tr_t, tr_p, n_blocks)
+            bi += 1
+            if bi == bn and bn == WRITE_BATCH:
+                bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
+                                  ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_blocks)
+                bi = 0
     out[M_TIME] = t
     out[M_WRITES] = writes
     out[M_MIRRORED] = mirrored

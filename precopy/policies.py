@@ -24,7 +24,6 @@ at the full link goodput.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from . import _validate as v
@@ -154,7 +153,8 @@ def XenLegacy(max_rounds: int = 30, max_data_factor: float = 3.0, min_round_page
     Stops when the last round sent + skipped fewer than 50 pages, after 30 rounds
     (``DEF_MAX_ITERS`` 29 live + the final), or once more than 3 x memory was sent
     (``DEF_MAX_FACTOR``).  Pages are visited in a permuted order and a page
-    re-dirtied before its turn is skipped.  Each page costs 8 header bytes (its
+    re-dirtied before its turn is skipped.  The order is Xen's own ``permute()``
+    (a 10-bit rotation of the page index), see :func:`precopy._kernel.xen_permute`.  Each page costs 8 header bytes (its
     ``pfn_type`` entry).  The adaptive rate limit of Clark et al. is compiled out
     in libxc and not modelled.
 

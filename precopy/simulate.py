@@ -16,7 +16,7 @@ from .results import MigrationResult, RoundTable
 from .vm import VM, Switchover
 from .workloads import Workload
 
-__all__ = ["simulate", "prepare", "warmup", "Prepared"]
+__all__ = ["simulate", "warmup", "Prepared", "check_scenario"]
 
 
 def _check_throttle(throttle):
@@ -39,6 +39,43 @@ def _check_throttle(throttle):
     return np.array(ts, np.float64), np.array(fs, np.float64)
 
 
+def check_scenario(vm, workload, link, policy, switchover):
+    """Validate one scenario, allocating nothing.
+
+    Returns ``(policy, switchover, (rate_bps, final_rate_bps, decision_bps))``
+    with names resolved and defaults filled: pre-copy runs at
+    ``min(link goodput, max_bandwidth_bps)``, the stop-and-copy at full goodput,
+    and the stop rule judges with the pre-copy rate or the policy's override.
+    """
+    if not isinstance(vm, VM):
+        raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
+    if not isinstance(workload, Workload):
+        raise ValueError(f"workload must be a precopy.workloads.Workload; got {type(workload).__name__}")
+    if not isinstance(link, Link):
+        raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
+    if policy is None:
+        policy = QEMU()
+    if isinstance(policy, str):
+        from .policies import get
+        policy = get(policy)
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
+    switchover = Switchover() if switchover is None else switchover
+    if not isinstance(switchover, Switchover):
+        raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
+    workload.validate(vm)
+    rate_bps = link.goodput_bps
+    if policy.max_bandwidth_bps is not None:
+        rate_bps = min(rate_bps, policy.max_bandwidth_bps)
+    bulk_s = vm.memory_bytes * 8.0 / rate_bps
+    if bulk_s > policy.timeout_s:
+        raise ValueError(
+            f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
+            f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}"
+        )
+    return policy, switchover, (rate_bps, link.goodput_bps, policy.switchover_bandwidth_bps or rate_bps)
+
+
 class Prepared:
     """A validated scenario with its buffers, ready to run many seeds quickly.
 
@@ -48,52 +85,24 @@ class Prepared:
 
     def __init__(self, vm: VM, workload: Workload, link: Link, policy: Policy,
                  switchover: Switchover | None = None, throttle=None, aids=None):
-        if not isinstance(vm, VM):
-            raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
-        if not isinstance(workload, Workload):
-            raise ValueError(f"workload must be a precopy.workloads.Workload; got {type(workload).__name__}")
-        if not isinstance(link, Link):
-            raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
-        if isinstance(policy, str):
-            from .policies import get
-            policy = get(policy)
-        if not isinstance(policy, Policy):
-            raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
-        switchover = Switchover() if switchover is None else switchover
-        if not isinstance(switchover, Switchover):
-            raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
-        workload.validate(vm)
+        policy, switchover, rates = check_scenario(vm, workload, link, policy, switchover)
         self.aids = A.check_aids(aids)
         xb = A.find(self.aids, A.XBZRLE)
         n_slots = xb.slots(vm.page_bytes) if xb is not None else 1
-        self.vm, self.workload, self.link, self.policy, self.switchover = vm, workload, link, policy, switchover
-        rate_bps = link.goodput_bps
-        if policy.max_bandwidth_bps is not None:
-            rate_bps = min(rate_bps, policy.max_bandwidth_bps)
-        self.rate_bps = rate_bps
-        self.final_rate_bps = link.goodput_bps
-        bulk_s = vm.memory_bytes * 8.0 / rate_bps
-        if bulk_s > policy.timeout_s:
-            raise ValueError(
-                f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
-                f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}"
-            )
         self.thr_t, self.thr_f = _check_throttle(throttle)
-        self.cost = _costs(vm, link, policy, self.aids, rate_bps / 8.0, link.goodput_bps / 8.0)
+        self.vm, self.workload, self.link, self.policy, self.switchover = vm, workload, link, policy, switchover
+        self.rate_bps, self.final_rate_bps, self.decision_bps = rates
+        self.cost = _costs(vm, link, policy, self.aids, self.rate_bps / 8.0, self.final_rate_bps / 8.0)
         self.aid_mode, self.aid = _aid_params(vm, self.aids)
-        if policy.switchover_bandwidth_bps is not None:
-            self.decision_bps = policy.switchover_bandwidth_bps
-        elif A.find(self.aids, A.Compression) is not None:
+        if policy.switchover_bandwidth_bps is None and A.find(self.aids, A.Compression) is not None:
             # QEMU measures its bandwidth in wire bytes: the compressed rate
             self.decision_bps = 8.0 * self.cost[K.K_B_FULL] / self.cost[K.K_T_FULL]
-        else:
-            self.decision_bps = rate_bps
         # allocation happens only after every check passed
         self._compiled = {}
         self.nwords = (vm.n_pages + 63) // 64
         self.cur = np.zeros(self.nwords, np.uint64)
         self.nxt = np.zeros(self.nwords, np.uint64)
-        self.sendlist = np.zeros(vm.n_pages if policy.page_skip else 1, np.uint32)
+        self.sendlist = np.zeros(vm.n_pages if policy.page_skip else 1, np.uint64)
         self.table = np.zeros((ROUND_TABLE_CAPACITY, K.N_COLS), np.float64)
         self.out = np.zeros(K.N_SCALARS, np.float64)
         self.xb_addr = np.full(n_slots, -1, np.int64)
@@ -109,17 +118,11 @@ class Prepared:
             self._compiled[key] = self.workload.compile(self.vm, seed=seed)
         return self._compiled[key]
 
-    def _perm(self, seed):
-        if not (self.policy.page_skip and self.policy.send_order == "permuted"):
-            return np.zeros(1, np.uint32)
-        return np.random.default_rng([seed, 0x5EED]).permutation(self.vm.n_pages).astype(np.uint32)
-
     def run(self, seed: int = 0) -> MigrationResult:
         """Simulate with ``seed``; same seed, same result."""
         seed = v.seed(seed)
         vm, pol = self.vm, self.policy
         c = self._arrays(seed)
-        perm = self._perm(seed)
         max_data_pages = -1 if pol.max_data_factor is None else int(math.floor(pol.max_data_factor * vm.n_pages))
         while True:
             self.cur[:] = 0
@@ -137,7 +140,7 @@ class Prepared:
                 pol.check_before_first_round, MAX_ROUNDS_GUARD,
                 c.kind, c.dur, c.rate, c.a, c.b, c.thr, c.off, c.n,
                 c.alias_prob, c.alias_idx, c.trace_t, c.trace_p,
-                self.thr_t, self.thr_f, perm, np.uint64(seed),
+                self.thr_t, self.thr_f, K.xen_order(vm.n_pages), np.uint64(seed),
                 self.aid_mode, self.aid, self.xb_addr, self.xb_age, self.wc,
                 self.cur, self.nxt, self.sendlist, self.table, self.out)
             if rows >= 0:
@@ -245,6 +248,8 @@ def _costs(vm, link, policy, aids, rate_Bps, final_Bps):
         c[K.K_XB_PER_WRITE] = float(xb.bytes_per_write + xb.run_overhead_bytes)
         c[K.K_XB_FIXED] = -1.0 if xb.delta_fraction is None else xb.delta_fraction * P
         c[K.K_XB_CPU_T] = 0.0 if xb.encode_Bps is None else P / xb.encode_Bps
+    # every class's time is its bytes / rate unless a CPU ceiling says otherwise
+    c[K.K_UNIFORM] = float(comp is None and (xb is None or xb.encode_Bps is None))
     pc = A.find(aids, A.PostCopy)
     c[K.K_PC_B] = plain
     c[K.K_PC_T] = plain / final_Bps
@@ -354,12 +359,12 @@ def simulate(vm: VM, workload: Workload, link: Link, policy: Policy | str | None
     >>> r.converged, r.max_cpu_throttle
     (True, 0.5)
     """
-    pol = QEMU() if policy is None else policy
-    return Prepared(vm, workload, link, pol, switchover, throttle, aids).run(seed)
+    return Prepared(vm, workload, link, policy, switchover, throttle, aids).run(seed)
 
 
 def warmup() -> None:
-    """Compile every kernel path once (skip on/off, each workload kind).
+    """Compile every kernel path once (skip on/off, each workload kind, the
+    analytic models' round loops).
 
     With numba's cache on disk a second process loads them in milliseconds; call
     this when a notebook or widget starts so that the first slider move is fast.
@@ -376,3 +381,7 @@ def warmup() -> None:
         for pol in (Custom(max_rounds=5), XenLegacy(max_rounds=5)):
             simulate(vm, wl, link, pol, seed=0)
             simulate(vm, wl, link, pol, seed=0, aids=[A.XBZRLE(cache_bytes=KiB(64))])
+    from . import analytic
+    for model in ("saturation", "hotcold", "geometric"):
+        analytic.predict(vm, wls[1], link, Custom(max_rounds=5), model=model)
+    analytic.predict(vm, wls[1], link, XenLegacy(max_rounds=5), model="saturation")

@@ -462,11 +462,12 @@ def _iterative(disk, vm, workload, path, strategy, seed, switch_s):
         raise ValueError(f"timeout_s (s) must exceed the time to copy the disk once ({bulk_s:.6g} s); "
                          f"got {strategy.timeout_s}")
     prep = Prepared(vm, workload, link, strategy._policy())
-    if isinstance(strategy, Snapshot):
+    if isinstance(strategy, Snapshot) and strategy.commit_Bps != float("inf"):
         # a delta block is copied, then committed into the destination copy
         commit_Bps = path.rate_Bps if strategy.commit_Bps is None else strategy.commit_Bps
         t = disk.block_bytes / path.rate_Bps + disk.block_bytes / commit_Bps
         prep.cost[K.K_T_FULL] = prep.cost[K.K_TF_FULL] = t
+        prep.cost[K.K_UNIFORM] = 0.0          # a delta block costs more time than its bytes / rate
         prep.decision_bps = 8.0 * disk.block_bytes / t
     r = prep.run(seed)
     t = r.rounds

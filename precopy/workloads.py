@@ -566,6 +566,46 @@ class Trace(Workload):
             d = float(z["duration_s"]) if "duration_s" in z else None
             return cls(times_s=z["times_s"], pages=z["pages"], duration_s=d, loop=loop, page_bytes=pb)
 
+    @classmethod
+    def record(cls, workload, vm, duration_s, seed=0, loop=False, max_writes=50_000_000):
+        """Record ``duration_s`` seconds of another workload's write stream as a trace.
+
+        Uses the simulator's own write generator, so the trace holds exactly the
+        writes (guest times and pages) that workload makes with this seed.
+
+        Examples
+        --------
+        >>> import precopy as pc
+        >>> vm = pc.VM(memory_bytes=pc.MiB(1))
+        >>> tr = Trace.record(Uniform(writes_per_s=1000), vm, duration_s=0.5, seed=1)
+        >>> len(tr.pages), tr.duration_s      # writes at 1 ms, 2 ms, ... 499 ms (0.5 s is outside)
+        (499, 0.5)
+        """
+        from . import _kernel as K
+        if not isinstance(workload, Workload):
+            raise ValueError(f"workload must be a precopy Workload; got {type(workload).__name__}")
+        duration_s = v.real(duration_s, "duration_s", "s", lo=0.0, lo_open=True, hi=1e7)
+        expected = workload.writes_per_s * duration_s if not isinstance(workload, Trace) else len(workload.pages)
+        max_writes = v.integer(max_writes, "max_writes", "writes", lo=1)
+        if expected > max_writes:
+            raise ValueError(f"duration_s (s) x writes_per_s must stay below max_writes={max_writes} writes; "
+                             f"got about {expected:.0f}")
+        workload.validate(vm)
+        c = workload.compile(vm, seed=seed)
+        size = int(expected * 1.1) + 16
+        while True:
+            out_t = np.empty(size, np.float64)
+            out_p = np.empty(size, np.int64)
+            k = K.record_writes(duration_s, c.kind, c.dur, c.rate, c.a, c.b, c.thr, c.off, c.n,
+                                c.alias_prob, c.alias_idx, c.trace_t, c.trace_p, vm.n_pages,
+                                np.uint64(v.seed(seed)), out_t, out_p)
+            if k >= 0:
+                return cls(times_s=out_t[:k].copy(), pages=out_p[:k].copy(), duration_s=duration_s,
+                           loop=loop, page_bytes=vm.page_bytes)
+            if size >= max_writes:
+                raise ValueError(f"the workload made more than max_writes={max_writes} writes in duration_s")
+            size = min(2 * size, max_writes)
+
     def save(self, path):
         """Write the trace as ``.npz`` with arrays ``times_s``, ``pages``, ``duration_s``."""
         extra = {} if self.page_bytes is None else {"page_bytes": self.page_bytes}

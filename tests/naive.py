@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 MASK = (1 << 64) - 1
 GOLD = 0x9E3779B97F4A7C15
@@ -98,6 +97,18 @@ class Writer:
                 laps += 1
                 if laps > 1:
                     return math.inf, 0
+
+
+def xen_permute(i, nr):
+    """Xen legacy's permute(): rotate the index left by 10 within order_nr bits,
+    repeated while the result is out of range."""
+    order = (nr - 1).bit_length()
+    if order <= 10:
+        return i
+    while True:
+        i = ((i >> (order - 10)) | (i << 10)) & ((1 << order) - 1)
+        if i < nr:
+            return i
 
 
 class Clock:
@@ -225,6 +236,9 @@ def costs(vm, link, policy, aids):
             c.update(b_full=bc, t_full=c["t_bulk"], tf_full=c["tf_bulk"])
         else:
             c.update(b_full=plain, t_full=plain / rate, tf_full=plain / frate)
+    # every class's time is its bytes / rate unless a CPU ceiling says otherwise: then times are
+    # computed as bytes / rate, as without aids
+    c["uniform"] = comp is None and (xb is None or xb.encode_Bps is None)
     pc = A.find(aids, A.PostCopy)
     c.update(pc_b=plain, pc_t=plain / frate, pc_extra=link.rtt_s + (pc.fault_overhead_s if pc else 0.0))
     if policy.switchover_bandwidth_bps is not None:
@@ -307,15 +321,13 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
     n, P = vm.n_pages, float(vm.page_bytes)
     nzero = vm.n_zero_pages
     decision = cost["decision"]
+    rate, uniform = cost["rate"], cost["uniform"]
     limit = policy.downtime_limit_s
     max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
     clock = Clock(*_check_throttle(throttle))
     writer = Writer(c, n, seed)
     xb = XBCache(xbz, vm.page_bytes, policy.header_bytes, cost) if xbz else None
-    if policy.page_skip and policy.send_order == "permuted":
-        order = [int(x) for x in np.random.default_rng([seed, 0x5EED]).permutation(n)]
-    else:
-        order = list(range(n))
+    order = [xen_permute(i, n) for i in range(n)] if policy.send_order == "permuted" else list(range(n))
 
     t = tau = 0.0
     g = 1.0
@@ -356,6 +368,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                 rbytes = len(dirty_set) * cost["b_full"]
                 dur = len(dirty_set) * cost["t_full"]
                 n_full += len(dirty_set)
+            if uniform:
+                dur = rbytes / rate
             sent, skipped = len(dirty_set), 0
             t1 = t0 + dur
             tau1 = clock.tau_at(t1, t0, tau0, g)
@@ -371,7 +385,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             p_tau, p_page = pending
             p_t = clock.t_at(p_tau, t0, tau0, g)
             while True:
-                while pos < len(todo) and not (t0 + rt > p_t):
+                while pos < len(todo) and not (t0 + (rb / rate if uniform else rt) > p_t):
                     p = todo[pos]
                     pos += 1
                     if p in log:
@@ -398,7 +412,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                         rb += cost["b_full"]
                         rt += cost["t_full"]
                         n_full += 1
-                if pos >= len(todo) and p_t > t0 + rt:
+                if pos >= len(todo) and p_t > t0 + (rb / rate if uniform else rt):
                     break
                 log.add(p_page)
                 if xb:
@@ -407,7 +421,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                 p_tau, p_page = writer.next_write()
                 p_t = clock.t_at(p_tau, t0, tau0, g)
             pending = (p_tau, p_page)
-            rbytes, dur = rb, rt
+            rbytes, dur = rb, (rb / rate if uniform else rt)
             t1 = t0 + dur
             tau1 = clock.tau_at(t1, t0, tau0, g)
         lost = (1.0 - g) * clock.tau_at(t1, t0, 0.0, 1.0) if slow else 0.0
@@ -510,6 +524,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             fbytes = d * cost["b_full"]
             final_s = d * cost["tf_full"]
             n_full += d
+        if uniform:
+            final_s = fbytes / final_Bps
         if d > 0:
             rounds.append(dict(start_s=t, duration_s=final_s, pages_sent=d, pages_skipped=0, pages_dirtied=0,
                                bytes_sent=fbytes, writes=0, throttle=0.0, cpu_throttle=0.0, guest_lost_s=0.0,

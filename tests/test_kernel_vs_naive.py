@@ -92,6 +92,25 @@ def test_splitmix_reference_values():
     assert out == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
 
 
+@pytest.mark.parametrize("n", [1000, 1024, 2048, 3000, 4096, 70001])
+def test_xen_permutation_is_a_bijection_with_inverse(n):
+    from precopy import _kernel as K
+    order = K.xen_order(n)
+    seq = [K.xen_permute(i, n, order) for i in range(n)]
+    assert sorted(seq) == list(range(n))
+    assert seq == [naive.xen_permute(i, n) for i in range(n)]
+    assert all(K.xen_unpermute(p, n, order) == i for i, p in enumerate(seq))
+    if n > 2048:
+        assert seq[:3] == [0, 1 << 10, 2 << 10] or n & (n - 1)   # power of two: pure rotation
+
+
+def test_permuted_skip_on_non_power_of_two_vm():
+    vm = pc.VM(memory_bytes=pc.KiB(4) * 3000)
+    wl = W.HotCold(wws_bytes=pc.KiB(4) * 300, hot_fraction=0.9, writes_per_s=30_000)
+    pol = XenLegacy(timeout_s=3.0)
+    assert_same(pc.simulate(vm, wl, LINK, pol, seed=5), naive.simulate(vm, wl, LINK, pol, seed=5))
+
+
 # --- convergence aids: the kernel and the twin agree exactly with each aid on ----------------
 
 from precopy import aids as AIDS  # noqa: E402

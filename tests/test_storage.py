@@ -84,8 +84,10 @@ def test_snapshot_matches_the_twin(commit_Bps):
     r = S.migrate_disk(SMALL, wl, SMALL_PATH, strat, seed=2)
     c_rate = SMALL_PATH.rate_Bps if commit_Bps is None else commit_Bps
     t = SMALL.block_bytes / SMALL_PATH.rate_Bps + SMALL.block_bytes / c_rate
+    override = {} if commit_Bps == float("inf") else dict(t_full=t, tf_full=t, decision=SMALL.block_bytes / t,
+                                                          uniform=False)
     ref = naive.simulate(SMALL.as_vm(), wl, pc.Link(rate_bps=SMALL_PATH.rate_Bps * 8, mtu=None), strat._policy(),
-                         seed=2, cost_override=dict(t_full=t, tf_full=t, decision=SMALL.block_bytes / t))
+                         seed=2, cost_override=override)
     assert r.copy_time_s == ref["precopy_time_s"] and r.final_transfer_s == ref["final_transfer_s"]
     assert r.n_rounds == ref["n_rounds"] and r.stop_reason == ref["stop_reason"]
     dirtied = [x["pages_dirtied"] for x in ref["rounds"] if not x["stop_copy"]]

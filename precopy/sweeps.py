@@ -1,0 +1,446 @@
+"""Sweeps: many migrations over a grid of parameters, run on worker threads.
+
+A sweep builds one :class:`precopy.Prepared` scenario per grid point and runs
+them all with the same seed (common random numbers, so curves are smooth and a
+difference between two points is the parameter's effect, not noise).  The
+compiled kernel releases the GIL, so the points run in parallel on a thread
+pool; every point is independent of every other, so the result is the same on
+any number of threads.
+
+:func:`wws_sweep` varies the writable working-set size across links and
+policies; :func:`convergence_grid` varies guest write rate and link bandwidth.
+Both return a :class:`Sweep`: arrays shaped like the grid plus its axes.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validate as v
+from .links import Link
+from .policies import Policy, get as get_policy
+from .results import MigrationResult
+from .simulate import Prepared
+from .units import Gbps
+from .vm import VM, Switchover
+from .workloads import HotCold
+
+__all__ = ["Sweep", "run_all", "wws_sweep", "convergence_grid", "ethernet_links", "default_policies",
+           "METRICS"]
+
+#: Per-point outcomes a :class:`Sweep` stores (all :class:`MigrationResult` fields).
+METRICS = ("downtime_s", "total_time_s", "precopy_time_s", "bytes_sent", "n_rounds", "converged",
+           "stop_reason")
+
+
+def ethernet_links(gbe=(1, 10, 25)) -> dict[str, Link]:
+    """Links at nominal Ethernet rates, MTU 1500, one stream: ``{"10 GbE": Link, ...}``.
+
+    Parameters
+    ----------
+    gbe : sequence of float, default (1, 10, 25)
+        Line rates in Gbit/s.
+
+    Returns
+    -------
+    dict of str to Link
+
+    Examples
+    --------
+    >>> list(ethernet_links())
+    ['1 GbE', '10 GbE', '25 GbE']
+    """
+    out = {}
+    for g in gbe:
+        g = v.real(g, "gbe", "Gbit/s", lo=1e-6, hi=1e4)
+        out[f"{g:g} GbE"] = Link(rate_bps=Gbps(g))
+    return out
+
+
+def default_policies() -> dict[str, Policy]:
+    """The stop rules compared throughout the notebooks, each with its system's defaults.
+
+    QEMU appears twice: with its own 128 MiB/s ``max-bandwidth`` default, and as
+    libvirt usually runs it, with no bandwidth cap (see
+    ``../shared/reference/precopy-reference.md``, section 2).
+
+    Returns
+    -------
+    dict of str to Policy
+        Display label to policy, in a fixed order.
+
+    Examples
+    --------
+    >>> list(default_policies())
+    ['QEMU', 'QEMU (no cap)', 'Xen legacy', 'Xen v2', 'VMware', 'SimGrid']
+    """
+    return {
+        "QEMU": get_policy("qemu"),
+        "QEMU (no cap)": get_policy("qemu", max_bandwidth_bps=None),
+        "Xen legacy": get_policy("xen-legacy"),
+        "Xen v2": get_policy("xen"),
+        "VMware": get_policy("vmware"),
+        "SimGrid": get_policy("simgrid"),
+    }
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Outcomes of a grid of migrations.
+
+    Attributes
+    ----------
+    axes : dict of str to tuple
+        Grid axes in order, name to values (numbers, or labels for policies and
+        links).  Every metric array has shape ``tuple(len(x) for x in axes.values())``.
+    downtime_s, total_time_s, precopy_time_s, bytes_sent : ndarray of float
+        Per-point results (seconds, bytes).  For a point that did not converge
+        these are the values of the forced stop-and-copy.
+    n_rounds : ndarray of int
+    converged : ndarray of bool
+        False where a cap (rounds, data, timeout) ended pre-copy, not the stop rule.
+    stop_reason : ndarray of str
+    params : dict
+        The fixed inputs (plain numbers and strings), for manifests and titles.
+    """
+
+    axes: dict
+    downtime_s: np.ndarray
+    total_time_s: np.ndarray
+    precopy_time_s: np.ndarray
+    bytes_sent: np.ndarray
+    n_rounds: np.ndarray
+    converged: np.ndarray
+    stop_reason: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(len(x) for x in self.axes.values())
+
+    def sel(self, **labels) -> "Sweep":
+        """The sub-sweep at one value of some axes (those axes are dropped).
+
+        Examples
+        --------
+        >>> import precopy as pc
+        >>> sw = wws_sweep(pc.VM(memory_bytes=pc.MiB(64)), [pc.MiB(1), pc.MiB(4)], 1e4,
+        ...                links=ethernet_links([10]), policies={"Xen v2": pc.policies.Xen()})
+        >>> sw.sel(policy="Xen v2", link="10 GbE").shape
+        (2,)
+        """
+        idx = []
+        axes = {}
+        params = dict(self.params)
+        for name, values in self.axes.items():
+            if name in labels:
+                want = labels[name]
+                matches = [i for i, x in enumerate(values) if x == want]
+                if not matches:
+                    raise ValueError(f"{name} must be one of {list(values)!r}; got {want!r}")
+                idx.append(matches[0])
+                params[name] = want
+            else:
+                idx.append(slice(None))
+                axes[name] = values
+        unknown = set(labels) - set(self.axes)
+        if unknown:
+            raise ValueError(f"axis names must be among {list(self.axes)}; got {sorted(unknown)}")
+        t = tuple(idx)
+        return Sweep(axes, *(getattr(self, m)[t] for m in METRICS), params=params)
+
+    def rows(self) -> list[dict]:
+        """One dict per grid point: axis values and metrics (plain Python values)."""
+        out = []
+        names = list(self.axes)
+        for index in np.ndindex(*self.shape):
+            row = {n: _plain(self.axes[n][i]) for n, i in zip(names, index)}
+            row.update({m: _plain(getattr(self, m)[index]) for m in METRICS})
+            out.append(row)
+        return out
+
+
+def _plain(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _threads(threads, n):
+    if threads is None:
+        return max(1, min(os.cpu_count() or 1, n))
+    return v.integer(threads, "threads", "worker threads", lo=1, hi=1024)
+
+
+def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None) -> list[MigrationResult]:
+    """Run many scenarios on a thread pool, results in input order.
+
+    Parameters
+    ----------
+    scenarios : sequence of Prepared or of tuples
+        Each item a :class:`precopy.Prepared`, or a tuple ``(vm, workload, link,
+        policy)`` or ``(vm, workload, link, policy, switchover)``.  Tuples are all
+        validated before anything runs, then prepared one by one on the workers,
+        so that only as many page bitmaps exist at once as there are threads.
+    seed : int, default 0
+        Seed for every scenario (common random numbers).
+    threads : int or None
+        Worker threads; default: one per CPU, at most one per scenario.  The
+        result does not depend on it: every scenario is independent.
+    progress : callable(done, total) or None
+        Called in order after each finished scenario, from the calling thread.
+
+    Returns
+    -------
+    list of MigrationResult
+
+    Raises
+    ------
+    ValueError
+        For an invalid scenario, before any of them runs.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> vm = pc.VM(memory_bytes=pc.MiB(16))
+    >>> specs = [(vm, pc.workloads.Idle(), pc.Link(rate_bps=pc.Gbps(g)), "xen") for g in (1, 10)]
+    >>> [r.n_rounds for r in run_all(specs, seed=1)]
+    [1, 1]
+    """
+    seed = v.seed(seed)
+    items = list(scenarios)
+    for i, s in enumerate(items):
+        if isinstance(s, Prepared):
+            continue
+        if not isinstance(s, tuple) or len(s) not in (4, 5):
+            raise ValueError(f"scenarios[{i}] must be a precopy.Prepared or a tuple (vm, workload, link, "
+                             f"policy[, switchover]); got {s!r}")
+        Prepared(*s)          # validates; its zeroed buffers are never touched and freed at once
+    n = len(items)
+    nthreads = _threads(threads, n)
+
+    def one(i):
+        s = items[i]
+        return (s if isinstance(s, Prepared) else Prepared(*s)).run(seed)
+
+    out = []
+    if nthreads == 1 or n <= 1:
+        for i in range(n):
+            out.append(one(i))
+            if progress is not None:
+                progress(i + 1, n)
+        return out
+    with ThreadPoolExecutor(max_workers=nthreads) as pool:
+        for i, r in enumerate(pool.map(one, range(n))):
+            out.append(r)
+            if progress is not None:
+                progress(i + 1, n)
+    return out
+
+
+def _collect(results, shape, axes, params) -> Sweep:
+    def arr(name, dtype):
+        return np.array([getattr(r, name) for r in results], dtype=dtype).reshape(shape)
+    return Sweep(
+        axes=axes,
+        downtime_s=arr("downtime_s", np.float64),
+        total_time_s=arr("total_time_s", np.float64),
+        precopy_time_s=arr("precopy_time_s", np.float64),
+        bytes_sent=arr("bytes_sent", np.float64),
+        n_rounds=arr("n_rounds", np.int64),
+        converged=arr("converged", bool),
+        stop_reason=arr("stop_reason", object),
+        params=params,
+    )
+
+
+def _labelled(things, kind, name, convert):
+    """A dict label -> object from a dict, a sequence, or one object."""
+    if isinstance(things, dict):
+        items = list(things.items())
+    elif isinstance(things, (kind, str)):
+        items = [(None, things)]
+    else:
+        try:
+            items = [(None, t) for t in things]
+        except TypeError:
+            raise ValueError(f"{name} must be a {kind.__name__}, a sequence or a dict of them; "
+                             f"got {things!r}") from None
+    out = {}
+    for label, t in items:
+        t = convert(t)
+        out[str(label) if label is not None else _auto_label(t)] = t
+    if not out:
+        raise ValueError(f"{name} must hold at least one {kind.__name__}; got none")
+    return out
+
+
+def _auto_label(t):
+    if isinstance(t, Link):
+        return f"{t.rate_bps / 1e9:g} GbE"
+    return t.name
+
+
+def _as_link(x):
+    if not isinstance(x, Link):
+        raise ValueError(f"links must be precopy.Link objects; got {x!r}")
+    return x
+
+
+def _as_policy(x):
+    if isinstance(x, str):
+        return get_policy(x)
+    if not isinstance(x, Policy):
+        raise ValueError(f"policies must be precopy.policies.Policy objects or names; got {x!r}")
+    return x
+
+
+def _timeout(policy, timeout_s):
+    if timeout_s is None:
+        return policy
+    return policy.with_(timeout_s=timeout_s)
+
+
+def wws_sweep(vm: VM, wws_bytes, writes_per_s: float, links=None, policies=None, *,
+              hot_fraction: float = 0.9, seed: int = 0, timeout_s: float | None = None,
+              page_skip: bool | None = None, switchover: Switchover | None = None,
+              threads: int | None = None, progress=None) -> Sweep:
+    """Downtime and total time against writable working-set size.
+
+    The guest runs a :class:`~precopy.workloads.HotCold` workload: a share
+    ``hot_fraction`` of ``writes_per_s`` page writes falls on a hot set of each
+    size in ``wws_bytes``, the rest anywhere in memory.
+
+    Parameters
+    ----------
+    vm : VM
+        The guest.
+    wws_bytes : sequence of int
+        Hot-set sizes in bytes, each a multiple of the page size.
+    writes_per_s : float
+        Guest page writes per second.
+    links : dict of str to Link, sequence of Link, or Link; default :func:`ethernet_links`
+    policies : dict of str to Policy, sequence of Policy or names; default :func:`default_policies`
+    hot_fraction : float, default 0.9
+        Share of writes that land in the hot set.
+    seed : int, default 0
+        One seed for every point.
+    timeout_s : float or None
+        Overrides every policy's ``timeout_s`` (seconds of simulated time after
+        which a migration that is still iterating is stopped as non-convergent).
+    page_skip : bool or None
+        Overrides every policy's ``page_skip``; None keeps each policy's own.
+    switchover : Switchover, optional
+    threads : int or None
+        Worker threads (the result does not depend on it).
+    progress : callable(done, total) or None
+
+    Returns
+    -------
+    Sweep
+        Axes ``policy`` (labels), ``link`` (labels), ``wws_bytes``.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> sw = wws_sweep(pc.VM(memory_bytes=pc.MiB(256)), [pc.MiB(8), pc.MiB(64)], 20_000,
+    ...                links=ethernet_links([10]), policies=["xen"], seed=1)
+    >>> sw.shape, list(sw.axes)
+    ((1, 1, 2), ['policy', 'link', 'wws_bytes'])
+    """
+    if not isinstance(vm, VM):
+        raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
+    wws = [v.integer(w, "wws_bytes", "bytes", lo=1) for w in np.atleast_1d(np.asarray(wws_bytes)).tolist()]
+    if not wws:
+        raise ValueError("wws_bytes (bytes) must hold at least one size; got none")
+    writes_per_s = v.real(writes_per_s, "writes_per_s", "page writes per second", lo=0.0, hi=1e11)
+    hot_fraction = v.fraction(hot_fraction, "hot_fraction")
+    if timeout_s is not None:
+        timeout_s = v.real(timeout_s, "timeout_s", "s", lo=0.0, hi=1e9, lo_open=True)
+    if page_skip is not None and not isinstance(page_skip, bool):
+        raise ValueError(f"page_skip must be True, False or None; got {page_skip!r}")
+    links = _labelled(ethernet_links() if links is None else links, Link, "links", _as_link)
+    policies = _labelled(default_policies() if policies is None else policies, Policy, "policies", _as_policy)
+    if page_skip is not None:
+        policies = {k: p.with_(page_skip=page_skip) for k, p in policies.items()}
+    policies = {k: _timeout(p, timeout_s) for k, p in policies.items()}
+    workloads = [HotCold(wws_bytes=w, hot_fraction=hot_fraction, writes_per_s=writes_per_s) for w in wws]
+    scenarios = [(vm, wl, link, pol, switchover)
+                 for pol in policies.values() for link in links.values() for wl in workloads]
+    results = run_all(scenarios, seed=seed, threads=threads, progress=progress)
+    axes = {"policy": tuple(policies), "link": tuple(links), "wws_bytes": tuple(wws)}
+    params = {"memory_bytes": vm.memory_bytes, "page_bytes": vm.page_bytes, "writes_per_s": writes_per_s,
+              "hot_fraction": hot_fraction, "seed": v.seed(seed), "timeout_s": timeout_s,
+              "page_skip": page_skip}
+    return _collect(results, (len(policies), len(links), len(wws)), axes, params)
+
+
+def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes=None,
+                     hot_fraction: float = 0.9, seed: int = 0, timeout_s: float | None = None,
+                     mtu: int | None = 1500, switchover: Switchover | None = None,
+                     threads: int | None = None, progress=None) -> Sweep:
+    """Downtime over a grid of guest write rate x link rate, for one policy.
+
+    Parameters
+    ----------
+    vm : VM
+    writes_per_s : sequence of float
+        Guest page writes per second (grid axis 0).
+    rate_bps : sequence of float
+        Nominal link rates in bit/s (grid axis 1); each becomes
+        ``Link(rate_bps=r, mtu=mtu)``.
+    policy : Policy or str, default ``"qemu"``
+    wws_bytes : int or None
+        Hot-set size of the :class:`~precopy.workloads.HotCold` workload
+        (default: 1/8 of memory).
+    hot_fraction : float, default 0.9
+    seed : int, default 0
+    timeout_s : float or None
+        Overrides the policy's ``timeout_s``.
+    mtu : int or None, default 1500
+    switchover : Switchover, optional
+    threads : int or None
+    progress : callable(done, total) or None
+
+    Returns
+    -------
+    Sweep
+        Axes ``writes_per_s`` and ``rate_bps``.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> g = convergence_grid(pc.VM(memory_bytes=pc.MiB(64)), [1e3, 1e5], [pc.Gbps(1), pc.Gbps(10)],
+    ...                      policy="xen", seed=1)
+    >>> g.shape
+    (2, 2)
+    """
+    if not isinstance(vm, VM):
+        raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
+    w = [v.real(x, "writes_per_s", "page writes per second", lo=0.0, hi=1e11)
+         for x in np.atleast_1d(np.asarray(writes_per_s, dtype=object)).tolist()]
+    r = [v.real(x, "rate_bps", "bit/s", lo=1e3, hi=1e13) for x in np.atleast_1d(np.asarray(rate_bps, dtype=object)).tolist()]
+    if not w or not r:
+        raise ValueError("writes_per_s and rate_bps must each hold at least one value")
+    pol = _as_policy(policy)
+    if timeout_s is not None:
+        timeout_s = v.real(timeout_s, "timeout_s", "s", lo=0.0, hi=1e9, lo_open=True)
+        pol = pol.with_(timeout_s=timeout_s)
+    if wws_bytes is None:
+        wws_bytes = (vm.n_pages // 8) * vm.page_bytes
+    wws_bytes = v.integer(wws_bytes, "wws_bytes", "bytes", lo=1)
+    hot_fraction = v.fraction(hot_fraction, "hot_fraction")
+    links = [Link(rate_bps=x, mtu=mtu) for x in r]
+    scenarios = [(vm, HotCold(wws_bytes=wws_bytes, hot_fraction=hot_fraction, writes_per_s=x),
+                  link, pol, switchover)
+                 for x in w for link in links]
+    results = run_all(scenarios, seed=seed, threads=threads, progress=progress)
+    axes = {"writes_per_s": tuple(w), "rate_bps": tuple(r)}
+    params = {"memory_bytes": vm.memory_bytes, "page_bytes": vm.page_bytes, "wws_bytes": wws_bytes,
+              "hot_fraction": hot_fraction, "policy": pol.name, "seed": v.seed(seed),
+              "timeout_s": pol.timeout_s, "mtu": mtu}
+    return _collect(results, (len(w), len(r)), axes, params)
