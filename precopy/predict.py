@@ -30,6 +30,13 @@ Input columns (units in the names; required ones marked *):
 ``seeds``               seeds to run (0 .. seeds-1); default 5
 ``per_stream_gbps``     override of the fitted per-stream ceiling (Gbit/s)
 ``rtt_ms``              round-trip time (ms); with the TCP window it limits a stream
+``compress_ratio``      page compression (:class:`precopy.aids.Compression`): page
+                        bytes / compressed bytes; empty = no compression
+``compress_mibps``      page data one compressor thread handles (MiB/s); empty =
+                        not limiting (needs ``compress_ratio``)
+``compress_threads``    compressor threads; default one per stream (multifd)
+``decompress_mibps``    page data one decompressor thread handles (MiB/s)
+``decompress_threads``  decompressor threads; default as compressor threads
 =====================  ==========================================================
 
 A value that does not apply to a row (e.g. ``wws_mib`` for ``uniform``, or a
@@ -69,7 +76,8 @@ WORKLOADS = ("idle", "uniform", "hotcold", "zipf", "sequential")
 REQUIRED_COLUMNS = ("scenario", "memory_mib", "link_gbps", "workload", "policy")
 INPUT_COLUMNS = ("scenario", "memory_mib", "page_kib", "link_gbps", "mtu", "streams", "workload", "wws_mib",
                  "write_mibps", "hot_fraction", "zipf_s", "zero_fraction", "policy", "downtime_limit_ms",
-                 "max_bandwidth_mibps", "seeds", "per_stream_gbps", "rtt_ms")
+                 "max_bandwidth_mibps", "seeds", "per_stream_gbps", "rtt_ms", "compress_ratio", "compress_mibps",
+                 "compress_threads", "decompress_mibps", "decompress_threads")
 OUTPUT_COLUMNS = ("scenario", "total_time_s", "downtime_ms", "data_sent_mib", "rounds", "converged",
                   "stop_reason", "total_time_s_p5", "total_time_s_p95", "downtime_ms_p5", "downtime_ms_p95",
                   "analytic_total_time_s", "analytic_downtime_ms")
@@ -91,6 +99,7 @@ class Scenario:
     policy: Policy
     seeds: int
     row: int = 0
+    aids: tuple = ()
 
     @property
     def label(self) -> str:
@@ -274,11 +283,29 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
         raise err("link_gbps", f"sending {mem_mib:g} MiB once at {rate / 1e9:.3g} Gbit/s takes {bulk_s:.3g} s; "
                                f"precopy simulates at most 1e9 s")
     policy = policy.with_(timeout_s=max(MIN_TIMEOUT_S, 10.0 * bulk_s))
-    return Scenario(scenario=scen, vm=vm, workload=wl, link=link, policy=policy, seeds=seeds, row=row or 0)
+    aids = ()
+    ratio = num("compress_ratio", "page bytes / compressed bytes", lo=1.0, hi=1e6)
+    if ratio is None:
+        for c in ("compress_mibps", "compress_threads", "decompress_mibps", "decompress_threads"):
+            forbid(c, "without compress_ratio")
+    else:
+        from .aids import Compression
+        cm = num("compress_mibps", "MiB/s", lo=0.0, hi=1e7, lo_open=True)
+        dm = num("decompress_mibps", "MiB/s", lo=0.0, hi=1e7, lo_open=True)
+        aids = (Compression(ratio=ratio, cpu_Bps=None if cm is None else cm * MiB(1),
+                            threads=num("compress_threads", "threads", lo=1, hi=1024, integer=True),
+                            decompress_cpu_Bps=None if dm is None else dm * MiB(1),
+                            decompress_threads=num("decompress_threads", "threads", lo=1, hi=1024,
+                                                   integer=True)),)
+    return Scenario(scenario=scen, vm=vm, workload=wl, link=link, policy=policy, seeds=seeds, row=row or 0,
+                    aids=aids)
 
 
 def _analytic(sc: Scenario):
-    """The analytic model's (total time s, downtime s), or (nan, nan) where it does not apply."""
+    """The analytic model's (total time s, downtime s), or (nan, nan) where it does not apply
+    (the analytic models know no convergence aids)."""
+    if sc.aids:
+        return math.nan, math.nan
     try:
         from . import analytic
         fn = getattr(analytic, "predict")
@@ -298,7 +325,7 @@ def predict_scenario(sc: Scenario, *, keep_results: bool = False) -> dict:
     objects are returned under the key ``"results"`` as well.
     """
     from .simulate import Prepared
-    prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, Switchover())
+    prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, Switchover(), aids=sc.aids)
     res = [prep.run(seed=s) for s in range(sc.seeds)]
     tt = np.array([r.total_time_s for r in res])
     dt = np.array([r.downtime_s for r in res]) * 1e3
@@ -619,7 +646,7 @@ def simulate_run(args) -> int:
         raise _flag_error(e) from None
     seed = v.seed(args.seed, "--seed")
     from .simulate import simulate
-    r = simulate(sc.vm, sc.workload, sc.link, sc.policy, seed=seed, switchover=Switchover())
+    r = simulate(sc.vm, sc.workload, sc.link, sc.policy, seed=seed, switchover=Switchover(), aids=sc.aids)
     link = sc.link
     print(f"VM {sc.vm.memory_bytes / MiB(1):g} MiB ({sc.vm.n_pages} pages of {sc.vm.page_bytes} B), "
           f"workload {row['workload']}: {sc.workload!r}")

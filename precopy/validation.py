@@ -19,6 +19,12 @@ and applied here in code, the same way for every row:
   with unstated contents but published transferred bytes -> zero share derived
   from those bytes (data sent then not scored).  **W5** a busy guest whose dirty
   rate is not published -> no writes and all memory non-zero (one full pass).
+* **C1** compression of data with a published benchmark (the Silesia corpus) ->
+  that benchmark's ratio and per-thread speeds (zstd README, lzbench).  **C2**
+  compression of unstated contents with an uncompressed twin run (``pair_row``)
+  -> ratio from the two runs' published transferred bytes, less QEMU's 8-byte
+  page headers (data sent then not scored), speeds as C1 for the same
+  compressor; the twin also supplies rule W4's zero share.
 
 ``precopy validate`` prints, per row, measured against predicted total time,
 downtime and data sent with their absolute percentage errors, the convergence
@@ -37,11 +43,12 @@ from . import datasets
 from .predict import INPUT_COLUMNS, predict_table, write_results
 from .units import KiB, MiB
 
-__all__ = ["WORKLOAD_RULES", "scenario_rows", "validate", "ValidationReport", "format_report",
+__all__ = ["WORKLOAD_RULES", "COMPRESSION_RULES", "scenario_rows", "validate", "ValidationReport", "format_report",
            "ape_summary", "MAP_FILE"]
 
 MAP_FILE = "validation_map.csv"
 WORKLOAD_RULES = ("W1", "W2", "W3", "W4", "W5")
+COMPRESSION_RULES = ("C1", "C2")
 #: QEMU's per-page header on the wire (bytes), used by rule W4.
 QEMU_HEADER_BYTES = 8
 _METRICS = (("total_time_s", "total_time_s", 1.0), ("downtime_ms", "downtime_ms", 1.0),
@@ -53,8 +60,12 @@ def _f(s):
     return None if s == "" else float(s)
 
 
-def _workload_columns(m, pub, rowno):
-    """Scenario workload columns for one included map row (rules W1-W5)."""
+def _workload_columns(m, pub, rowno, twin=None):
+    """Scenario workload columns for one included map row (rules W1-W5).
+
+    ``twin`` is the published row of an uncompressed twin run (rule C2), whose
+    transferred bytes rule W4 then uses."""
+    twin = pub if twin is None else twin
     rule = m["workload_rule"].strip()
     mem_mib = float(pub["vm_mem_mib"])
     if rule in ("W1", "W5"):
@@ -71,13 +82,47 @@ def _workload_columns(m, pub, rowno):
         return {"workload": "hotcold", "wws_mib": pages * KiB(4) / MiB(1), "write_mibps": f.write_mibps,
                 "hot_fraction": f.values["hot_fraction"]}
     if rule == "W4":
-        data = _f(pub["data_sent_mib"])
+        data = _f(twin["data_sent_mib"])
         if data is None:
             raise ValueError(f"{MAP_FILE} row {rowno}: rule W4 needs the published data_sent_mib")
         n = mem_mib * MiB(1) / KiB(4)
         nonzero = (data * MiB(1) - QEMU_HEADER_BYTES * n) / KiB(4)
         return {"workload": "idle", "zero_fraction": 1.0 - nonzero / n}
     raise ValueError(f"{MAP_FILE} row {rowno}: column 'workload_rule' must be one of {WORKLOAD_RULES}; got {rule!r}")
+
+
+def _mb_s_to_mibps(x):
+    return x * 1e6 / MiB(1)
+
+
+def _compression_columns(m, pub, twin, rowno):
+    """Scenario compression columns for one included map row (rules C1, C2), or {}."""
+    rule = m.get("compression_rule", "").strip()
+    if not rule:
+        return {}
+    if rule not in COMPRESSION_RULES:
+        raise ValueError(f"{MAP_FILE} row {rowno}: column 'compression_rule' must be empty or one of "
+                         f"{COMPRESSION_RULES}; got {rule!r}")
+    out = {}
+    if rule == "C1":
+        ratio = _f(m["compress_ratio"])
+        if ratio is None:
+            raise ValueError(f"{MAP_FILE} row {rowno}: rule C1 needs the benchmark's compress_ratio")
+    else:
+        if twin is None or _f(pub["data_sent_mib"]) is None or _f(twin["data_sent_mib"]) is None:
+            raise ValueError(f"{MAP_FILE} row {rowno}: rule C2 needs a pair_row and both runs' data_sent_mib")
+        if _f(m["compress_ratio"]) is not None:
+            raise ValueError(f"{MAP_FILE} row {rowno}: rule C2 derives compress_ratio; leave the column empty")
+        headers_mib = QEMU_HEADER_BYTES * float(pub["vm_mem_mib"]) * MiB(1) / KiB(4) / MiB(1)
+        ratio = (_f(twin["data_sent_mib"]) - headers_mib) / (_f(pub["data_sent_mib"]) - headers_mib)
+    out["compress_ratio"] = ratio
+    for col, src in (("compress_mibps", "compress_mb_per_s"), ("decompress_mibps", "decompress_mb_per_s")):
+        if _f(m[src]) is not None:
+            out[col] = _mb_s_to_mibps(_f(m[src]))
+    for col in ("compress_threads", "decompress_threads"):
+        if _f(m[col]) is not None:
+            out[col] = int(_f(m[col]))
+    return out
 
 
 def scenario_rows(map_path=MAP_FILE, seeds: int = 5):
@@ -126,7 +171,12 @@ def scenario_rows(map_path=MAP_FILE, seeds: int = 5):
         for c in ("max_bandwidth_mibps", "downtime_limit_ms"):
             if _f(m[c]) is not None:
                 sc[c] = _f(m[c])
-        sc.update(_workload_columns(m, p, i))
+        pair = _f(m.get("pair_row", ""))
+        twin = pub[int(pair) - 1] if pair is not None else None
+        if twin is not None and twin["source_id"] != p["source_id"]:
+            raise ValueError(f"{map_path} row {i}: pair_row {int(pair)} is from another source")
+        sc.update(_workload_columns(m, p, i, twin))
+        sc.update(_compression_columns(m, p, twin, i))
         assert set(sc) <= set(INPUT_COLUMNS)
         total = _f(m["total_time_s_derived"]) if _f(m["total_time_s_derived"]) is not None else _f(p["total_time_s"])
         meta.append({
@@ -134,7 +184,7 @@ def scenario_rows(map_path=MAP_FILE, seeds: int = 5):
             "workload_description": p["workload"], "workload_rule": m["workload_rule"],
             "total_time_s": total, "downtime_ms": _f(p["downtime_ms"]), "data_sent_mib": _f(p["data_sent_mib"]),
             "rounds": _f(p["rounds"]), "converged": m["measured_converged"].strip() == "yes",
-            "score_data": m["workload_rule"].strip() != "W4",
+            "score_data": m["workload_rule"].strip() != "W4" and m.get("compression_rule", "").strip() != "C2",
             "in_sample": m["in_sample"].strip(), "assumptions": m["assumptions"],
         })
         scenarios.append(sc)

@@ -273,3 +273,24 @@ def test_bad_aid_combinations_fail_before_allocation(monkeypatch):
 def test_single_aid_and_none_accepted():
     assert run(A.SDPS()).aids == ("sdps",)
     assert run(None).aids == ()
+
+
+# --- the predict table's compression columns --------------------------------------------------
+
+def test_predict_table_compression_columns():
+    from precopy.predict import parse_scenario, predict_table
+    base = {"scenario": "z", "memory_mib": 1024, "link_gbps": 10, "workload": "idle", "policy": "qemu",
+            "max_bandwidth_mibps": 0, "seeds": 1}
+    sc = parse_scenario({**base, "compress_ratio": 3, "compress_mibps": 100, "compress_threads": 2})
+    (c,) = sc.aids
+    assert (c.ratio, c.cpu_Bps, c.threads, c.decompress_cpu_Bps) == (3.0, 100 * pc.MiB(1), 2, None)
+    plain, comp = predict_table([base, {**base, "scenario": "c", "compress_ratio": 3, "compress_mibps": 100,
+                                        "compress_threads": 2}])
+    # CPU-bound: 1 GiB at 2 x 100 MiB/s
+    assert comp["total_time_s"] == pytest.approx(1024 / 200 + pc.Switchover().resume_s, rel=1e-6)
+    assert comp["data_sent_mib"] == pytest.approx(plain["data_sent_mib"] / 3, rel=0.01)
+    assert math.isnan(comp["analytic_total_time_s"]) and not math.isnan(plain["analytic_total_time_s"])
+    with pytest.raises(ValueError, match="compress_mibps"):
+        parse_scenario({**base, "compress_mibps": 100})
+    with pytest.raises(ValueError, match="compress_ratio"):
+        parse_scenario({**base, "compress_ratio": 0.5})
