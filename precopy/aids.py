@@ -510,3 +510,65 @@ def find(aids, kind):
             return a
     return None
 
+
+
+# --- command-line flags (``precopy simulate``) ---------------------------------------------------
+
+def _byte_rate(text, name):
+    from .units import parse_bytes
+    t = str(text).strip()
+    for suf in ("/s", "ps"):
+        if t.lower().endswith(suf):
+            t = t[: -len(suf)]
+            break
+    return parse_bytes(t, name=name)
+
+
+def add_cli_arguments(p):
+    """The aid flags of ``precopy simulate`` (each off unless given)."""
+    g = p.add_argument_group("convergence aids (precopy.aids)")
+    g.add_argument("--auto-converge", action="store_true", help="QEMU auto-converge with its defaults")
+    g.add_argument("--dirty-limit", metavar="RATE", help="QEMU dirty-limit: per-vCPU quota, e.g. 1MiB/s")
+    g.add_argument("--vcpus", type=int, default=1, help="vCPUs for --dirty-limit (default 1)")
+    g.add_argument("--sdps", action="store_true", help="VMware SDPS (rate-matching slowdown)")
+    g.add_argument("--xbzrle", metavar="CACHE", help="QEMU XBZRLE with this cache, e.g. 64MiB")
+    g.add_argument("--compress", metavar="RATIO", type=float, help="page compression ratio (page / compressed)")
+    g.add_argument("--compress-rate", metavar="RATE", help="per-thread compressor throughput, e.g. 330MB/s")
+    g.add_argument("--compress-threads", type=int, help="compressor threads (default: one per stream)")
+    g.add_argument("--postcopy", action="store_true",
+                   help="switch to post-copy when a round shrinks the dirty set by less than 10%% (Nova)")
+    g.add_argument("--postcopy-after", metavar="ROUNDS", type=int, help="switch to post-copy after ROUNDS rounds")
+
+
+def from_cli(args) -> tuple:
+    """The aids the flags of :func:`add_cli_arguments` ask for (ValueError naming the flag)."""
+    out = []
+    try:
+        if args.auto_converge:
+            out.append(AutoConverge())
+        if args.dirty_limit:
+            out.append(DirtyLimit(vcpu_dirty_limit_Bps=_byte_rate(args.dirty_limit, "--dirty-limit"),
+                                  vcpus=args.vcpus))
+        if args.sdps:
+            out.append(SDPS())
+        if args.xbzrle:
+            from .units import parse_bytes
+            out.append(XBZRLE(cache_bytes=parse_bytes(args.xbzrle, name="--xbzrle")))
+        if args.compress is not None:
+            rate = None if args.compress_rate is None else _byte_rate(args.compress_rate, "--compress-rate")
+            out.append(Compression(ratio=args.compress, cpu_Bps=rate, threads=args.compress_threads))
+        elif args.compress_rate is not None or args.compress_threads is not None:
+            raise ValueError("--compress-rate and --compress-threads need --compress RATIO")
+        if args.postcopy or args.postcopy_after is not None:
+            out.append(PostCopy(after_rounds=args.postcopy_after, on_no_progress=bool(args.postcopy)))
+    except ValueError as e:
+        msg = str(e)
+        for cls, flag in (("AutoConverge.", "--auto-converge "), ("DirtyLimit.vcpus", "--vcpus"),
+                          ("DirtyLimit.", "--dirty-limit "), ("SDPS.", "--sdps "), ("XBZRLE.", "--xbzrle "),
+                          ("Compression.ratio", "--compress"), ("Compression.cpu_Bps", "--compress-rate"),
+                          ("Compression.threads", "--compress-threads"), ("PostCopy.", "--postcopy-after ")):
+            if msg.startswith(cls):
+                msg = flag + msg[len(cls):] if cls.endswith(".") else flag + msg[len(cls):]
+                break
+        raise ValueError(msg) from None
+    return check_aids(out)

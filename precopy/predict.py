@@ -590,6 +590,8 @@ def simulate_add_arguments(p):
     p.add_argument("--plot", metavar="FILE",
                    help="draw the migration timeline (rate over time, and bytes per round) to FILE (png, pdf, svg)")
     p.add_argument("--rounds-csv", metavar="FILE", help="also write the round table as CSV")
+    from .aids import add_cli_arguments
+    add_cli_arguments(p)
 
 
 def simulate_row(args) -> dict:
@@ -645,8 +647,10 @@ def simulate_run(args) -> int:
     except ValueError as e:
         raise _flag_error(e) from None
     seed = v.seed(args.seed, "--seed")
+    from .aids import from_cli
     from .simulate import simulate
-    r = simulate(sc.vm, sc.workload, sc.link, sc.policy, seed=seed, switchover=Switchover(), aids=sc.aids)
+    aids = sc.aids + from_cli(args)
+    r = simulate(sc.vm, sc.workload, sc.link, sc.policy, seed=seed, switchover=Switchover(), aids=aids)
     link = sc.link
     print(f"VM {sc.vm.memory_bytes / MiB(1):g} MiB ({sc.vm.n_pages} pages of {sc.vm.page_bytes} B), "
           f"workload {row['workload']}: {sc.workload!r}")
@@ -656,7 +660,7 @@ def simulate_run(args) -> int:
     print(r.summary())
     print()
     print(repr(r.rounds))
-    a_tt, a_dt = _analytic(sc)
+    a_tt, a_dt = _analytic(sc) if not aids else (math.nan, math.nan)
     if not math.isnan(a_tt):
         print(f"\nanalytic model: total {a_tt:.3f} s, downtime {a_dt * 1e3:.1f} ms")
     if args.rounds_csv:

@@ -651,3 +651,59 @@ def migrate_vm(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
         converged=storage.converged and memory.converged, mirror_rate_Bps=mirror_Bps,
         memory_phase_mirrored_bytes=mirrored_mem)
 
+
+
+# --- CLI: precopy storage -------------------------------------------------------------------
+
+def add_arguments(p):
+    p.add_argument("--disk", required=True, help="disk size, e.g. 40GiB")
+    p.add_argument("--block", default="64KiB", help="block size (default 64KiB, blockdev-mirror's granularity)")
+    p.add_argument("--path-rate", required=True, help="copy throughput, e.g. 400MiB/s")
+    p.add_argument("--rtt", default="0", help="round trip to the destination datastore, e.g. 0.5ms (default 0)")
+    p.add_argument("--wws", help="written region (hot set), e.g. 4GiB; without it writes are uniform")
+    p.add_argument("--hot-fraction", type=float, default=0.9, help="share of writes on --wws (default 0.9)")
+    p.add_argument("--write-rate", default="0", help="guest block writes x block size, e.g. 50MiB/s (default 0)")
+    p.add_argument("--strategy", default="all", choices=["all", *STRATEGIES],
+                   help="Storage VMotion generation (default: compare all three)")
+    p.add_argument("--downtime-target", default="500ms", help="stun goal of snapshot and DBT (default 500ms)")
+    p.add_argument("--io-depth", type=int, default=32, help="mirrored writes in flight before the guest waits")
+    p.add_argument("--timeout", default="3600s", help="simulated-time limit (default 3600s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _seconds_arg(text, name):
+    t = str(text).strip().lower()
+    for suf, f in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
+        if t.endswith(suf):
+            t, scale = t[: -len(suf)], f
+            break
+    else:
+        scale = 1.0
+    try:
+        return float(t) * scale
+    except ValueError:
+        raise ValueError(f"{name} must be a time such as '500ms' or '2s'; got {text!r}") from None
+
+
+def run(args) -> int:
+    from . import workloads as W
+    from .aids import _byte_rate
+    from .units import parse_bytes
+    disk = Disk(size_bytes=parse_bytes(args.disk, name="--disk"), block_bytes=parse_bytes(args.block, name="--block"))
+    path = StoragePath(rate_Bps=_byte_rate(args.path_rate, "--path-rate"), rtt_s=_seconds_arg(args.rtt, "--rtt"))
+    wps = _byte_rate(args.write_rate, "--write-rate") / disk.block_bytes
+    if args.wws:
+        wl = W.HotCold(wws_bytes=parse_bytes(args.wws, name="--wws"), hot_fraction=args.hot_fraction,
+                       writes_per_s=wps)
+    else:
+        wl = W.Uniform(writes_per_s=wps) if wps > 0 else W.Idle()
+    target = _seconds_arg(args.downtime_target, "--downtime-target")
+    timeout = _seconds_arg(args.timeout, "--timeout")
+    make = {"snapshot": lambda: Snapshot(downtime_target_s=target, timeout_s=timeout),
+            "dirty-block-tracking": lambda: DirtyBlockTracking(downtime_target_s=target, timeout_s=timeout),
+            "mirror": lambda: Mirror(io_depth=args.io_depth, timeout_s=timeout)}
+    names = list(STRATEGIES) if args.strategy == "all" else [args.strategy]
+    for i, name in enumerate(names):
+        r = migrate_disk(disk, wl, path, make[name](), seed=args.seed)
+        print(("\n" if i else "") + r.summary())
+    return 0

@@ -257,3 +257,30 @@ def test_combined_with_aids():
 def test_bad_storage_input_names_the_parameter(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+# --- command line ---------------------------------------------------------------------------
+
+def test_cli_storage_compares_the_strategies(capsys):
+    from precopy.cli import main
+    assert main(["storage", "--disk", "1GiB", "--path-rate", "200MiB/s", "--write-rate", "250MiB/s",
+                 "--timeout", "120s", "--rtt", "0.5ms"]) == 0
+    out = capsys.readouterr().out
+    assert "storage snapshot: did NOT converge" in out and "storage dirty-block-tracking: did NOT converge" in out
+    assert "storage mirror: converged" in out and "mirrored" in out
+    assert main(["storage", "--disk", "1GiB", "--path-rate", "fast"]) == 2
+    assert "--path-rate" in capsys.readouterr().err
+
+
+def test_cli_simulate_with_aids(capsys):
+    from precopy.cli import main
+    base = ["simulate", "--memory", "1GiB", "--wws", "256MiB", "--write-rate", "195MiB/s", "--link", "10GbE"]
+    assert main(base + ["--auto-converge", "--xbzrle", "64MiB"]) == 0
+    out = capsys.readouterr().out
+    assert "aids: auto-converge, xbzrle" in out and "guest slowdown" in out and "XBZRLE:" in out
+    assert main(base + ["--postcopy"]) == 0
+    assert "post-copy:" in capsys.readouterr().out
+    assert main(base + ["--sdps", "--dirty-limit", "1MiB/s"]) == 2
+    assert "at most one guest-slowdown aid" in capsys.readouterr().err
+    assert main(base + ["--compress", "0.5"]) == 2
+    assert "--compress" in capsys.readouterr().err
