@@ -80,7 +80,9 @@ class Prepared:
     """A validated scenario with its buffers, ready to run many seeds quickly.
 
     :func:`simulate` builds one of these per call; sweeps and widgets keep one
-    and call :meth:`run` with new seeds, reusing the bitmaps.
+    and call :meth:`run` with new seeds, reusing the bitmaps (and, with
+    :class:`~precopy.aids.XBZRLE`, the cache and write counts).  Arguments as
+    :func:`simulate`.
     """
 
     def __init__(self, vm: VM, workload: Workload, link: Link, policy: Policy,
@@ -381,6 +383,8 @@ def warmup() -> None:
         for pol in (Custom(max_rounds=5), XenLegacy(max_rounds=5)):
             simulate(vm, wl, link, pol, seed=0)
             simulate(vm, wl, link, pol, seed=0, aids=[A.XBZRLE(cache_bytes=KiB(64))])
+    from . import storage
+    storage.migrate_disk(storage.Disk(size_bytes=MiB(1)), wls[1], storage.StoragePath(rate_Bps=1e8), "mirror")
     from . import analytic
     for model in ("saturation", "hotcold", "geometric"):
         analytic.predict(vm, wls[1], link, Custom(max_rounds=5), model=model)
