@@ -148,7 +148,8 @@ def test_mirror_of_an_idle_disk_is_one_plain_copy():
 
 def test_mirror_only_mirrors_blocks_already_copied():
     first = W.HotCold(wws_bytes=pc.MiB(64), hot_fraction=1.0, writes_per_s=500)
-    last = W.HotCold(wws_bytes=pc.MiB(64), hot_fraction=1.0, writes_per_s=500, offset_bytes=DISK.size_bytes - pc.MiB(64))
+    last = W.HotCold(wws_bytes=pc.MiB(64), hot_fraction=1.0, writes_per_s=500,
+                     offset_bytes=DISK.size_bytes - pc.MiB(64))
     a = S.migrate_disk(DISK, first, PATH, "mirror", seed=1)
     b = S.migrate_disk(DISK, last, PATH, "mirror", seed=1)
     assert a.mirrored_writes > 20 * max(b.mirrored_writes, 1)
