@@ -294,3 +294,56 @@ def test_predict_table_compression_columns():
         parse_scenario({**base, "compress_mibps": 100})
     with pytest.raises(ValueError, match="compress_ratio"):
         parse_scenario({**base, "compress_ratio": 0.5})
+
+
+# --- property: any valid aid configuration finishes with finite, consistent numbers ---------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def aid_scenarios(draw):
+    n = draw(st.integers(min_value=64, max_value=4096))
+    vm = pc.VM(memory_bytes=n * 4096, zero_fraction=draw(st.floats(0, 0.5)))
+    hot = draw(st.integers(1, n)) * 4096
+    wl = W.HotCold(wws_bytes=hot, hot_fraction=draw(st.floats(0, 1)), writes_per_s=draw(st.floats(0, 2e5)))
+    link = pc.Link(rate_bps=draw(st.floats(1e8, 1e10)), rtt_s=draw(st.floats(0, 0.01)))
+    timeout = 3.0 + vm.memory_bytes * 8 / link.goodput_bps
+    pol = draw(st.sampled_from([QEMU.with_(max_bandwidth_bps=None, timeout_s=timeout),
+                                pc.policies.XenLegacy(timeout_s=timeout),
+                                pc.policies.Custom(max_rounds=20, downtime_target_s=0.001, timeout_s=timeout)]))
+    aids = []
+    slow = draw(st.sampled_from([None, "ac", "dl", "sdps"]))
+    if slow == "ac":
+        aids.append(A.AutoConverge(check_interval_s=draw(st.floats(0.01, 2)), tailslow=draw(st.booleans())))
+    elif slow == "dl":
+        aids.append(A.DirtyLimit(vcpus=draw(st.integers(1, 8)), check_interval_s=draw(st.floats(0.01, 2))))
+    elif slow == "sdps":
+        aids.append(A.SDPS(target_ratio=draw(st.floats(0.05, 0.95))))
+    if draw(st.booleans()):
+        aids.append(A.XBZRLE(cache_bytes=4096 * 2 ** draw(st.integers(0, 12)),
+                             bytes_per_write=draw(st.integers(1, 8192))))
+    if draw(st.booleans()):
+        cpu = draw(st.one_of(st.none(), st.floats(1e6, 1e10)))
+        aids.append(A.Compression(ratio=draw(st.floats(1, 10)), cpu_Bps=cpu))
+    if draw(st.booleans()):
+        aids.append(A.PostCopy(after_rounds=draw(st.one_of(st.none(), st.integers(1, 5))), on_no_progress=True))
+    return vm, wl, link, pol, aids
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(aid_scenarios(), st.integers(0, 2**32))
+def test_any_aid_configuration_finishes_consistently(sc, seed):
+    vm, wl, link, pol, aids = sc
+    r = pc.simulate(vm, wl, link, pol, seed=seed, aids=aids)
+    nums = [r.total_time_s, r.downtime_s, r.precopy_time_s, r.bytes_sent, r.guest_slowdown_s, r.postcopy_s,
+            r.postcopy_stall_s, r.xbzrle_saved_bytes, r.compression_saved_bytes]
+    assert all(math.isfinite(x) and x >= 0 for x in nums)
+    assert r.total_time_s == pytest.approx(r.precopy_time_s + r.downtime_s + r.postcopy_s, rel=1e-12)
+    assert r.downtime_s == pytest.approx(sum(r.downtime_parts.values()), rel=1e-12)
+    assert 0 <= r.max_cpu_throttle < 1
+    assert np.all((r.rounds["cpu_throttle"] >= 0) & (r.rounds["cpu_throttle"] < 1))
+    # every page crosses at least once, and the table adds up to the result
+    assert r.pages_sent >= vm.n_pages
+    assert r.rounds["bytes_sent"].sum() == pytest.approx(r.bytes_sent, rel=1e-9)
+    assert (r.stop_reason == "postcopy") == (r.postcopy_s > 0 or r.postcopy_pages > 0)
