@@ -549,6 +549,68 @@ def _postcopy(R, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_d
     return t_end
 
 
+# state of the slowdown aids between syncs
+AST_CNT, AST_T_LAST, AST_DIRTY, AST_XFER, AST_P, AST_DL_ON, AST_MAX_THR = range(7)
+N_AST = 7
+
+
+@njit(**NJIT)
+def _aid_sync(aid_mode, aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, t_full):
+    """What a slowdown aid does at a bitmap sync; returns the new guest-speed factor.
+
+    SDPS matches the dirty rate to ``target_ratio`` x the transmit rate at every
+    sync.  Auto-converge and dirty-limit share QEMU's trigger: at a sync more
+    than ``check_interval_s`` after the last check, bytes dirtied since then >
+    ``trigger`` x bytes sent counts once; the second count fires (and resets).
+    Auto-converge then raises its throttle; dirty-limit switches on and, from
+    then on, holds the measured write rate at its quota.  ``ast`` holds the state.
+    """
+    if aid_mode == AID_SDPS:
+        if dirtied > 0 and dur > 0.0:
+            gn = g * aid[A_SDPS_RATIO] * (page_bytes / t_full) / (dirtied * page_bytes / dur)
+            g = gn if gn < 1.0 else 1.0
+    else:
+        ast[AST_DIRTY] += dirtied
+        ast[AST_XFER] += rbytes
+        if t > ast[AST_T_LAST] + aid[A_INTERVAL]:
+            d_bytes = ast[AST_DIRTY] * page_bytes
+            thr_bytes = ast[AST_XFER] * aid[A_TRIGGER]
+            if d_bytes > thr_bytes:
+                ast[AST_CNT] += 1.0
+                if ast[AST_CNT] >= 2.0:
+                    ast[AST_CNT] = 0.0
+                    if aid_mode == AID_AUTOCONVERGE:
+                        p = ast[AST_P]
+                        if p == 0.0:
+                            p = aid[A_INITIAL]
+                        else:
+                            inc = aid[A_INCREMENT]
+                            if aid[A_TAILSLOW] > 0.0:
+                                cpu_now = 1.0 - p
+                                ideal = cpu_now - cpu_now * (thr_bytes / d_bytes)
+                                if ideal < inc:
+                                    inc = ideal
+                            p = p + inc
+                            if p > aid[A_MAX]:
+                                p = aid[A_MAX]
+                        ast[AST_P] = p
+                        g = 1.0 - p
+                    else:
+                        ast[AST_DL_ON] = 1.0
+            ast[AST_T_LAST] = t
+            ast[AST_DIRTY] = 0.0
+            ast[AST_XFER] = 0.0
+        if ast[AST_DL_ON] > 0.0 and writes > 0 and tau1 > tau0:
+            natural = writes / (tau1 - tau0)
+            current = natural * g
+            if abs(current - aid[A_DL_CAP]) > aid[A_DL_TOL]:
+                gn = aid[A_DL_CAP] / natural
+                g = gn if gn < 1.0 else 1.0
+    if 1.0 - g > ast[AST_MAX_THR]:
+        ast[AST_MAX_THR] = 1.0 - g
+    return g
+
+
 @njit(**NJIT)
 def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                     max_rounds, min_dirty, min_round_pages, downtime_limit_s, has_downtime_limit,
@@ -594,15 +656,9 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
     n_bulk_full = 0
     n_bulk_zero = 0
     n_full = 0
-    # slowdown-aid state (auto-converge / dirty-limit trigger; dirty-limit on)
-    ac_cnt = 0
-    ac_t_last = 0.0
-    ac_dirty = 0
-    ac_xfer = 0.0
-    ac_p = 0.0
-    dl_on = False
+    # slowdown-aid state, kept out of the round loop's registers (see _aid_sync)
+    ast = np.zeros(N_AST, np.float64)
     total_lost = 0.0
-    max_thr = 0.0
     pc_on = aid[A_PC_ON] > 0.0
     pc_after = np.int64(aid[A_PC_AFTER])
     prev_dirty = n_pages
@@ -806,50 +862,10 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
             reason = R_ROUNDLIMIT
         # ---- guest-slowdown aids act at the sync ---------------------------------
         if aid_mode != AID_NONE and reason == 0:
-            if aid_mode == AID_SDPS:
-                if dirtied > 0 and dur > 0.0:
-                    gn = g * aid[A_SDPS_RATIO] * (page_bytes / t_full) / (dirtied * page_bytes / dur)
-                    g = gn if gn < 1.0 else 1.0
-            else:
-                ac_dirty += dirtied
-                ac_xfer += rbytes
-                if t > ac_t_last + aid[A_INTERVAL]:
-                    d_bytes = ac_dirty * page_bytes
-                    thr_bytes = ac_xfer * aid[A_TRIGGER]
-                    if d_bytes > thr_bytes:
-                        ac_cnt += 1
-                        if ac_cnt >= 2:
-                            ac_cnt = 0
-                            if aid_mode == AID_AUTOCONVERGE:
-                                if ac_p == 0.0:
-                                    ac_p = aid[A_INITIAL]
-                                else:
-                                    inc = aid[A_INCREMENT]
-                                    if aid[A_TAILSLOW] > 0.0:
-                                        cpu_now = 1.0 - ac_p
-                                        ideal = cpu_now - cpu_now * (thr_bytes / d_bytes)
-                                        if ideal < inc:
-                                            inc = ideal
-                                    ac_p = ac_p + inc
-                                    if ac_p > aid[A_MAX]:
-                                        ac_p = aid[A_MAX]
-                                g = 1.0 - ac_p
-                            else:
-                                dl_on = True
-                    ac_t_last = t
-                    ac_dirty = 0
-                    ac_xfer = 0.0
-                if dl_on and writes > 0 and tau1 > tau0:
-                    natural = writes / (tau1 - tau0)
-                    current = natural * g
-                    if abs(current - aid[A_DL_CAP]) > aid[A_DL_TOL]:
-                        gn = aid[A_DL_CAP] / natural
-                        g = gn if gn < 1.0 else 1.0
-            if 1.0 - g > max_thr:
-                max_thr = 1.0 - g
+            g = _aid_sync(aid_mode, aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, t_full)
     # ---- stop-and-copy (the VM is paused: no writes) -----------------------------
     out[S_LOST] = total_lost
-    out[S_MAX_THR] = max_thr
+    out[S_MAX_THR] = ast[AST_MAX_THR]
     if reason == R_POSTCOPY:
         if rows >= cap:
             return -1
