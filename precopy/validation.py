@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datasets
-from .predict import INPUT_COLUMNS, predict_table, write_results
+from .predict import INPUT_COLUMNS, predict_table
 from .units import KiB, MiB
 
 __all__ = ["WORKLOAD_RULES", "COMPRESSION_RULES", "scenario_rows", "validate", "ValidationReport", "format_report",

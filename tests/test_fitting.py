@@ -7,7 +7,7 @@ import pytest
 
 import precopy as pc
 from precopy import workload_fit as wf
-from precopy.policies import Custom, XenLegacy
+from precopy.policies import XenLegacy
 
 VM = pc.VM(memory_bytes=pc.MiB(64))          # 16384 pages
 

@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 
-import precopy as pc
 from precopy import datasets, validation as V, workload_fit as wf
 from precopy.cli import main
 
