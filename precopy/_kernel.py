@@ -31,8 +31,8 @@ from .config import NJIT
 # --- layout of the caller-allocated outputs ---------------------------------
 # per-round table columns
 (C_START, C_DUR, C_SENT, C_SKIP, C_DIRTIED, C_BYTES, C_WRITES, C_THROTTLE, C_REMAIN, C_FINAL,
- C_CPUTHR, C_LOST, C_XBHITS, C_POST) = range(14)
-N_COLS = 14
+ C_CPUTHR, C_LOST, C_XBHITS, C_POST, C_RATE) = range(15)
+N_COLS = 15
 # scalar outputs
 (S_T_STOP, S_FINAL_PAGES, S_FINAL_BYTES, S_REASON, S_TOTAL_BYTES, S_TOTAL_PAGES, S_LIVE_ROUNDS, S_RNG,
  S_FINAL_TIME, S_LOST, S_MAX_THR, S_XB_HITS, S_XB_MISSES, S_XB_OVERFLOWS, S_XB_SAVED,
@@ -41,8 +41,9 @@ N_COLS = 14
 N_SCALARS = 25
 # stop reasons (index into STOP_REASONS); 1..4 and 9 mean "converged"
 STOP_REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_dirty_pages",
-                "max_rounds", "max_data", "timeout", "round_limit", "postcopy")
-R_DOWNTIME, R_DIRTY, R_ROUND, R_EMPTY, R_MAXROUNDS, R_MAXDATA, R_TIMEOUT, R_ROUNDLIMIT, R_POSTCOPY = range(1, 10)
+                "max_rounds", "max_data", "timeout", "round_limit", "postcopy", "max_rate")
+(R_DOWNTIME, R_DIRTY, R_ROUND, R_EMPTY, R_MAXROUNDS, R_MAXDATA, R_TIMEOUT, R_ROUNDLIMIT, R_POSTCOPY,
+ R_MAXRATE) = range(1, 11)
 
 # per-page costs (bytes on the wire, seconds of the pipeline) by page class; K_UNIFORM > 0
 # when every class takes bytes / rate (no CPU ceilings): times are then computed as
@@ -54,8 +55,8 @@ N_COST = 20
 # guest-slowdown aids
 AID_NONE, AID_AUTOCONVERGE, AID_DIRTYLIMIT, AID_SDPS = 0, 1, 2, 3
 (A_INITIAL, A_INCREMENT, A_MAX, A_TRIGGER, A_INTERVAL, A_TAILSLOW, A_DL_CAP, A_DL_TOL, A_SDPS_RATIO,
- A_PC_ON, A_PC_AFTER, A_PC_NOPROG, A_PC_MINPROG) = range(13)
-N_AID = 13
+ A_PC_ON, A_PC_AFTER, A_PC_NOPROG, A_PC_MINPROG, A_AR_ON, A_AR_MIN, A_AR_INC, A_AR_MAX) = range(17)
+N_AID = 17
 # XBZRLE outcome of one page
 XB_MISS, XB_HIT, XB_OVERFLOW, XB_SAME = 0, 1, 2, 3
 #: CACHED_PAGE_LIFETIME of QEMU's page cache (migration/page_cache.c)
@@ -642,6 +643,12 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
     t_full = cost[K_T_FULL]
     rate_Bps = cost[K_RATE]
     uniform = cost[K_UNIFORM] > 0.0
+    # Clark et al.'s adaptive rate (needs uniform costs): the bulk pass at the
+    # minimum, then the last round's dirtying rate + an increment
+    ar_on = aid[A_AR_ON] > 0.0
+    cur_rate = rate_Bps
+    if ar_on and aid[A_AR_MIN] < rate_Bps:
+        cur_rate = aid[A_AR_MIN]
     ws = np.zeros(2, np.int64)
     wf = np.zeros(1, np.float64)
     rs = np.full(1, np.uint64(seed), np.uint64)
@@ -699,7 +706,7 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                 dur = dirty * t_full
                 n_full += dirty
             if uniform:
-                dur = rbytes / rate_Bps
+                dur = rbytes / cur_rate
             sent = dirty
             skipped = 0
             t1 = t0 + dur
@@ -747,7 +754,7 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
             n_zero_from = n_pages - n_zero
             while True:
                 while pos < L:
-                    if t0 + (rb / rate_Bps if uniform else rt) > p_t:
+                    if t0 + (rb / cur_rate if uniform else rt) > p_t:
                         break
                     p = sendlist[pos]
                     pos += 1
@@ -784,7 +791,7 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                             rb += b_full
                             rt += t_full
                             n_full += 1
-                if pos >= L and p_t > t0 + (rb / rate_Bps if uniform else rt):
+                if pos >= L and p_t > t0 + (rb / cur_rate if uniform else rt):
                     break
                 q = buf_page[bi]
                 nxt[q >> _U6] |= _U1 << (q & _U63)
@@ -803,7 +810,7 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                 else:
                     p_t = np.inf
             rbytes = rb
-            dur = rb / rate_Bps if uniform else rt
+            dur = rb / cur_rate if uniform else rt
             t1 = t0 + dur
             tau1 = _tau_at(t1, t0, tau0, seg, g, thr_t, thr_f)
         # ---- sync: the log becomes the next set ---------------------------------
@@ -835,10 +842,14 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
         table[rows, C_LOST] = lost
         table[rows, C_XBHITS] = hits
         table[rows, C_POST] = 0.0
+        table[rows, C_RATE] = cur_rate * 8.0
         rows += 1
         first = False
         prev_dirty = dirty
         dirty = dirtied
+        next_rate = 0.0
+        if ar_on:
+            next_rate = dirtied * page_bytes / dur + aid[A_AR_INC] if dur > 0.0 else np.inf
         # ---- the stop rule ---------------------------------------------------------
         if dirty == 0:
             reason = R_EMPTY
@@ -848,6 +859,8 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
             reason = R_DIRTY
         elif min_round_pages > 0 and sent + skipped < min_round_pages:
             reason = R_ROUND
+        elif ar_on and next_rate > aid[A_AR_MAX]:
+            reason = R_MAXRATE
         elif pc_on and ((pc_after > 0 and rows >= pc_after) or
                         (aid[A_PC_NOPROG] > 0.0 and rows >= 2 and
                          (prev_dirty - dirty) < aid[A_PC_MINPROG] * prev_dirty)):
@@ -860,6 +873,10 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
             reason = R_TIMEOUT
         elif rows >= round_guard:
             reason = R_ROUNDLIMIT
+        if ar_on and reason == 0:
+            cur_rate = next_rate if next_rate > aid[A_AR_MIN] else aid[A_AR_MIN]
+            if cur_rate > rate_Bps:
+                cur_rate = rate_Bps
         # ---- guest-slowdown aids act at the sync ---------------------------------
         if aid_mode != AID_NONE and reason == 0:
             g = _aid_sync(aid_mode, aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, t_full)
@@ -892,6 +909,7 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
         table[rows, C_LOST] = out[S_PC_STALL]
         table[rows, C_XBHITS] = 0
         table[rows, C_POST] = 1.0
+        table[rows, C_RATE] = cost[K_FRATE] * 8.0
         rows += 1
         out[S_T_STOP] = t
         out[S_FINAL_PAGES] = 0
@@ -938,6 +956,7 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
         table[rows, C_LOST] = 0.0
         table[rows, C_XBHITS] = fhits
         table[rows, C_POST] = 0.0
+        table[rows, C_RATE] = cost[K_FRATE] * 8.0
         rows += 1
     out[S_T_STOP] = t
     out[S_FINAL_PAGES] = dirty

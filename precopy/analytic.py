@@ -659,12 +659,13 @@ def _skip_duration(y, g_logq, w, k):
 def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_Bps,
             downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
             max_data_pages, timeout_s, round_guard,
-            g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, table, out):
+            g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, ar, table, out):
     """Iterate expected rounds with the kernel's stop rule; mirrors simulate_kernel.
 
     Returns the number of table rows, or -1 if ``table`` (when it has rows) is too
     small.  A table with zero rows records nothing.  ``skip`` (saturation kind
-    only) models page skip with :func:`_skip_duration`.
+    only) models page skip with :func:`_skip_duration`.  ``ar`` = (on, min, increment,
+    max) in bytes/s is Clark et al.'s adaptive rate, as in the kernel.
     """
     cap = table.shape[0]
     record = cap > 0
@@ -680,6 +681,10 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
     reason = 0
     dirty = float(n_pages)
     first = True
+    ar_on = ar[0] > 0.0
+    link_Bps = rate_Bps
+    if ar_on and ar[1] < link_Bps:
+        rate_Bps = ar[1]
     if check_first and has_dl and dirty * page_bytes < decision_Bps * downtime_limit_s:
         reason = 1
     while reason == 0:
@@ -745,6 +750,7 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
         rows += 1
         first = False
         dirty = dirtied
+        next_rate = dirty * page_bytes / dur + ar[2] if (ar_on and dur > 0.0) else np.inf
         if dirty == 0:
             reason = 4
         elif has_dl and dirty * page_bytes < decision_Bps * downtime_limit_s:
@@ -753,6 +759,8 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
             reason = 2
         elif min_round_pages > 0 and visited < min_round_pages:
             reason = 3
+        elif ar_on and next_rate > ar[3]:
+            reason = 10
         elif max_rounds > 0 and rows + 1 >= max_rounds:
             reason = 5
         elif max_data_pages >= 0 and total_pages > max_data_pages:
@@ -761,6 +769,10 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
             reason = 7
         elif rows >= round_guard:
             reason = 8
+        if ar_on and reason == 0:
+            rate_Bps = next_rate if next_rate > ar[1] else ar[1]
+            if rate_Bps > link_Bps:
+                rate_Bps = link_Bps
     if first:
         fbytes = (n_pages - n_zero) * full_cost + n_zero * hdr_bytes
     else:
@@ -792,7 +804,7 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
 def _engine_many(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_Bps,
                  downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
                  max_data_pages, timeout_s, round_guard,
-                 g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, outs):
+                 g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, ar, outs):
     """:func:`_engine` over flat arrays of scenarios (one row of ``outs`` each);
     ``g_cnt``/``g_logq`` have one row per scenario or a single shared row."""
     table = np.zeros((0, 8))
@@ -802,15 +814,20 @@ def _engine_many(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, deci
         _engine(kind, n_pages[i], n_zero[i], page_bytes[i], hdr_bytes, w[i], rate_Bps[i], decision_Bps[i],
                 downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
                 max_data_pages[i], timeout_s, round_guard,
-                g_cnt[gi], g_logq[gi], hot_pages[i], hot_rate[i], cold_rate[i], seq_pages[i], table, outs[i])
+                g_cnt[gi], g_logq[gi], hot_pages[i], hot_rate[i], cold_rate[i], seq_pages[i], ar, table,
+                outs[i])
 
 
-def _policy_numbers(policy):
-    """The stop-rule numbers the engine reads from a policy."""
+def _policy_numbers(policy, page_bytes):
+    """The stop-rule numbers the engine reads from a policy (``page_bytes``: one
+    page size, for the ``min_dirty_bytes`` rule)."""
+    ar = policy.adaptive_rate
+    ar_arr = np.zeros(4) if ar is None else np.array([1.0, ar.min_bps / 8, ar.increment_bps / 8, ar.max_bps / 8])
+    min_dirty = max(int(policy.min_dirty_pages), -(-int(policy.min_dirty_bytes) // int(page_bytes)))
     return dict(dl=0.0 if policy.downtime_limit_s is None else float(policy.downtime_limit_s),
-                has_dl=policy.downtime_limit_s is not None,
+                has_dl=policy.downtime_limit_s is not None, ar=ar_arr,
                 check_first=bool(policy.check_before_first_round), skip=bool(policy.page_skip),
-                min_dirty=int(policy.min_dirty_pages), min_round=int(policy.min_round_pages),
+                min_dirty=min_dirty, min_round=int(policy.min_round_pages),
                 max_rounds=int(policy.max_rounds), timeout_s=float(policy.timeout_s),
                 header=float(policy.header_bytes))
 
@@ -842,7 +859,9 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
     if np.any((H == 0) & (f > 0) & (w > 0)):
         raise ValueError("hot_pages (pages) must be at least 1 when hot_fraction > 0")
     shape = w.shape
-    pol = _policy_numbers(policy)
+    if policy.min_dirty_bytes and np.unique(P).size > 1:
+        raise ValueError("page_bytes (bytes) must be a single value when the policy has min_dirty_bytes")
+    pol = _policy_numbers(policy, int(P.flat[0]) if P.size else 4096)
     R = G if policy.max_bandwidth_bps is None else np.minimum(G, policy.max_bandwidth_bps / 8.0)
     B = R if policy.switchover_bandwidth_bps is None else np.full(shape, policy.switchover_bandwidth_bps / 8.0)
     bulk_s = N * P / R
@@ -875,8 +894,8 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
     _engine_many(kind, Nf, flat(Z), flat(P), pol["header"], wf, flat(R), flat(B),
                  pol["dl"], pol["has_dl"], pol["check_first"], pol["skip"], pol["min_dirty"], pol["min_round"],
                  pol["max_rounds"], max_data, pol["timeout_s"], MAX_ROUNDS_GUARD,
-                 g_c, g_logq, Hf, hot_rate, cold_rate, np.zeros(size), outs)
-    Gf = flat(G)
+                 g_c, g_logq, Hf, hot_rate, cold_rate, np.zeros(size), pol["ar"], outs)
+    Gf = flat(G) if policy.final_bandwidth_bps is None else np.minimum(flat(G), policy.final_bandwidth_bps / 8.0)
     final_s = outs[:, _O_FINAL_BYTES] / Gf
     downtime = final_s + switchover.device_state_bytes / Gf + switchover.resume_s
     reason = outs[:, _O_REASON].astype(np.int64)
@@ -1093,7 +1112,7 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
                 seq_pages=0.0) -> AnalyticResult:
     """One scenario through :func:`_engine`, with its per-round table."""
     vm, pol = sc.vm, sc.policy
-    pn = _policy_numbers(pol)
+    pn = _policy_numbers(pol, vm.page_bytes)
     g_cnt = np.zeros(0) if g_cnt is None else np.ascontiguousarray(g_cnt, np.float64)
     with np.errstate(divide="ignore"):      # p = 1: log1p(-1) = -inf, handled by the engine
         g_logq = np.zeros(0) if g_p is None else np.ascontiguousarray(np.log1p(-np.asarray(g_p, np.float64)))
@@ -1105,7 +1124,7 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
                        pn["dl"], pn["has_dl"], pn["check_first"], pn["skip"], pn["min_dirty"], pn["min_round"],
                        pn["max_rounds"], sc.max_data_pages, pn["timeout_s"], MAX_ROUNDS_GUARD,
                        g_cnt, g_logq, float(hot_pages), float(hot_rate), float(cold_rate), float(seq_pages),
-                       table, out)
+                       pn["ar"], table, out)
         if rows >= 0:
             break
         table = np.zeros((2 * table.shape[0], _N_COLS))
@@ -1169,6 +1188,9 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
     """
     sc = _scenario(vm, workload, link, policy, switchover)
     pol, vm = sc.policy, sc.vm
+    if pol.adaptive_rate is not None:
+        raise ValueError(f"policy {pol.name!r} has an adaptive_rate: the geometric model assumes one constant "
+                         "rate; use model='saturation' or 'hotcold'")
     N, P, fc = float(vm.n_pages), float(vm.page_bytes), sc.full_cost
     V0 = sc.bulk_bytes
     w = float(workload.writes_per_s)
@@ -1178,7 +1200,8 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
     max_bytes = np.inf if sc.max_data_pages < 0 else V0 + (sc.max_data_pages - N) * fc
     sbf = bool(pol.check_before_first_round and has_dl and N * P < sc.decision_Bps * pol.downtime_limit_s)
     g = geometric_model(V0, w * fc, R, thd, final_rate_Bps=sc.final_Bps, resume_s=0.0,
-                        max_rounds=pol.max_rounds, min_remaining_bytes=pol.min_dirty_pages * fc,
+                        max_rounds=pol.max_rounds,
+                        min_remaining_bytes=max(pol.min_dirty_pages, -(-pol.min_dirty_bytes // vm.page_bytes)) * fc,
                         min_round_bytes=pol.min_round_pages * fc, max_bytes=max_bytes,
                         timeout_s=pol.timeout_s, stop_before_first=sbf, empty_bytes=fc)
     n = float(g.live_rounds)

@@ -29,9 +29,38 @@ from dataclasses import dataclass, replace
 from . import _validate as v
 from .units import MiBps
 
-__all__ = ["Policy", "QEMU", "XenLegacy", "Xen", "VMware", "SimGrid", "Custom", "get", "NAMES"]
+__all__ = ["Policy", "AdaptiveRate", "QEMU", "XenLegacy", "XenNSDI05", "Xen", "VMware", "SimGrid", "Custom",
+           "get", "NAMES"]
 
 DEFAULT_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class AdaptiveRate:
+    """Clark et al.'s dynamic rate limit (NSDI 2005, Sec. 5.1).
+
+    The bulk pass runs at ``min_bps``; each later round at the previous round's
+    dirtying rate (distinct pages dirtied x page size / round duration) plus
+    ``increment_bps``, never below ``min_bps`` nor above the link.  Pre-copy
+    ends when that rate would exceed ``max_bps`` (``stop_reason='max_rate'``,
+    not converged).  The constants are libxc's (compiled out there).
+
+    Examples
+    --------
+    >>> AdaptiveRate().max_bps
+    500000000.0
+    """
+
+    min_bps: float = 100e6
+    increment_bps: float = 50e6
+    max_bps: float = 500e6
+
+    def __post_init__(self):
+        for f in ("min_bps", "increment_bps", "max_bps"):
+            object.__setattr__(self, f, v.real(getattr(self, f), f, "bit/s", lo=0.0, hi=1e13,
+                                               lo_open=f != "increment_bps"))
+        if self.max_bps < self.min_bps:
+            raise ValueError(f"max_bps (bit/s) must be >= min_bps={self.min_bps:g}; got {self.max_bps:g}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +97,12 @@ class Policy:
     timeout_s : float
         Simulated-time limit; a migration still iterating then is stopped and
         reported as not converged.
+    min_dirty_bytes : int
+        Stop when fewer dirty bytes than this remain at a sync (0: off).
+    adaptive_rate : AdaptiveRate or None
+        Clark et al.'s per-round rate limit (None: a fixed pre-copy rate).
+    final_bandwidth_bps : float or None
+        Rate cap of the stop-and-copy in bits/s (None: the link's goodput).
     """
 
     name: str = "custom"
@@ -83,6 +118,9 @@ class Policy:
     header_bytes: int = 0
     check_before_first_round: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
+    min_dirty_bytes: int = 0
+    adaptive_rate: AdaptiveRate | None = None
+    final_bandwidth_bps: float | None = None
 
     def __post_init__(self):
         if self.downtime_limit_s is not None:
@@ -97,7 +135,10 @@ class Policy:
         if self.max_data_factor is not None:
             object.__setattr__(self, "max_data_factor",
                                v.real(self.max_data_factor, "max_data_factor", "multiple of memory", lo=1.0, hi=1e6))
-        for f in ("max_bandwidth_bps", "switchover_bandwidth_bps"):
+        object.__setattr__(self, "min_dirty_bytes", v.integer(self.min_dirty_bytes, "min_dirty_bytes", "bytes", lo=0))
+        if self.adaptive_rate is not None and not isinstance(self.adaptive_rate, AdaptiveRate):
+            raise ValueError(f"adaptive_rate must be a precopy.policies.AdaptiveRate or None; got {self.adaptive_rate!r}")
+        for f in ("max_bandwidth_bps", "switchover_bandwidth_bps", "final_bandwidth_bps"):
             if getattr(self, f) is not None:
                 object.__setattr__(self, f, v.real(getattr(self, f), f, "bit/s", lo=1e3, hi=1e13))
         if not isinstance(self.page_skip, bool):
@@ -168,6 +209,35 @@ def XenLegacy(max_rounds: int = 30, max_data_factor: float = 3.0, min_round_page
                   header_bytes=8, timeout_s=timeout_s)
 
 
+def XenNSDI05(min_bps: float = 100e6, increment_bps: float = 50e6, max_bps: float = 500e6,
+              min_remaining_bytes: int = 256 * 1024, max_rounds: int = 30, max_data_factor: float = 3.0,
+              timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+    """Xen as Clark et al. measured it (NSDI 2005, Sec. 5.1 and 6).
+
+    "The first pre-copy round transfers pages at the minimum bandwidth. Each
+    subsequent round counts the number of pages dirtied in the previous round,
+    and divides this by the duration of the previous round to calculate the
+    dirtying rate. The bandwidth limit for the next round is then determined by
+    adding a constant increment to the previous round's dirtying rate [...]
+    We terminate pre-copying when the calculated rate is greater than the
+    administrator's chosen maximum, or when less than 256KB remains to be
+    transferred. During the final stop-and-copy phase we [...] transfer memory
+    at the maximum allowable rate."  Minimum 100 Mbit/s and increment 50 Mbit/s
+    as in the paper; maximum 500 Mbit/s as in libxc.  Page skip, Xen's scan order
+    and the 30-round / 3 x memory caps of ``xc_domain_save.c`` apply as in
+    :func:`XenLegacy`.
+
+    Examples
+    --------
+    >>> p = XenNSDI05(); p.adaptive_rate.min_bps, p.final_bandwidth_bps
+    (100000000.0, 500000000.0)
+    """
+    return Policy("xen-nsdi05", min_dirty_bytes=min_remaining_bytes, max_rounds=max_rounds,
+                  max_data_factor=max_data_factor, page_skip=True, send_order="permuted", header_bytes=8,
+                  timeout_s=timeout_s, adaptive_rate=AdaptiveRate(min_bps, increment_bps, max_bps),
+                  final_bandwidth_bps=max_bps)
+
+
 def Xen(max_iterations: int = 5, min_dirty_pages: int = 50, timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
     """Xen migration v2 (``tools/libs/guest/xg_sr_save.c``, ``simple_precopy_policy``).
 
@@ -231,12 +301,14 @@ def Custom(*, max_rounds: int = 0, min_dirty_pages: int = 0, downtime_target_s: 
                   max_bandwidth_bps=max_bandwidth_bps, check_before_first_round=True, timeout_s=timeout_s)
 
 
-_FACTORIES = {"qemu": QEMU, "xen-legacy": XenLegacy, "xen": Xen, "vmware": VMware, "simgrid": SimGrid}
+_FACTORIES = {"qemu": QEMU, "xen-legacy": XenLegacy, "xen-nsdi05": XenNSDI05, "xen": Xen, "vmware": VMware,
+              "simgrid": SimGrid}
 NAMES = tuple(_FACTORIES)
 
 
 def get(name: str, **kwargs) -> Policy:
-    """A policy by name: ``'qemu'``, ``'xen-legacy'``, ``'xen'``, ``'vmware'``, ``'simgrid'``.
+    """A policy by name: ``'qemu'``, ``'xen-legacy'``, ``'xen-nsdi05'``, ``'xen'``, ``'vmware'``,
+    ``'simgrid'``.
 
     Examples
     --------

@@ -23,7 +23,7 @@ Input columns (units in the names; required ones marked *):
 ``hot_fraction``        share of writes on the hot set (hotcold); default 0.9
 ``zipf_s``              Zipf exponent (zipf); default 1.0
 ``zero_fraction``       share of memory that is zero at the start; default 0
-``policy`` *            ``xen-legacy``, ``xen``, ``qemu``, ``vmware``, ``simgrid``
+``policy`` *            ``xen-legacy``, ``xen-nsdi05``, ``xen``, ``qemu``, ``vmware``, ``simgrid``
 ``downtime_limit_ms``   downtime limit (qemu, vmware, simgrid); default: the policy's
 ``max_bandwidth_mibps`` pre-copy rate cap (MiB/s); default: the policy's (qemu 128);
                         0 = unlimited

@@ -73,7 +73,10 @@ def check_scenario(vm, workload, link, policy, switchover):
             f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
             f"({bulk_s:.6g} s for {vm.memory_bytes} bytes at {rate_bps:.6g} bit/s); got {policy.timeout_s}"
         )
-    return policy, switchover, (rate_bps, link.goodput_bps, policy.switchover_bandwidth_bps or rate_bps)
+    final_bps = link.goodput_bps
+    if policy.final_bandwidth_bps is not None:
+        final_bps = min(final_bps, policy.final_bandwidth_bps)
+    return policy, switchover, (rate_bps, final_bps, policy.switchover_bandwidth_bps or rate_bps)
 
 
 class Prepared:
@@ -89,6 +92,9 @@ class Prepared:
                  switchover: Switchover | None = None, throttle=None, aids=None):
         policy, switchover, rates = check_scenario(vm, workload, link, policy, switchover)
         self.aids = A.check_aids(aids)
+        if policy.adaptive_rate is not None and self.aids:
+            raise ValueError("aids must be empty with a policy that has an adaptive_rate (Clark et al.'s "
+                             f"per-round rate limit models a Xen without them); got {len(self.aids)} aid(s)")
         xb = A.find(self.aids, A.XBZRLE)
         n_slots = xb.slots(vm.page_bytes) if xb is not None else 1
         self.thr_t, self.thr_f = _check_throttle(throttle)
@@ -96,6 +102,13 @@ class Prepared:
         self.rate_bps, self.final_rate_bps, self.decision_bps = rates
         self.cost = _costs(vm, link, policy, self.aids, self.rate_bps / 8.0, self.final_rate_bps / 8.0)
         self.aid_mode, self.aid = _aid_params(vm, self.aids)
+        if policy.adaptive_rate is not None:
+            ar = policy.adaptive_rate
+            self.aid[K.A_AR_ON] = 1.0
+            self.aid[K.A_AR_MIN], self.aid[K.A_AR_INC], self.aid[K.A_AR_MAX] = (
+                ar.min_bps / 8.0, ar.increment_bps / 8.0, ar.max_bps / 8.0)
+        # "fewer than N dirty bytes" is "fewer than ceil(N / page) dirty pages"
+        self.min_dirty_pages = max(policy.min_dirty_pages, -(-policy.min_dirty_bytes // vm.page_bytes))
         if policy.switchover_bandwidth_bps is None and A.find(self.aids, A.Compression) is not None:
             # QEMU measures its bandwidth in wire bytes: the compressed rate
             self.decision_bps = 8.0 * self.cost[K.K_B_FULL] / self.cost[K.K_T_FULL]
@@ -136,7 +149,7 @@ class Prepared:
                 self.wc[:] = 0
             rows = K.simulate_kernel(
                 vm.n_pages, vm.n_zero_pages, self.cost, self.decision_bps / 8.0,
-                pol.max_rounds, pol.min_dirty_pages, pol.min_round_pages,
+                pol.max_rounds, self.min_dirty_pages, pol.min_round_pages,
                 0.0 if pol.downtime_limit_s is None else pol.downtime_limit_s, pol.downtime_limit_s is not None,
                 max_data_pages, pol.timeout_s, pol.page_skip, pol.send_order == "permuted",
                 pol.check_before_first_round, MAX_ROUNDS_GUARD,
@@ -177,6 +190,7 @@ class Prepared:
             "cpu_throttle": tb[:, K.C_CPUTHR],
             "guest_lost_s": tb[:, K.C_LOST],
             "xbzrle_hits": tb[:, K.C_XBHITS].astype(np.int64),
+            "rate_bps": tb[:, K.C_RATE],
             "stop_copy": final,
             "postcopy": post,
         })
@@ -193,7 +207,7 @@ class Prepared:
             bytes_sent=float(o[K.S_TOTAL_BYTES] + sw.device_state_bytes),
             pages_sent=int(o[K.S_TOTAL_PAGES]),
             n_rounds=rows,
-            converged=1 <= reason_code <= 4 or reason_code == K.R_POSTCOPY,
+            converged=1 <= reason_code <= 4 or reason_code == K.R_POSTCOPY,   # not caps, not max_rate
             stop_reason=K.STOP_REASONS[reason_code],
             final_pages=int(o[K.S_FINAL_PAGES]),
             final_transfer_s=final_transfer_s,

@@ -6,11 +6,12 @@ RDMA, zero-page offload, TLS, concurrency, missing data).  The rules that turn
 a published description into scenario columns are written in ``data/README.md``
 and applied here in code, the same way for every row:
 
-* **P** policy by system: Xen (NSDI 2005) -> ``xen-legacy``; QEMU/KVM -> ``qemu``.
+* **P** policy by system: Xen (NSDI 2005) -> ``xen-nsdi05``; QEMU/KVM -> ``qemu``.
 * **M** MTU 1500 unless a throughput proves jumbo frames (none of these rows).
 * **B** QEMU ``max-bandwidth``: the stated value, else unlimited.
-* **D** Clark et al.'s rate limiter: pre-copy capped at the 100 Mbit/s first-pass
-  rate (the adaptive increase of later rounds is not modelled).
+* **D** Clark et al.'s rate limiter as the paper states it (``XenNSDI05``): 100 Mbit/s
+  first pass, then the dirtying rate + 50 Mbit/s, stop above 500 Mbit/s or below
+  256 KB, stop-and-copy at 500 Mbit/s.
 * **T** downtime limit: stated, else the policy default.
 * **W1** idle guest -> ``idle``.  **W2** memory contents stated (``filled_mib``
   of data, the rest zero) -> ``idle`` with ``zero_fraction = 1 - filled/memory``.

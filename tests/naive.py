@@ -16,8 +16,9 @@ GOLD = 0x9E3779B97F4A7C15
 
 KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
 REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_dirty_pages",
-           "max_rounds", "max_data", "timeout", "round_limit", "postcopy")
+           "max_rounds", "max_data", "timeout", "round_limit", "postcopy", "max_rate")
 POSTCOPY = 9
+MAX_RATE = 10
 
 
 def splitmix64(state):
@@ -211,7 +212,9 @@ def costs(vm, link, policy, aids):
     from precopy import aids as A
     P, H = float(vm.page_bytes), float(policy.header_bytes)
     rate_bps = link.goodput_bps if policy.max_bandwidth_bps is None else min(link.goodput_bps, policy.max_bandwidth_bps)
-    rate, frate = rate_bps / 8.0, link.goodput_bps / 8.0
+    frate_bps = link.goodput_bps if policy.final_bandwidth_bps is None else min(link.goodput_bps,
+                                                                                 policy.final_bandwidth_bps)
+    rate, frate = rate_bps / 8.0, frate_bps / 8.0
     comp, xb = A.find(aids, A.Compression), A.find(aids, A.XBZRLE)
     c = dict(rate=rate, frate=frate, rate_bps=rate_bps, b_zero=H, t_zero=H / rate, tf_zero=H / frate)
     plain = P + H
@@ -322,6 +325,10 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
     nzero = vm.n_zero_pages
     decision = cost["decision"]
     rate, uniform = cost["rate"], cost["uniform"]
+    ar = policy.adaptive_rate          # Clark et al.'s per-round rate (bytes/s below)
+    if ar is not None:
+        rate = min(ar.min_bps / 8.0, cost["rate"])
+    min_dirty = max(policy.min_dirty_pages, math.ceil(policy.min_dirty_bytes / vm.page_bytes))
     limit = policy.downtime_limit_s
     max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
     clock = Clock(*_check_throttle(throttle))
@@ -429,7 +436,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         rounds.append(dict(start_s=t0, duration_s=dur, pages_sent=sent, pages_skipped=skipped,
                            pages_dirtied=len(log), bytes_sent=rbytes, writes=writes,
                            throttle=throttle_now, cpu_throttle=1.0 - g, guest_lost_s=lost, xbzrle_hits=hits,
-                           stop_copy=False, postcopy=False))
+                           rate_bps=rate * 8.0, stop_copy=False, postcopy=False))
         t, tau = t1, tau1
         total_bytes += rbytes
         total_pages += sent
@@ -441,10 +448,12 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             reason = 4
         elif limit is not None and d * P < decision * limit:
             reason = 1
-        elif policy.min_dirty_pages > 0 and d < policy.min_dirty_pages:
+        elif min_dirty > 0 and d < min_dirty:
             reason = 2
         elif policy.min_round_pages > 0 and sent + skipped < policy.min_round_pages:
             reason = 3
+        elif ar is not None and d * P / dur + ar.increment_bps / 8.0 > ar.max_bps / 8.0:
+            reason = MAX_RATE
         elif pcy and ((pcy.after_rounds and len(rounds) >= pcy.after_rounds) or
                       (pcy.on_no_progress and len(rounds) >= 2 and
                        (prev_dirty - d) < pcy.min_progress * prev_dirty)):
@@ -455,6 +464,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             reason = 6
         elif t >= policy.timeout_s:
             reason = 7
+        if ar is not None and reason == 0:    # next round: the dirtying rate + the increment
+            rate = min(max(d * P / dur + ar.increment_bps / 8.0, ar.min_bps / 8.0), cost["rate"])
         if slow and reason == 0:
             if sd:
                 if d > 0 and dur > 0.0:
@@ -488,7 +499,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                         g = min(dl_cap / natural, 1.0)
             max_thr = max(max_thr, 1.0 - g)
     d = len(dirty_set)
-    final_Bps = link.goodput_bps / 8.0
+    final_Bps = cost["frate"]
     announce = sw.announce_s
     out = dict(guest_slowdown_s=total_lost, max_cpu_throttle=max_thr, postcopy_s=0.0, postcopy_pages=0,
                postcopy_faults=0, postcopy_stall_s=0.0)
@@ -500,7 +511,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         pc_bytes = d * cost["pc_b"]
         rounds.append(dict(start_s=t + downtime, duration_s=pc_dur, pages_sent=d, pages_skipped=0,
                            pages_dirtied=0, bytes_sent=pc_bytes, writes=pc_writes, throttle=1.0,
-                           cpu_throttle=0.0, guest_lost_s=stall, xbzrle_hits=0, stop_copy=False, postcopy=True))
+                           cpu_throttle=0.0, guest_lost_s=stall, xbzrle_hits=0, rate_bps=final_Bps * 8.0,
+                           stop_copy=False, postcopy=True))
         out.update(postcopy_s=pc_dur, postcopy_pages=d, postcopy_faults=faults, postcopy_stall_s=stall,
                    postcopy_pushed=pushed)
         fbytes, final_s, fpages = 0.0, 0.0, 0
@@ -529,7 +541,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         if d > 0:
             rounds.append(dict(start_s=t, duration_s=final_s, pages_sent=d, pages_skipped=0, pages_dirtied=0,
                                bytes_sent=fbytes, writes=0, throttle=0.0, cpu_throttle=0.0, guest_lost_s=0.0,
-                               xbzrle_hits=fhits, stop_copy=True, postcopy=False))
+                               xbzrle_hits=fhits, rate_bps=final_Bps * 8.0, stop_copy=True, postcopy=False))
         fpages = d
         total_bytes += fbytes
         total_pages += d

@@ -515,3 +515,16 @@ def test_zero_writes_and_tiny_vm():
     for m in A.MODELS:
         r = A.predict(vm, W.Idle(), pc.Link(rate_bps=pc.Gbps(1)), "xen", model=m)
         assert r.n_rounds == 1 and r.stop_reason == "no_dirty_pages" and math.isfinite(r.total_time_s)
+
+
+def test_saturation_follows_the_adaptive_rate():
+    """Clark et al.'s adaptive rate in the round loop: model vs kernel mean (skip off)."""
+    vm = pc.VM(memory_bytes=pc.MiB(512))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(16), hot_fraction=0.9, writes_per_s=8_000)
+    pol = pc.policies.XenNSDI05().with_(page_skip=False)
+    link = pc.Link(rate_bps=pc.Gbps(1))
+    sims = [pc.simulate(vm, wl, link, pol, seed=s) for s in range(10)]
+    a = pc.analytic.predict(vm, wl, link, pol, model="saturation")
+    assert a.n_rounds == sims[0].n_rounds
+    assert a.total_time_s == pytest.approx(np.mean([r.total_time_s for r in sims]), rel=SATURATION_RTOL)
+    assert a.bytes_sent == pytest.approx(np.mean([r.bytes_sent for r in sims]), rel=SATURATION_RTOL)

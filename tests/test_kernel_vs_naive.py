@@ -5,7 +5,7 @@ import pytest
 
 import precopy as pc
 from precopy import workloads as W
-from precopy.policies import Custom, QEMU, SimGrid, VMware, Xen, XenLegacy
+from precopy.policies import Custom, QEMU, SimGrid, VMware, Xen, XenLegacy, XenNSDI05
 
 import naive
 
@@ -35,6 +35,8 @@ POLICIES = {
     "xen-legacy-address": XenLegacy().with_(send_order="address"),
     "xen-legacy-noskip": XenLegacy().with_(page_skip=False),
     "xen": Xen(),
+    "xen-nsdi05": XenNSDI05(min_bps=20e6, increment_bps=10e6, max_bps=150e6),
+    "xen-nsdi05-noskip": XenNSDI05(min_bps=20e6, increment_bps=10e6, max_bps=150e6).with_(page_skip=False),
     "vmware": VMware(),
     "simgrid": SimGrid(timeout_s=5.0),
     "custom": Custom(max_rounds=12, downtime_target_s=0.002, max_data_factor=4.0, header_bytes=16),
@@ -44,7 +46,7 @@ POLICIES = {k: p.with_(timeout_s=3.0) for k, p in POLICIES.items()}   # keep the
 FIELDS = ("total_time_s", "downtime_s", "precopy_time_s", "bytes_sent", "pages_sent", "n_rounds",
           "converged", "stop_reason", "final_pages")
 COLUMNS = ("start_s", "duration_s", "pages_sent", "pages_skipped", "pages_dirtied", "bytes_sent",
-           "writes", "throttle", "stop_copy")
+           "writes", "throttle", "rate_bps", "stop_copy")
 
 
 def assert_same(r, ref):

@@ -204,3 +204,47 @@ def test_unit_helpers():
     assert pc.units.parse_rate_bps("25GbE") == 25e9
     with pytest.raises(ValueError, match="size"):
         pc.units.parse_bytes("sixteen")
+
+
+# ------------------------------------------------- Clark et al.'s adaptive rate
+def test_nsdi05_rate_follows_the_dirtying_rate_plus_increment():
+    from precopy.policies import XenNSDI05
+    vm = pc.VM(memory_bytes=pc.MiB(256))
+    wl = W.HotCold(wws_bytes=pc.MiB(8), hot_fraction=0.9, writes_per_s=3_000)
+    r = pc.simulate(vm, wl, pc.Link(rate_bps=pc.Gbps(1)), XenNSDI05(), seed=0)
+    t = r.rounds
+    live = ~t["stop_copy"]
+    assert t["rate_bps"][0] == 100e6                                  # the bulk pass at the minimum
+    dirty_rate = t["pages_dirtied"][live] * vm.page_bytes * 8 / t["duration_s"][live]
+    expect = np.clip(dirty_rate[:-1] + 50e6, 100e6, None)
+    np.testing.assert_allclose(t["rate_bps"][live][1:], expect, rtol=1e-12)
+    np.testing.assert_allclose(t["duration_s"][live], t["bytes_sent"][live] * 8 / t["rate_bps"][live], rtol=1e-12)
+    if t["stop_copy"][-1]:
+        assert t["rate_bps"][-1] == 500e6                             # the final copy at the maximum
+    assert r.final_rate_bps == 500e6
+
+
+def test_nsdi05_stops_on_rate_or_small_remainder():
+    from precopy.policies import XenNSDI05
+    vm = pc.VM(memory_bytes=pc.MiB(512))
+    link = pc.Link(rate_bps=pc.Gbps(1))
+    # MMuncher-like: a 256 MiB region rewritten faster than 500 Mbit/s: gives up, not converged
+    heavy = pc.simulate(vm, W.Sequential(region_bytes=pc.MiB(256), writes_per_s=150_000), link, XenNSDI05(), seed=0)
+    assert heavy.stop_reason == "max_rate" and not heavy.converged
+    # a small hot set: converges once less than 256 KiB is dirty
+    light = pc.simulate(vm, W.HotCold(wws_bytes=pc.KiB(128), hot_fraction=1.0, writes_per_s=2_000), link,
+                        XenNSDI05(), seed=0)
+    assert light.stop_reason == "dirty_pages" and light.converged
+    assert light.final_pages * vm.page_bytes < 256 * 1024
+
+
+def test_adaptive_rate_input_checks():
+    from precopy.policies import AdaptiveRate, XenNSDI05
+    with pytest.raises(ValueError, match="max_bps"):
+        AdaptiveRate(min_bps=2e8, max_bps=1e8)
+    with pytest.raises(ValueError, match="min_bps"):
+        AdaptiveRate(min_bps=0)
+    with pytest.raises(ValueError, match="aids"):
+        pc.simulate(VM, W.Idle(), LINK, XenNSDI05(), aids=[pc.aids.SDPS()])
+    with pytest.raises(ValueError, match="geometric"):
+        pc.analytic.predict(VM, W.Uniform(writes_per_s=10), LINK, XenNSDI05(), model="geometric")
