@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
-from .units import MiB
+from .units import MiB, parse_byte_rate
 
 __all__ = ["Aid", "AutoConverge", "DirtyLimit", "SDPS", "XBZRLE", "Compression", "PostCopy",
            "check_aids"]
@@ -514,16 +514,6 @@ def find(aids, kind):
 
 # --- command-line flags (``precopy simulate``) ---------------------------------------------------
 
-def _byte_rate(text, name):
-    from .units import parse_bytes
-    t = str(text).strip()
-    for suf in ("/s", "ps"):
-        if t.lower().endswith(suf):
-            t = t[: -len(suf)]
-            break
-    return parse_bytes(t, name=name)
-
-
 def add_cli_arguments(p):
     """The aid flags of ``precopy simulate`` (each off unless given)."""
     g = p.add_argument_group("convergence aids (precopy.aids)")
@@ -547,7 +537,7 @@ def from_cli(args) -> tuple:
         if args.auto_converge:
             out.append(AutoConverge())
         if args.dirty_limit:
-            out.append(DirtyLimit(vcpu_dirty_limit_Bps=_byte_rate(args.dirty_limit, "--dirty-limit"),
+            out.append(DirtyLimit(vcpu_dirty_limit_Bps=parse_byte_rate(args.dirty_limit, "--dirty-limit"),
                                   vcpus=args.vcpus))
         if args.sdps:
             out.append(SDPS())
@@ -555,7 +545,7 @@ def from_cli(args) -> tuple:
             from .units import parse_bytes
             out.append(XBZRLE(cache_bytes=parse_bytes(args.xbzrle, name="--xbzrle")))
         if args.compress is not None:
-            rate = None if args.compress_rate is None else _byte_rate(args.compress_rate, "--compress-rate")
+            rate = None if args.compress_rate is None else parse_byte_rate(args.compress_rate, "--compress-rate")
             out.append(Compression(ratio=args.compress, cpu_Bps=rate, threads=args.compress_threads))
         elif args.compress_rate is not None or args.compress_threads is not None:
             raise ValueError("--compress-rate and --compress-threads need --compress RATIO")

@@ -83,9 +83,9 @@ from . import _validate as v
 from ._kernel import STOP_REASONS
 from .config import MAX_ROUNDS_GUARD, NJIT, ROUND_TABLE_CAPACITY
 from .links import Link
-from .policies import QEMU, Policy
+from .policies import Policy
 from .results import RoundTable
-from .simulate import check_scenario
+from .simulate import check_scenario, resolve_policy
 from .vm import VM, Switchover
 from .workloads import HotCold, Idle, Phased, Sequential, Trace, Workload
 
@@ -835,15 +835,7 @@ def _policy_numbers(policy, page_bytes):
 def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy, page_bytes,
                   zero_pages, probabilities, switchover):
     """Shared body of :func:`saturation_model` and :func:`hotcold_model`."""
-    policy = QEMU() if policy is None else policy
-    if isinstance(policy, str):
-        from .policies import get
-        policy = get(policy)
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
-    switchover = Switchover() if switchover is None else switchover
-    if not isinstance(switchover, Switchover):
-        raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
+    policy, switchover = resolve_policy(policy, switchover)
     w = _arr(writes_per_s, "writes_per_s", "page writes per second", lo=0.0, hi=1e11)
     G = _arr(link_Bps, "link_Bps", "bytes/s", lo=1e3 / 8, hi=1e13 / 8)
     N = _arr(n_pages, "n_pages", "pages", lo=1.0, hi=2.0**32 - 1, integral=True)

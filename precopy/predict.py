@@ -65,7 +65,7 @@ import numpy as np
 from . import _validate as v
 from .links import Link, profile
 from .policies import DEFAULT_TIMEOUT_S, NAMES as POLICY_NAMES, Policy, get as get_policy
-from .units import MiB, KiB, parse_bytes, parse_rate_bps
+from .units import MiB, KiB, parse_byte_rate, parse_bytes, parse_rate_bps, parse_seconds
 from .vm import VM, Switchover
 
 __all__ = ["Scenario", "INPUT_COLUMNS", "REQUIRED_COLUMNS", "OUTPUT_COLUMNS", "WORKLOADS",
@@ -549,25 +549,6 @@ def run(args) -> int:
 
 # --- CLI: precopy simulate --------------------------------------------------------------------
 
-_TIME = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us)?\s*$")
-
-
-def _seconds(text, name):
-    m = _TIME.match(str(text))
-    if not m:
-        raise ValueError(f"{name} must be a time such as '300ms' or '0.3s'; got {text!r}")
-    return float(m.group(1)) * {"ms": 1e-3, "us": 1e-6, "s": 1.0, None: 1.0}[m.group(2)]
-
-
-def _bytes_per_s(text, name):
-    t = str(text).strip()
-    for suf in ("/s", "ps"):
-        if t.lower().endswith(suf):
-            t = t[: -len(suf)]
-            break
-    return parse_bytes(t, name=name)
-
-
 def simulate_add_arguments(p):
     p.add_argument("--memory", required=True, help="guest memory, e.g. 16GiB")
     p.add_argument("--page", default="4KiB", help="page size (default 4KiB)")
@@ -605,7 +586,7 @@ def simulate_row(args) -> dict:
     if args.wws:
         row["wws_mib"] = parse_bytes(args.wws, name="--wws") / MiB(1)
     if args.write_rate:
-        row["write_mibps"] = _bytes_per_s(args.write_rate, "--write-rate") / MiB(1)
+        row["write_mibps"] = parse_byte_rate(args.write_rate, "--write-rate") / MiB(1)
     wl = args.workload or ("hotcold" if args.wws else ("uniform" if args.write_rate else "idle"))
     row["workload"] = wl
     for flag, col in (("hot_fraction", "hot_fraction"), ("zipf_s", "zipf_s"), ("zero_fraction", "zero_fraction"),
@@ -616,13 +597,13 @@ def simulate_row(args) -> dict:
     if args.per_stream:
         row["per_stream_gbps"] = parse_rate_bps(args.per_stream, name="--per-stream") / 1e9
     if args.rtt:
-        row["rtt_ms"] = _seconds(args.rtt, "--rtt") * 1e3
+        row["rtt_ms"] = parse_seconds(args.rtt, "--rtt") * 1e3
     if args.downtime_limit:
-        row["downtime_limit_ms"] = _seconds(args.downtime_limit, "--downtime-limit") * 1e3
+        row["downtime_limit_ms"] = parse_seconds(args.downtime_limit, "--downtime-limit") * 1e3
     if args.max_bandwidth is not None:
         mb = str(args.max_bandwidth).strip().lower()
         row["max_bandwidth_mibps"] = 0.0 if mb in ("0", "unlimited", "none") else (
-            _bytes_per_s(args.max_bandwidth, "--max-bandwidth") / MiB(1))
+            parse_byte_rate(args.max_bandwidth, "--max-bandwidth") / MiB(1))
     return row
 
 

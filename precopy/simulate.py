@@ -39,6 +39,22 @@ def _check_throttle(throttle):
     return np.array(ts, np.float64), np.array(fs, np.float64)
 
 
+def resolve_policy(policy, switchover=None):
+    """``(policy, switchover)`` with defaults filled (QEMU(), Switchover()) and
+    policy names looked up; ValueError for anything else."""
+    if policy is None:
+        policy = QEMU()
+    if isinstance(policy, str):
+        from .policies import get
+        policy = get(policy)
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
+    switchover = Switchover() if switchover is None else switchover
+    if not isinstance(switchover, Switchover):
+        raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
+    return policy, switchover
+
+
 def check_scenario(vm, workload, link, policy, switchover):
     """Validate one scenario, allocating nothing.
 
@@ -53,16 +69,7 @@ def check_scenario(vm, workload, link, policy, switchover):
         raise ValueError(f"workload must be a precopy.workloads.Workload; got {type(workload).__name__}")
     if not isinstance(link, Link):
         raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
-    if policy is None:
-        policy = QEMU()
-    if isinstance(policy, str):
-        from .policies import get
-        policy = get(policy)
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy must be a precopy.policies.Policy or a policy name; got {policy!r}")
-    switchover = Switchover() if switchover is None else switchover
-    if not isinstance(switchover, Switchover):
-        raise ValueError(f"switchover must be a precopy.Switchover; got {type(switchover).__name__}")
+    policy, switchover = resolve_policy(policy, switchover)
     workload.validate(vm)
     rate_bps = link.goodput_bps
     if policy.max_bandwidth_bps is not None:

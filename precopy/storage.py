@@ -48,7 +48,7 @@ from . import _validate as v
 from .links import Link
 from .policies import DEFAULT_TIMEOUT_S, Policy
 from .results import MigrationResult, RoundTable
-from .units import KiB
+from .units import KiB, parse_byte_rate, parse_seconds
 from .vm import VM, Switchover
 from .workloads import Workload
 
@@ -671,34 +671,19 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
-def _seconds_arg(text, name):
-    t = str(text).strip().lower()
-    for suf, f in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
-        if t.endswith(suf):
-            t, scale = t[: -len(suf)], f
-            break
-    else:
-        scale = 1.0
-    try:
-        return float(t) * scale
-    except ValueError:
-        raise ValueError(f"{name} must be a time such as '500ms' or '2s'; got {text!r}") from None
-
-
 def run(args) -> int:
     from . import workloads as W
-    from .aids import _byte_rate
     from .units import parse_bytes
     disk = Disk(size_bytes=parse_bytes(args.disk, name="--disk"), block_bytes=parse_bytes(args.block, name="--block"))
-    path = StoragePath(rate_Bps=_byte_rate(args.path_rate, "--path-rate"), rtt_s=_seconds_arg(args.rtt, "--rtt"))
-    wps = _byte_rate(args.write_rate, "--write-rate") / disk.block_bytes
+    path = StoragePath(rate_Bps=parse_byte_rate(args.path_rate, "--path-rate"), rtt_s=parse_seconds(args.rtt, "--rtt"))
+    wps = parse_byte_rate(args.write_rate, "--write-rate") / disk.block_bytes
     if args.wws:
         wl = W.HotCold(wws_bytes=parse_bytes(args.wws, name="--wws"), hot_fraction=args.hot_fraction,
                        writes_per_s=wps)
     else:
         wl = W.Uniform(writes_per_s=wps) if wps > 0 else W.Idle()
-    target = _seconds_arg(args.downtime_target, "--downtime-target")
-    timeout = _seconds_arg(args.timeout, "--timeout")
+    target = parse_seconds(args.downtime_target, "--downtime-target")
+    timeout = parse_seconds(args.timeout, "--timeout")
     make = {"snapshot": lambda: Snapshot(downtime_target_s=target, timeout_s=timeout),
             "dirty-block-tracking": lambda: DirtyBlockTracking(downtime_target_s=target, timeout_s=timeout),
             "mirror": lambda: Mirror(io_depth=args.io_depth, timeout_s=timeout)}

@@ -23,7 +23,7 @@ import re
 __all__ = [
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB",
     "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
-    "parse_bytes", "parse_rate_bps", "to_MiB", "to_Gbps",
+    "parse_bytes", "parse_rate_bps", "parse_byte_rate", "parse_seconds", "to_MiB", "to_Gbps",
 ]
 
 _KI = 1024
@@ -166,3 +166,37 @@ def parse_rate_bps(text: str, *, name: str = "rate") -> float:
             f"or '940Mbps'; got {text!r}"
         )
     return float(m.group(1)) * _RATE_UNITS[unit]
+
+
+def parse_byte_rate(text: str, name: str = "rate") -> int | float:
+    """Parse a memory or disk rate such as ``"200MiB/s"``, ``"1GiBps"`` or ``"4096"``
+    (bytes per second).
+
+    Examples
+    --------
+    >>> parse_byte_rate("200MiB/s") == MiB(200)
+    True
+    """
+    t = str(text).strip()
+    for suf in ("/s", "ps"):
+        if t.lower().endswith(suf):
+            t = t[: -len(suf)]
+            break
+    return parse_bytes(t, name=name)
+
+
+_TIME = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us)?\s*$")
+
+
+def parse_seconds(text: str, name: str = "time") -> float:
+    """Parse a duration such as ``"300ms"``, ``"0.3s"``, ``"50us"`` or ``"2"`` (seconds).
+
+    Examples
+    --------
+    >>> parse_seconds("300ms")
+    0.3
+    """
+    m = _TIME.match(str(text).lower())
+    if not m:
+        raise ValueError(f"{name} must be a time such as '300ms' or '0.3s'; got {text!r}")
+    return float(m.group(1)) * {"ms": 1e-3, "us": 1e-6, "s": 1.0, None: 1.0}[m.group(2)]
