@@ -13,6 +13,7 @@ import sys
 
 #: sub-command -> (module, one-line help)
 COMMANDS = {
+    "figures": ("precopy.figures", "redraw every figure of the notebooks (PNG + PDF, deterministic, with a manifest)"),
 }
 
 

@@ -365,8 +365,8 @@ class MigrationExplorer:
         pol = self._policies[policy].with_(page_skip=skip, timeout_s=self.timeout_s)
         wws = [w for w in WWS_CHOICES if w <= memory_bytes]
         t0 = time.perf_counter()
-        sw = wws_sweep(vm, wws, writes, links=self._links, policies={policy: pol},
-                       hot_fraction=self.hot_fraction, seed=self.seed)
+        sw = wws_sweep(vm, wws, writes, links=self._links, policies={policy: pol}, page_skip=skip,
+                       hot_fraction=self.hot_fraction, timeout_s=self.timeout_s, seed=self.seed)
         dt = time.perf_counter() - t0
         with self._lock:
             if self._wanted != key:      # the controls moved on meanwhile: drop it

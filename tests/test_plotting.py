@@ -1,0 +1,162 @@
+"""Plots draw the data they are given: bar heights, markers for non-convergence, hatched cells."""
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.figure import Figure
+
+import precopy as pc
+from precopy import plotting as pl
+from precopy import sweeps
+
+
+@pytest.fixture(scope="module")
+def converged():
+    vm = pc.VM(memory_bytes=pc.MiB(512))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(32), writes_per_s=30_000)
+    return pc.simulate(vm, wl, pc.Link(rate_bps=pc.Gbps(10)), pc.policies.QEMU(max_bandwidth_bps=None), seed=1)
+
+
+@pytest.fixture(scope="module")
+def stuck():
+    vm = pc.VM(memory_bytes=pc.MiB(512))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(128), writes_per_s=100_000)
+    return pc.simulate(vm, wl, pc.Link(rate_bps=pc.Gbps(1)), pc.policies.Xen(), seed=1)
+
+
+def test_style_file_is_package_data_and_used():
+    assert pl.STYLE.is_file() and pl.STYLE.suffix == ".mplstyle"
+    with pl.style():
+        assert mpl.rcParams["svg.hashsalt"] == "precopy"
+        assert mpl.rcParams["axes.spines.top"] is False
+
+
+def test_timeline_bars_are_the_round_table(converged):
+    r = converged
+    fig = pl.plot_timeline(r)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    sent, dirtied, final = (np.array([p.get_height() for p in c.patches]) for c in ax.containers)
+    t = r.rounds
+    live = ~t["stop_copy"]
+    assert np.array_equal(sent, t["bytes_sent"][live])
+    per_page = t["bytes_sent"][1] / t["pages_sent"][1]
+    assert np.allclose(dirtied, t["pages_dirtied"][live] * per_page)
+    assert np.array_equal(final, t["bytes_sent"][~live])
+    # the stop line sits between the last live round and the stop-and-copy
+    stop = [line for line in ax.lines if line.get_linestyle() == "--"][0]
+    assert stop.get_xdata()[0] == pytest.approx(live.sum() - 0.5)
+    assert "converged" in ax.get_title() and "NOT" not in ax.get_title()
+    assert ax.get_ylabel() == "bytes per round" and "round" in ax.get_xlabel()
+    assert any(r.stop_reason in t.get_text() for t in ax.texts)
+
+
+def test_timeline_of_nonconvergent_run_says_so(stuck):
+    assert not stuck.converged
+    ax = pl.plot_timeline(stuck).axes[0]
+    assert "did NOT converge" in ax.get_title()
+
+
+def test_timeline_into_given_axes(converged, stuck):
+    fig, axes = pl.new_figure(1, 2)
+    out = pl.plot_timeline(converged, ax=axes[1])
+    assert out is fig and axes[1].containers and not axes[0].containers
+    with pytest.raises(ValueError, match="result"):
+        pl.plot_timeline("not a result")
+
+
+def test_timeline_many_rounds_uses_steps():
+    vm = pc.VM(memory_bytes=pc.MiB(64))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(32), writes_per_s=50_000)
+    r = pc.simulate(vm, wl, pc.Link(rate_bps=pc.Gbps(1)), pc.policies.Custom(max_rounds=60), seed=1)
+    assert r.n_rounds == 60
+    ax = pl.plot_timeline(r).axes[0]
+    lines = [line for line in ax.lines if len(line.get_xdata()) > 2]
+    assert np.array_equal(lines[0].get_ydata(), r.rounds["bytes_sent"][:-1])
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return sweeps.wws_sweep(pc.VM(memory_bytes=pc.MiB(256)), [pc.MiB(4), pc.MiB(32), pc.MiB(128)], 40_000,
+                            links=sweeps.ethernet_links([1, 10]),
+                            policies={"Xen v2": pc.policies.Xen(), "VMware": pc.policies.VMware(timeout_s=60.0)},
+                            seed=3)
+
+
+def test_wws_sweep_keeps_and_marks_nonconvergent_points(sweep):
+    fig = pl.plot_wws_sweep(sweep)
+    assert len(fig.axes) == 4        # 2 metrics x 2 policies
+    for j in range(2):
+        for i, metric in enumerate(("downtime_s", "total_time_s")):
+            ax = fig.axes[i * 2 + j]
+            lines = ax.lines
+            for k in range(2):
+                full, conv, nonconv = lines[3 * k: 3 * k + 3]
+                vals = getattr(sweep, metric)[j, k]
+                c = sweep.converged[j, k]
+                assert np.array_equal(full.get_ydata(), vals)             # nothing dropped
+                assert np.array_equal(conv.get_ydata(), vals[c])
+                assert np.array_equal(nonconv.get_ydata(), vals[~c])
+                assert nonconv.get_marker() == "x"
+    assert fig.axes[0].get_ylabel() == "downtime (s)"
+    assert fig.axes[2].get_ylabel() == "total migration time (s)"
+    assert fig.legends and pl.NONCONVERGED_LABEL in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert (~sweep.converged).sum() > 0
+
+
+def test_wws_sweep_highlight_and_errors(sweep):
+    fig = pl.plot_wws_sweep(sweep, highlight=("10 GbE", pc.MiB(32)), legend="axes")
+    ring = [line for line in fig.axes[0].lines if line.get_markersize() == 12][0]
+    assert ring.get_ydata()[0] == sweep.downtime_s[0, 1, 1]
+    with pytest.raises(ValueError, match="metrics"):
+        pl.plot_wws_sweep(sweep, metrics=("colour",))
+    with pytest.raises(ValueError, match="legend"):
+        pl.plot_wws_sweep(sweep, legend="left")
+    with pytest.raises(ValueError, match="sweep must have axes"):
+        pl.plot_wws_sweep(sweep.sel(policy="VMware"))
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return sweeps.convergence_grid(pc.VM(memory_bytes=pc.MiB(64)), [1e3, 3e4, 1e6],
+                                   [pc.Gbps(0.5), pc.Gbps(5), pc.Gbps(50)], "simgrid", timeout_s=20.0, seed=1)
+
+
+def test_convergence_map_hatches_exactly_the_nonconvergent_cells(grid):
+    assert grid.converged.any() and not grid.converged.all()
+    fig = pl.plot_convergence_map(grid)
+    ax = fig.axes[0]
+    mesh = ax.collections[0]
+    assert np.array_equal(np.asarray(mesh.get_array()).reshape(3, 3), grid.downtime_s.T)
+    hatched = [c for c in ax.collections if isinstance(c, PatchCollection)]
+    assert len(hatched) == 1 and len(hatched[0].get_paths()) == (~grid.converged).sum()
+    outline = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert outline and len(outline[0].get_segments()) > 0
+    assert ax.get_xlabel() == "guest page writes per second"
+    assert ax.get_ylabel() == "link rate (Gbit/s)"
+    assert len(fig.axes) == 2      # with its colour bar
+
+
+def test_convergence_maps_share_one_scale(grid):
+    other = sweeps.convergence_grid(pc.VM(memory_bytes=pc.MiB(64)), [1e3, 3e4, 1e6],
+                                    [pc.Gbps(0.5), pc.Gbps(5), pc.Gbps(50)], "xen", timeout_s=20.0, seed=1)
+    fig = pl.plot_convergence_maps({"SimGrid": grid, "Xen v2": other})
+    meshes = [ax.collections[0] for ax in fig.axes[:2]]
+    assert meshes[0].norm.vmin == meshes[1].norm.vmin and meshes[0].norm.vmax == meshes[1].norm.vmax
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["SimGrid", "Xen v2"]
+    with pytest.raises(ValueError, match="grids"):
+        pl.plot_convergence_maps({})
+
+
+def test_tradeoff_picks_the_nearest_column(grid):
+    fig = pl.plot_tradeoff({"SimGrid": grid}, pc.Gbps(6))
+    ax = fig.axes[0]
+    assert np.array_equal(ax.lines[0].get_ydata(), grid.downtime_s[:, 1])
+    assert np.array_equal(fig.axes[1].lines[0].get_ydata(), grid.total_time_s[:, 1])
+
+
+def test_formatters():
+    assert pl.format_bytes(pc.GiB(16)) == "16 GiB"
+    assert pl.format_seconds(0.0123) == "12.3 ms"
+    assert pl.format_count(2e5) == "200k"
