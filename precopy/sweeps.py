@@ -193,6 +193,8 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
         result does not depend on it: every scenario is independent.
     progress : callable(done, total) or None
         Called in order after each finished scenario, from the calling thread.
+        An exception it raises abandons the rest: scenarios not yet started are
+        cancelled, running ones finish, and the exception propagates.
 
     Returns
     -------
@@ -234,11 +236,17 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
             if progress is not None:
                 progress(i + 1, n)
         return out
-    with ThreadPoolExecutor(max_workers=nthreads) as pool:
+    pool = ThreadPoolExecutor(max_workers=nthreads)
+    try:
         for i, r in enumerate(pool.map(one, range(n))):
             out.append(r)
             if progress is not None:
                 progress(i + 1, n)
+    except BaseException:
+        # e.g. progress() raised to abandon the sweep: start no further scenario
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return out
 
 

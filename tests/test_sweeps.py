@@ -137,3 +137,26 @@ def test_defaults():
     assert pols["QEMU"].max_bandwidth_bps == pc.policies.QEMU().max_bandwidth_bps
     assert pols["QEMU (no cap)"].max_bandwidth_bps is None
     assert pols["Xen legacy"].page_skip
+
+
+def test_progress_exception_abandons_the_rest():
+    ran = []
+
+    class Counting(pc.Prepared):
+        def run(self, seed=0):
+            ran.append(self.link.rate_bps)
+            return super().run(seed)
+
+    vm = pc.VM(memory_bytes=pc.MiB(16))
+    scen = [Counting(vm, pc.workloads.Idle(), pc.Link(rate_bps=pc.Gbps(1 + k)), "xen") for k in range(40)]
+
+    class Stop(Exception):
+        pass
+
+    def progress(done, total):
+        if done == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        sweeps.run_all(scen, threads=2, progress=progress)
+    assert 2 <= len(ran) < 40

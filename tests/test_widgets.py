@@ -128,3 +128,13 @@ def test_bad_arguments(kwargs, match):
 def test_choices_are_sorted_and_cover_the_defaults():
     assert list(MEMORY_CHOICES) == sorted(MEMORY_CHOICES) and pc.GiB(16) in MEMORY_CHOICES
     assert pc.GiB(1) in WWS_CHOICES and 200_000.0 in WRITE_RATE_CHOICES
+
+
+def test_stale_background_sweep_is_abandoned_for_the_latest():
+    ex = MigrationExplorer(**SMALL, background=True)
+    ex.controls["page_skip"].value = True        # starts a (slower) page-skip sweep
+    ex.controls["writes"].value = 50_000.0       # ... which is now stale
+    ex.controls["page_skip"].value = False
+    assert ex.wait(120)
+    assert ex.sweep.params["page_skip"] is False and ex.sweep.params["writes_per_s"] == 50_000.0
+    assert ex.sweep_note.value == ""
