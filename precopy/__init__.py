@@ -9,8 +9,9 @@
 True
 """
 
-from . import analytic, policies, units, workloads
+from . import analytic, datasets, linkfit, links, policies, units, validation, workload_fit, workloads
 from .links import Link
+from .predict import predict_table
 from .results import MigrationResult, RoundTable
 from .simulate import Prepared, simulate, warmup
 from .units import GB, KB, MB, GiB, GiBps, KiB, MiB, MiBps, TiB, Gbps, Mbps, kbps, ms, us
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "VM", "Switchover", "Link", "simulate", "warmup", "Prepared", "MigrationResult", "RoundTable",
-    "workloads", "policies", "analytic", "units",
+    "workloads", "policies", "analytic", "units", "links", "datasets", "linkfit", "workload_fit", "validation",
+    "predict_table",
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
 ]

@@ -2,7 +2,9 @@
 
 Each sub-command lives in the module named in ``COMMANDS`` as a function
 ``add_arguments(parser)`` plus ``run(args) -> int``; this file only dispatches, so
-modules own their commands and importing the CLI stays cheap.
+modules own their commands and importing the CLI stays cheap.  A module holding
+several commands is named ``"module:prefix"`` and defines
+``<prefix>_add_arguments`` and ``<prefix>_run``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import sys
 
 #: sub-command -> (module, one-line help)
 COMMANDS = {
+    "simulate": ("precopy.predict:simulate", "simulate one migration and print its summary and round table"),
+    "predict": ("precopy.predict", "predict every migration of a scenario table (CSV in, CSV out)"),
+    "validate": ("precopy.validation", "predict the published measurements in data/ and report the errors"),
+    "fit-workload": ("precopy.workload_fit", "fit workload parameters to observed rounds or dirty-page samples"),
+    "fit-links": ("precopy.linkfit", "re-fit the link model to data/link_fit_points.csv and rewrite the profiles"),
     "figures": ("precopy.figures", "redraw every figure of the notebooks (PNG + PDF, deterministic, with a manifest)"),
 }
 
@@ -22,9 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, (mod, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_)
-        m = importlib.import_module(mod)
-        m.add_arguments(sp)
-        sp.set_defaults(_run=m.run)
+        modname, _, prefix = mod.partition(":")
+        m = importlib.import_module(modname)
+        pre = f"{prefix}_" if prefix else ""
+        getattr(m, f"{pre}add_arguments")(sp)
+        sp.set_defaults(_run=getattr(m, f"{pre}run"))
     return p
 
 

@@ -33,7 +33,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from .results import MigrationResult
 from .sweeps import Sweep
 
-__all__ = ["STYLE", "style", "new_figure", "plot_timeline", "plot_wws_sweep", "plot_convergence_map",
+__all__ = ["STYLE", "style", "new_figure", "plot_timeline", "plot_rate_timeline", "plot_migration", "plot_wws_sweep", "plot_convergence_map",
            "plot_convergence_maps", "plot_tradeoff", "format_bytes", "format_seconds", "format_count", "NONCONVERGED_LABEL"]
 
 #: The one style file (shipped as package data).
@@ -198,6 +198,84 @@ def plot_timeline(result, ax=None) -> Figure:
         ax.set_title(f"{result.policy}: {verdict} after {result.n_rounds} rounds, "
                      f"total {format_seconds(result.total_time_s)}", fontsize=9)
         ax.legend(loc="upper center", ncol=3, fontsize=7)
+    return fig
+
+
+def plot_rate_timeline(result, ax=None) -> Figure:
+    """Transfer rate over wall-clock time: each round a bar over its duration.
+
+    A bar spans the round's start and end (s); its height is the round's transfer
+    rate (Mbit/s), so its area is the data it sent (labelled when the bar is wide
+    enough), in the style of Clark et al. (NSDI 2005, Fig. 9).  The stop-and-copy
+    round, the downtime, is drawn in its own colour.
+
+    Parameters
+    ----------
+    result : MigrationResult
+        From :func:`precopy.simulate` or :meth:`precopy.Prepared.run`.
+    ax : matplotlib Axes, optional
+        Draw here instead of a new figure.
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> r = pc.simulate(pc.VM(memory_bytes=pc.MiB(64)),
+    ...                 pc.workloads.HotCold(wws_bytes=pc.MiB(4), writes_per_s=5e3),
+    ...                 pc.Link(rate_bps=pc.Gbps(1)), "xen", seed=1)
+    >>> fig = plot_rate_timeline(r)
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('time since migration start (s)', 'transfer rate (Mbit/s)')
+    """
+    if not isinstance(result, MigrationResult):
+        raise ValueError(f"result must be a precopy.MigrationResult; got {type(result).__name__}")
+    t = result.rounds
+    with _drawing(ax) as (fig, ax):
+        start = np.asarray(t["start_s"], float)
+        dur = np.asarray(t["duration_s"], float)
+        sent = np.asarray(t["bytes_sent"], float)
+        final = np.asarray(t["stop_copy"], bool)
+        rate_mbps = np.zeros_like(sent)
+        ok = dur > 0
+        rate_mbps[ok] = sent[ok] * 8 / dur[ok] / 1e6
+        live = ~final
+        ax.bar(start[live], rate_mbps[live], width=dur[live], align="edge", color="C0",
+               edgecolor="white", linewidth=0.4, label="pre-copy rounds (VM running)")
+        if final.any():
+            ax.bar(start[final], rate_mbps[final], width=np.maximum(dur[final], result.total_time_s * 2e-3),
+                   align="edge", color="C2", label=f"stop-and-copy (downtime {format_seconds(result.downtime_s)})")
+        span = max(result.total_time_s, 1e-12)
+        for i in np.flatnonzero(dur > 0.06 * span):
+            ax.annotate(format_bytes(sent[i]), (start[i] + dur[i] / 2, rate_mbps[i]), textcoords="offset points",
+                        xytext=(0, 2), ha="center", fontsize=7)
+        top = float(rate_mbps.max()) if rate_mbps.size else 0.0
+        ax.set_xlim(0, span * 1.02)
+        ax.set_ylim(0, top * 1.25 if top > 0 else 1.0)
+        ax.set_xlabel("time since migration start (s)")
+        ax.set_ylabel("transfer rate (Mbit/s)")
+        verdict = "converged" if result.converged else "did NOT converge"
+        ax.set_title(f"{result.policy}: {verdict} ({result.stop_reason}), {result.n_rounds} rounds, "
+                     f"{format_bytes(result.bytes_sent)} in {format_seconds(result.total_time_s)}", fontsize=9)
+        ax.legend(loc="upper right", fontsize=7)
+    return fig
+
+
+def plot_migration(result) -> Figure:
+    """Both views of one migration: :func:`plot_rate_timeline` above :func:`plot_timeline`.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> r = pc.simulate(pc.VM(memory_bytes=pc.MiB(64)), pc.workloads.Idle(), pc.Link(rate_bps=pc.Gbps(1)), "qemu")
+    >>> len(plot_migration(r).axes)
+    2
+    """
+    fig, axes = new_figure(2, 1, figsize=(7.5, 6.0))
+    plot_rate_timeline(result, ax=axes[0])
+    plot_timeline(result, ax=axes[1])
     return fig
 
 

@@ -1,0 +1,643 @@
+"""Predict migrations from a scenario table: one migration per row.
+
+``precopy predict SCENARIOS.csv -o RESULTS.csv`` and :func:`predict_table` run
+the page-level simulator for every row over several seeds, on a link whose
+goodput comes from the fitted link model (:func:`precopy.links.profile`), and
+add the analytic model's prediction beside it.  ``precopy simulate`` runs one
+scenario given as flags and prints its summary and round table.
+
+Input columns (units in the names; required ones marked *):
+
+=====================  ==========================================================
+``scenario`` *          identifier, unique in the table
+``memory_mib`` *        guest memory (MiB), a whole number of pages
+``page_kib``            page size (KiB), power of two; default 4
+``link_gbps`` *         nominal line rate (Gbit/s); the fitted profile gives the goodput
+``mtu``                 Ethernet MTU (bytes); default 1500
+``streams``             parallel migration streams; default 1
+``workload`` *          ``idle``, ``uniform``, ``hotcold``, ``zipf`` or ``sequential``
+``wws_mib``             hot set (hotcold, required), written region (sequential,
+                        required; zipf, optional: default all memory), MiB
+``write_mibps``         page writes per second x page size (MiB/s); required
+                        unless idle
+``hot_fraction``        share of writes on the hot set (hotcold); default 0.9
+``zipf_s``              Zipf exponent (zipf); default 1.0
+``zero_fraction``       share of memory that is zero at the start; default 0
+``policy`` *            ``xen-legacy``, ``xen``, ``qemu``, ``vmware``, ``simgrid``
+``downtime_limit_ms``   downtime limit (qemu, vmware, simgrid); default: the policy's
+``max_bandwidth_mibps`` pre-copy rate cap (MiB/s); default: the policy's (qemu 128);
+                        0 = unlimited
+``seeds``               seeds to run (0 .. seeds-1); default 5
+``per_stream_gbps``     override of the fitted per-stream ceiling (Gbit/s)
+``rtt_ms``              round-trip time (ms); with the TCP window it limits a stream
+=====================  ==========================================================
+
+A value that does not apply to a row (e.g. ``wws_mib`` for ``uniform``, or a
+downtime limit for ``xen``) is an error rather than silently ignored.  Output
+columns: :data:`OUTPUT_COLUMNS`; ``total_time_s``, ``downtime_ms``,
+``data_sent_mib`` and ``rounds`` are medians over the seeds, ``converged`` the
+majority verdict, ``stop_reason`` the most common one, and ``*_p5``/``*_p95``
+the 5th and 95th percentiles over seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import _validate as v
+from .links import Link, profile
+from .policies import DEFAULT_TIMEOUT_S, NAMES as POLICY_NAMES, Policy, get as get_policy
+from .units import MiB, KiB, parse_bytes, parse_rate_bps
+from .vm import VM, Switchover
+
+__all__ = ["Scenario", "INPUT_COLUMNS", "REQUIRED_COLUMNS", "OUTPUT_COLUMNS", "WORKLOADS",
+           "parse_scenario", "read_scenarios", "predict_scenario", "predict_table", "predict_csv",
+           "write_results"]
+
+WORKLOADS = ("idle", "uniform", "hotcold", "zipf", "sequential")
+REQUIRED_COLUMNS = ("scenario", "memory_mib", "link_gbps", "workload", "policy")
+INPUT_COLUMNS = ("scenario", "memory_mib", "page_kib", "link_gbps", "mtu", "streams", "workload", "wws_mib",
+                 "write_mibps", "hot_fraction", "zipf_s", "zero_fraction", "policy", "downtime_limit_ms",
+                 "max_bandwidth_mibps", "seeds", "per_stream_gbps", "rtt_ms")
+OUTPUT_COLUMNS = ("scenario", "total_time_s", "downtime_ms", "data_sent_mib", "rounds", "converged",
+                  "stop_reason", "total_time_s_p5", "total_time_s_p95", "downtime_ms_p5", "downtime_ms_p95",
+                  "analytic_total_time_s", "analytic_downtime_ms")
+#: The policies that have a downtime limit, and the name of its constructor argument.
+_DOWNTIME_ARG = {"qemu": "downtime_limit_s", "vmware": "switchover_goal_s", "simgrid": "max_downtime_s"}
+#: A migration still iterating after max(this, 10 x its bulk-pass time) is reported as not converged.
+MIN_TIMEOUT_S = DEFAULT_TIMEOUT_S
+MAX_SEEDS = 1000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One validated table row, ready to simulate."""
+
+    scenario: str
+    vm: VM
+    workload: object
+    link: Link
+    policy: Policy
+    seeds: int
+    row: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"row {self.row} (scenario {self.scenario!r})" if self.row else f"scenario {self.scenario!r}"
+
+
+class _RowError(ValueError):
+    pass
+
+
+def _where(row, line):
+    if row is None:
+        return ""
+    return f"row {row} (line {line}): " if line else f"row {row}: "
+
+
+def _blank(x) -> bool:
+    return x is None or (isinstance(x, str) and x.strip() == "") or (isinstance(x, float) and math.isnan(x))
+
+
+def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -> Scenario:
+    """Validate one row (a dict of column -> value; strings or numbers) into a :class:`Scenario`.
+
+    Parameters
+    ----------
+    raw : dict
+        Column name -> value.  Empty strings, None and nan mean "not given".
+    row, line : int, optional
+        Row number (1-based, data rows) and file line, for error messages.
+
+    Raises
+    ------
+    ValueError
+        Naming the row and the column, for an unknown column, a missing required
+        value, or an invalid or inapplicable value.
+
+    Examples
+    --------
+    >>> s = parse_scenario({"scenario": "a", "memory_mib": 1024, "link_gbps": 10, "workload": "hotcold",
+    ...                     "wws_mib": 64, "write_mibps": 100, "policy": "qemu"})
+    >>> s.vm.memory_bytes == 2**30, s.workload.writes_per_s, s.seeds
+    (True, 25600.0, 5)
+    """
+    where = _where(row, line)
+
+    def err(col, msg):
+        return _RowError(f"{where}column {col!r}: {msg}")
+
+    for k in raw:
+        if k not in INPUT_COLUMNS:
+            raise _RowError(f"{where}unknown column {k!r} (allowed: {', '.join(INPUT_COLUMNS)})")
+    val = {k: (None if _blank(raw.get(k)) else raw.get(k)) for k in INPUT_COLUMNS}
+    for k in REQUIRED_COLUMNS:
+        if val[k] is None:
+            raise err(k, "a value is required; got an empty cell")
+
+    def num(col, unit, *, lo=None, hi=None, lo_open=False, default=None, integer=False):
+        x = val[col]
+        if x is None:
+            return default
+        if isinstance(x, str):
+            try:
+                x = float(x.strip())
+            except ValueError:
+                raise err(col, f"must be a number ({unit}); got {val[col]!r}") from None
+        try:
+            if integer:
+                return v.integer(x, col, unit, lo=lo, hi=hi)
+            return v.real(x, col, unit, lo=lo, hi=hi, lo_open=lo_open)
+        except ValueError as e:
+            raise err(col, str(e)) from None
+
+    def text(col, options):
+        x = str(val[col]).strip().lower().replace("_", "-")
+        if x not in options:
+            raise err(col, f"must be one of {', '.join(map(repr, options))}; got {val[col]!r}")
+        return x
+
+    def forbid(col, why):
+        if val[col] is not None:
+            raise err(col, f"does not apply {why}; leave it empty (got {val[col]!r})")
+
+    scen = str(val["scenario"]).strip()
+    page_kib = num("page_kib", "KiB", lo=0.5, hi=2**20, default=4.0)
+    page_bytes = page_kib * 1024
+    if not float(page_bytes).is_integer() or int(page_bytes) & (int(page_bytes) - 1):
+        raise err("page_kib", f"must give a power-of-two page size in [0.5, 1048576] KiB; got {val['page_kib']!r}")
+    page_bytes = int(page_bytes)
+    mem_mib = num("memory_mib", "MiB", lo=0.0, hi=2**24, lo_open=True)
+    mem_bytes = mem_mib * MiB(1)
+    if not float(mem_bytes).is_integer() or int(mem_bytes) % page_bytes:
+        raise err("memory_mib", f"must be a whole number of {page_bytes}-byte pages; got {val['memory_mib']!r}")
+    zero = num("zero_fraction", "fraction", lo=0.0, hi=1.0, default=0.0)
+    try:
+        vm = VM(memory_bytes=int(mem_bytes), page_bytes=page_bytes, zero_fraction=zero)
+    except ValueError as e:
+        raise err("memory_mib", str(e)) from None
+
+    def region(col, required_for):
+        x = num(col, "MiB", lo=0.0, hi=mem_mib, lo_open=True)
+        if x is None:
+            if required_for:
+                raise err(col, f"a value is required for workload {required_for!r}; got an empty cell")
+            return None
+        b = x * MiB(1)
+        if not float(b).is_integer() or int(b) % page_bytes:
+            raise err(col, f"must be a whole number of {page_bytes}-byte pages (MiB); got {val[col]!r}")
+        return int(b)
+
+    wl_name = text("workload", WORKLOADS)
+    from . import workloads as W
+    if wl_name == "idle":
+        for c in ("wws_mib", "hot_fraction", "zipf_s"):
+            forbid(c, "to workload 'idle'")
+        if num("write_mibps", "MiB/s", lo=0.0, hi=1e7, default=0.0) != 0.0:
+            raise err("write_mibps", f"must be empty or 0 for workload 'idle'; got {val['write_mibps']!r}")
+        wl = W.Idle()
+    else:
+        rate_mibps = num("write_mibps", "MiB/s", lo=0.0, hi=1e7)
+        if rate_mibps is None:
+            raise err("write_mibps", f"a value is required for workload {wl_name!r}; got an empty cell")
+        wps = rate_mibps * MiB(1) / page_bytes
+        if wl_name == "uniform":
+            for c in ("wws_mib", "hot_fraction", "zipf_s"):
+                forbid(c, "to workload 'uniform'")
+            wl = W.Uniform(writes_per_s=wps)
+        elif wl_name == "hotcold":
+            forbid("zipf_s", "to workload 'hotcold'")
+            wws = region("wws_mib", "hotcold")
+            h = num("hot_fraction", "fraction", lo=0.0, hi=1.0, default=0.9)
+            wl = W.HotCold(wws_bytes=wws, hot_fraction=h, writes_per_s=wps)
+        elif wl_name == "zipf":
+            forbid("hot_fraction", "to workload 'zipf'")
+            wws = region("wws_mib", None)
+            s = num("zipf_s", "Zipf exponent", lo=0.0, hi=10.0, default=1.0)
+            wl = W.Zipf(s=s, writes_per_s=wps, region_bytes=wws)
+        else:
+            for c in ("hot_fraction", "zipf_s"):
+                forbid(c, "to workload 'sequential'")
+            wws = region("wws_mib", "sequential")
+            wl = W.Sequential(region_bytes=wws, writes_per_s=wps)
+    try:
+        wl.validate(vm)
+    except ValueError as e:
+        raise err("wws_mib", str(e)) from None
+
+    link_gbps = num("link_gbps", "Gbit/s", lo=1e-6, hi=1e4)
+    mtu = num("mtu", "bytes", lo=576, hi=65535, default=1500, integer=True)
+    streams = num("streams", "count", lo=1, hi=1024, default=1, integer=True)
+    per_stream = num("per_stream_gbps", "Gbit/s", lo=1e-6, hi=1e4)
+    rtt_ms = num("rtt_ms", "ms", lo=0.0, hi=10_000.0, default=0.0)
+
+    pol_name = text("policy", POLICY_NAMES)
+    kw = {}
+    dl = num("downtime_limit_ms", "ms", lo=0.0, hi=3.6e6)
+    if dl is not None:
+        if pol_name not in _DOWNTIME_ARG:
+            raise err("downtime_limit_ms", f"does not apply to policy {pol_name!r} (no downtime limit; "
+                                           f"applies to {', '.join(_DOWNTIME_ARG)}); leave it empty")
+        kw[_DOWNTIME_ARG[pol_name]] = dl / 1e3
+    mb = num("max_bandwidth_mibps", "MiB/s (0 = unlimited)", lo=0.0, hi=1e6)
+    seeds = num("seeds", "count", lo=1, hi=MAX_SEEDS, default=5, integer=True)
+    try:
+        policy = get_policy(pol_name, **kw)
+    except ValueError as e:
+        raise err("downtime_limit_ms", str(e)) from None
+    if mb is not None:
+        bw = None if mb == 0 else mb * MiB(1) * 8.0
+        if bw is not None and bw < 1e3:
+            raise err("max_bandwidth_mibps", f"must be 0 (unlimited) or at least {1e3 / 8 / MiB(1):.3g} MiB/s; "
+                                              f"got {val['max_bandwidth_mibps']!r}")
+        policy = policy.with_(max_bandwidth_bps=bw)
+    try:
+        link = profile(link_gbps * 1e9).link(mtu=mtu, streams=streams, rtt_s=rtt_ms / 1e3,
+                                            per_stream_bps=None if per_stream is None else per_stream * 1e9)
+    except ValueError as e:
+        raise err("link_gbps", str(e)) from None
+    rate = link.goodput_bps if policy.max_bandwidth_bps is None else min(link.goodput_bps, policy.max_bandwidth_bps)
+    bulk_s = vm.memory_bytes * 8.0 / rate
+    if 10.0 * bulk_s > 1e9:
+        raise err("link_gbps", f"sending {mem_mib:g} MiB once at {rate / 1e9:.3g} Gbit/s takes {bulk_s:.3g} s; "
+                               f"precopy simulates at most 1e9 s")
+    policy = policy.with_(timeout_s=max(MIN_TIMEOUT_S, 10.0 * bulk_s))
+    return Scenario(scenario=scen, vm=vm, workload=wl, link=link, policy=policy, seeds=seeds, row=row or 0)
+
+
+def _analytic(sc: Scenario):
+    """The analytic model's (total time s, downtime s), or (nan, nan) where it does not apply."""
+    try:
+        from . import analytic
+        fn = getattr(analytic, "predict")
+    except (ImportError, AttributeError):
+        return math.nan, math.nan
+    try:
+        a = fn(sc.vm, sc.workload, sc.link, sc.policy, switchover=Switchover())
+    except ValueError:
+        return math.nan, math.nan
+    return float(a.total_time_s), float(a.downtime_s)
+
+
+def predict_scenario(sc: Scenario, *, keep_results: bool = False) -> dict:
+    """Simulate one scenario over its seeds; return an output row (see :data:`OUTPUT_COLUMNS`).
+
+    With ``keep_results`` the per-seed :class:`~precopy.results.MigrationResult`
+    objects are returned under the key ``"results"`` as well.
+    """
+    from .simulate import Prepared
+    prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, Switchover())
+    res = [prep.run(seed=s) for s in range(sc.seeds)]
+    tt = np.array([r.total_time_s for r in res])
+    dt = np.array([r.downtime_s for r in res]) * 1e3
+    data = np.array([r.bytes_sent for r in res]) / MiB(1)
+    rounds = np.array([r.n_rounds for r in res], dtype=float)
+    conv = sum(r.converged for r in res)
+    reasons = Counter(r.stop_reason for r in res).most_common()
+    top = max(c for _, c in reasons)
+    # the most common stop reason; ties go to the one of the median-time run
+    med_run = res[int(np.argsort(tt)[len(tt) // 2])]
+    tied = [r for r, c in reasons if c == top]
+    reason = med_run.stop_reason if med_run.stop_reason in tied else tied[0]
+    a_tt, a_dt = _analytic(sc)
+    out = {
+        "scenario": sc.scenario,
+        "total_time_s": float(np.median(tt)),
+        "downtime_ms": float(np.median(dt)),
+        "data_sent_mib": float(np.median(data)),
+        "rounds": float(np.median(rounds)),
+        "converged": conv * 2 > len(res),
+        "stop_reason": reason,
+        "total_time_s_p5": float(np.percentile(tt, 5)),
+        "total_time_s_p95": float(np.percentile(tt, 95)),
+        "downtime_ms_p5": float(np.percentile(dt, 5)),
+        "downtime_ms_p95": float(np.percentile(dt, 95)),
+        "analytic_total_time_s": a_tt,
+        "analytic_downtime_ms": a_dt * 1e3,
+    }
+    if keep_results:
+        out["results"] = res
+    return out
+
+
+def _rows_of(table):
+    """Normalise a table (list of dicts, dict of columns, or a DataFrame) to a list of dicts."""
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):     # pandas DataFrame
+        return table.to_dict("records")
+    if isinstance(table, dict):
+        cols = list(table)
+        n = {len(table[c]) for c in cols}
+        if len(n) > 1:
+            raise ValueError(f"table columns must have equal lengths; got {sorted(n)}")
+        k = n.pop() if n else 0
+        return [{c: table[c][i] for c in cols} for i in range(k)]
+    return [dict(r) for r in table]
+
+
+def _check_ids(scenarios):
+    seen = {}
+    for s in scenarios:
+        if s.scenario in seen:
+            raise ValueError(f"row {s.row}: column 'scenario': duplicate id {s.scenario!r} "
+                             f"(also row {seen[s.scenario]})")
+        seen[s.scenario] = s.row
+
+
+def predict_table(table, *, progress: bool = False) -> list[dict]:
+    """Predict every row of a scenario table.
+
+    Parameters
+    ----------
+    table : list of dict, dict of columns, or pandas.DataFrame
+        Rows with the columns of :data:`INPUT_COLUMNS` (see the module docs).
+    progress : bool, default False
+        Print one line per finished row on stderr.
+
+    Returns
+    -------
+    list of dict
+        One output row per input row, keys :data:`OUTPUT_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        Naming the row and the column; every row is checked before any is simulated.
+
+    Examples
+    --------
+    >>> out = predict_table([{"scenario": "idle-1g", "memory_mib": 256, "link_gbps": 1,
+    ...                       "workload": "idle", "policy": "qemu", "max_bandwidth_mibps": 0, "seeds": 1}])
+    >>> out[0]["converged"], out[0]["rounds"]
+    (True, 1.0)
+    """
+    rows = _rows_of(table)
+    scenarios = [parse_scenario(r, row=i) for i, r in enumerate(rows, start=1)]
+    _check_ids(scenarios)
+    out = []
+    for sc in scenarios:
+        out.append(predict_scenario(sc))
+        if progress:
+            o = out[-1]
+            print(f"{sc.label}: {o['total_time_s']:.3f} s, {o['downtime_ms']:.1f} ms", file=sys.stderr)
+    return out
+
+
+def read_scenarios(path) -> list[Scenario]:
+    """Read and validate a scenario CSV (every row checked before returning).
+
+    Raises
+    ------
+    ValueError
+        For a missing header, an unknown or duplicated column, a missing required
+        column, or any invalid row (naming the row, its file line and the column).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the scenario file ({e.strerror})") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ValueError(f"{path}: empty file; the first line must be a header with columns "
+                         f"{', '.join(REQUIRED_COLUMNS)}") from None
+    for h in header:
+        if h not in INPUT_COLUMNS:
+            raise ValueError(f"{path}: unknown column {h!r} in the header (allowed: {', '.join(INPUT_COLUMNS)})")
+    dup = [h for h, c in Counter(header).items() if c > 1]
+    if dup:
+        raise ValueError(f"{path}: column {dup[0]!r} appears more than once in the header")
+    for c in REQUIRED_COLUMNS:
+        if c not in header:
+            raise ValueError(f"{path}: required column {c!r} is missing from the header")
+    scenarios = []
+    row = 0
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue                                   # blank line
+        row += 1
+        if len(cells) != len(header):
+            raise ValueError(f"{path}: row {row} (line {line}): has {len(cells)} cells, the header has {len(header)}")
+        try:
+            scenarios.append(parse_scenario(dict(zip(header, cells)), row=row, line=line))
+        except _RowError as e:
+            raise ValueError(f"{path}: {e}") from None
+    try:
+        _check_ids(scenarios)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return scenarios
+
+
+def _fmt(x):
+    if isinstance(x, (bool, np.bool_)):
+        return "True" if x else "False"
+    if isinstance(x, str):
+        return x
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.6g}"
+
+
+def write_results(rows, path) -> None:
+    """Write output rows to ``path`` atomically: a temporary file in the same
+    folder, renamed into place only when complete."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(OUTPUT_COLUMNS)
+            for r in rows:
+                w.writerow([_fmt(r[c]) for c in OUTPUT_COLUMNS])
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def predict_csv(in_path, out_path, *, progress: bool = False) -> list[dict]:
+    """Read a scenario CSV, predict every row, write the results CSV.
+
+    Nothing is written unless every row was read, validated and simulated; a
+    header-only input gives a header-only output.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> src = os.path.join(d, "s.csv")
+    >>> _ = open(src, "w").write("scenario,memory_mib,link_gbps,workload,policy\\n")
+    >>> predict_csv(src, os.path.join(d, "r.csv"))
+    []
+    >>> open(os.path.join(d, "r.csv")).read().splitlines()[0].split(",")[:3]
+    ['scenario', 'total_time_s', 'downtime_ms']
+    """
+    scenarios = read_scenarios(in_path)
+    out = []
+    for sc in scenarios:
+        try:
+            out.append(predict_scenario(sc))
+        except ValueError as e:
+            raise ValueError(f"{in_path}: {sc.label}: {e}") from None
+        if progress:
+            o = out[-1]
+            print(f"{sc.label}: {o['total_time_s']:.3f} s, {o['downtime_ms']:.1f} ms", file=sys.stderr)
+    write_results(out, out_path)
+    return out
+
+
+# --- CLI: precopy predict ---------------------------------------------------------------------
+
+def add_arguments(p):
+    p.add_argument("scenarios", metavar="SCENARIOS.csv", help="scenario table (columns: see `precopy.predict`)")
+    p.add_argument("-o", "--output", required=True, metavar="RESULTS.csv", help="results table to write")
+    p.add_argument("--progress", action="store_true", help="print one line per finished row on stderr")
+
+
+def run(args) -> int:
+    out = predict_csv(args.scenarios, args.output, progress=args.progress)
+    print(f"wrote {len(out)} row(s) to {args.output}")
+    return 0
+
+
+# --- CLI: precopy simulate --------------------------------------------------------------------
+
+_TIME = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us)?\s*$")
+
+
+def _seconds(text, name):
+    m = _TIME.match(str(text))
+    if not m:
+        raise ValueError(f"{name} must be a time such as '300ms' or '0.3s'; got {text!r}")
+    return float(m.group(1)) * {"ms": 1e-3, "us": 1e-6, "s": 1.0, None: 1.0}[m.group(2)]
+
+
+def _bytes_per_s(text, name):
+    t = str(text).strip()
+    for suf in ("/s", "ps"):
+        if t.lower().endswith(suf):
+            t = t[: -len(suf)]
+            break
+    return parse_bytes(t, name=name)
+
+
+def simulate_add_arguments(p):
+    p.add_argument("--memory", required=True, help="guest memory, e.g. 16GiB")
+    p.add_argument("--page", default="4KiB", help="page size (default 4KiB)")
+    p.add_argument("--workload", choices=WORKLOADS, default=None,
+                   help="write pattern (default: hotcold with --wws, uniform with only --write-rate, else idle)")
+    p.add_argument("--wws", help="hot set / written region, e.g. 1GiB")
+    p.add_argument("--write-rate", help="page writes per second x page size, e.g. 200MiB/s")
+    p.add_argument("--hot-fraction", type=float, help="share of writes on the hot set (default 0.9)")
+    p.add_argument("--zipf-s", type=float, help="Zipf exponent (default 1.0)")
+    p.add_argument("--zero-fraction", type=float, help="share of memory that is zero (default 0)")
+    p.add_argument("--link", required=True, help="nominal link rate or profile, e.g. 25GbE, 10Gbps")
+    p.add_argument("--mtu", type=int, help="Ethernet MTU (default 1500)")
+    p.add_argument("--streams", type=int, help="parallel streams / multifd channels (default 1)")
+    p.add_argument("--per-stream", help="per-stream ceiling, e.g. 12Gbps (default: fitted)")
+    p.add_argument("--rtt", help="round-trip time, e.g. 0.5ms (default 0)")
+    p.add_argument("--policy", default="qemu", help=f"one of {', '.join(POLICY_NAMES)} (default qemu)")
+    p.add_argument("--downtime-limit", help="downtime limit, e.g. 300ms (default: the policy's)")
+    p.add_argument("--max-bandwidth", help="pre-copy cap, e.g. 128MiB/s; 0 = unlimited (default: the policy's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--plot", metavar="FILE",
+                   help="draw the migration timeline (rate over time, and bytes per round) to FILE (png, pdf, svg)")
+    p.add_argument("--rounds-csv", metavar="FILE", help="also write the round table as CSV")
+
+
+def simulate_row(args) -> dict:
+    """Turn ``precopy simulate`` flags into a scenario row (dict of columns)."""
+    row = {"scenario": "cli", "seeds": 1, "policy": args.policy}
+    page = parse_bytes(args.page, name="--page")
+    row["page_kib"] = page / KiB(1)
+    row["memory_mib"] = parse_bytes(args.memory, name="--memory") / MiB(1)
+    rate = parse_rate_bps(args.link, name="--link")
+    row["link_gbps"] = rate / 1e9
+    if args.wws:
+        row["wws_mib"] = parse_bytes(args.wws, name="--wws") / MiB(1)
+    if args.write_rate:
+        row["write_mibps"] = _bytes_per_s(args.write_rate, "--write-rate") / MiB(1)
+    wl = args.workload or ("hotcold" if args.wws else ("uniform" if args.write_rate else "idle"))
+    row["workload"] = wl
+    for flag, col in (("hot_fraction", "hot_fraction"), ("zipf_s", "zipf_s"), ("zero_fraction", "zero_fraction"),
+                      ("mtu", "mtu"), ("streams", "streams")):
+        x = getattr(args, flag)
+        if x is not None:
+            row[col] = x
+    if args.per_stream:
+        row["per_stream_gbps"] = parse_rate_bps(args.per_stream, name="--per-stream") / 1e9
+    if args.rtt:
+        row["rtt_ms"] = _seconds(args.rtt, "--rtt") * 1e3
+    if args.downtime_limit:
+        row["downtime_limit_ms"] = _seconds(args.downtime_limit, "--downtime-limit") * 1e3
+    if args.max_bandwidth is not None:
+        mb = str(args.max_bandwidth).strip().lower()
+        row["max_bandwidth_mibps"] = 0.0 if mb in ("0", "unlimited", "none") else (
+            _bytes_per_s(args.max_bandwidth, "--max-bandwidth") / MiB(1))
+    return row
+
+
+def _flag_error(e):
+    """Row errors name columns; the CLI user typed flags."""
+    flags = {"memory_mib": "--memory", "page_kib": "--page", "link_gbps": "--link", "wws_mib": "--wws",
+             "write_mibps": "--write-rate", "hot_fraction": "--hot-fraction", "zipf_s": "--zipf-s",
+             "zero_fraction": "--zero-fraction", "mtu": "--mtu", "streams": "--streams", "policy": "--policy",
+             "downtime_limit_ms": "--downtime-limit", "max_bandwidth_mibps": "--max-bandwidth",
+             "per_stream_gbps": "--per-stream", "rtt_ms": "--rtt", "workload": "--workload"}
+    msg = str(e)
+    m = re.match(r"column '([a-z_]+)': (.*)", msg, re.S)
+    if m and m.group(1) in flags:
+        return ValueError(f"{flags[m.group(1)]}: {m.group(2)}")
+    return ValueError(msg)
+
+
+def simulate_run(args) -> int:
+    row = simulate_row(args)
+    try:
+        sc = parse_scenario(row)
+    except ValueError as e:
+        raise _flag_error(e) from None
+    seed = v.seed(args.seed, "--seed")
+    from .simulate import simulate
+    r = simulate(sc.vm, sc.workload, sc.link, sc.policy, seed=seed, switchover=Switchover())
+    link = sc.link
+    print(f"VM {sc.vm.memory_bytes / MiB(1):g} MiB ({sc.vm.n_pages} pages of {sc.vm.page_bytes} B), "
+          f"workload {row['workload']}: {sc.workload!r}")
+    extra = " (extrapolation)" if profile(link.rate_bps).extrapolation else ""
+    print(f"link {link.profile}{extra}: MTU {link.mtu}, {link.streams} stream(s), goodput "
+          f"{link.goodput_bps / 1e9:.3f} Gbit/s (bound by {link.bottleneck}); pre-copy at {r.rate_bps / 1e9:.3f} Gbit/s")
+    print(r.summary())
+    print()
+    print(repr(r.rounds))
+    a_tt, a_dt = _analytic(sc)
+    if not math.isnan(a_tt):
+        print(f"\nanalytic model: total {a_tt:.3f} s, downtime {a_dt * 1e3:.1f} ms")
+    if args.rounds_csv:
+        r.rounds.to_csv(args.rounds_csv)
+        print(f"wrote the round table to {args.rounds_csv}")
+    if args.plot:
+        from .plotting import plot_migration
+        fig = plot_migration(r)
+        fig.savefig(args.plot, dpi=120, bbox_inches="tight")
+        print(f"wrote the timeline to {args.plot}")
+    return 0
