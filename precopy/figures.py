@@ -259,16 +259,16 @@ def _geom(lo, hi, n):
 
 @register("01_quickstart.ipynb", quick={"memory_bytes": GiB(1), "wws_bytes": MiB(64)})
 def quickstart_timeline(memory_bytes=GiB(16), wws_bytes=GiB(1), hot_fraction=0.9, writes_per_s=200_000.0,
-                        link_gbps=10.0, policy="QEMU (no cap)", seed=1):
+                        link="10GbE", policy="QEMU (no cap)", seed=1):
     """One migration round by round: bytes sent and dirtied, and the stop."""
-    from .links import Link
+    from .links import profile
     from .plotting import plot_timeline
     from .simulate import simulate
     from .vm import VM
     from .workloads import HotCold
     r = simulate(VM(memory_bytes=memory_bytes),
                  HotCold(wws_bytes=wws_bytes, hot_fraction=hot_fraction, writes_per_s=writes_per_s),
-                 Link(rate_bps=Gbps(link_gbps)), _policies([policy])[policy], seed=seed)
+                 profile(link).link(), _policies([policy])[policy], seed=seed)
     return plot_timeline(r)
 
 
@@ -279,14 +279,15 @@ _WWS = tuple(MiB(2**k) for k in range(4, 12))       # 16 MiB .. 2 GiB
           quick={"memory_bytes": GiB(1), "wws_bytes": (MiB(16), MiB(64), MiB(256)),
                  "policies": ("QEMU (no cap)", "Xen v2"), "timeout_s": 300.0})
 def downtime_vs_wws(memory_bytes=GiB(4), wws_bytes=_WWS, hot_fraction=0.9, writes_per_s=50_000.0,
-                    links_gbps=(1.0, 10.0, 25.0),
+                    links_gbps=(1.0, 10.0, 25.0), fitted_links=True,
                     policies=("QEMU", "QEMU (no cap)", "Xen legacy", "Xen v2", "VMware", "SimGrid"),
                     timeout_s=600.0, seed=1):
     """Downtime and total migration time against working-set size, per link and policy."""
     from .plotting import plot_wws_sweep
     from .sweeps import ethernet_links, wws_sweep
     from .vm import VM
-    sw = wws_sweep(VM(memory_bytes=memory_bytes), list(wws_bytes), writes_per_s, links=ethernet_links(links_gbps),
+    sw = wws_sweep(VM(memory_bytes=memory_bytes), list(wws_bytes), writes_per_s,
+                   links=ethernet_links(links_gbps, fitted=fitted_links),
                    policies=_policies(policies), hot_fraction=hot_fraction, timeout_s=timeout_s, seed=seed)
     return plot_wws_sweep(sw)
 
@@ -314,6 +315,75 @@ def stop_rule_tradeoff(memory_bytes=MiB(512), wws_bytes=MiB(64), writes_per_s=_M
     from .plotting import plot_tradeoff
     grids = convergence_grids(memory_bytes, wws_bytes, writes_per_s, rate_gbps, policies, timeout_s, seed)
     return plot_tradeoff(grids, Gbps(at_gbps))
+
+
+_AN_WRITES = _geom(1e3, 1e6, 13)
+_AN_QUICK = {"memory_bytes": MiB(128), "wws_bytes": MiB(16), "writes_per_s": _geom(1e3, 1e6, 4), "seeds": 2}
+
+
+def _model_sweep(memory_bytes, make_workload, writes_per_s, link, policy, seeds, models=None):
+    from .links import profile
+    from .sweeps import model_sweep
+    from .vm import VM
+    return model_sweep(VM(memory_bytes=memory_bytes), [make_workload(w) for w in writes_per_s],
+                       profile(link).link(), policy, param="writes_per_s", values=list(writes_per_s),
+                       seeds=seeds, models=models)
+
+
+@register("04_analytic_models.ipynb", quick=_AN_QUICK)
+def analytic_vs_simulation(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=0.9, writes_per_s=_AN_WRITES,
+                           link="10GbE", policy="QEMU (no cap)", timeout_s=600.0, seeds=3):
+    """The geometric, hot/cold and saturation models against the simulator, uniform and hot/cold writes."""
+    from .plotting import new_figure, plot_model_comparison
+    from .workloads import HotCold, Uniform
+    pol = _policies([policy])[policy].with_(timeout_s=timeout_s)
+    uni = _model_sweep(memory_bytes, lambda w: Uniform(writes_per_s=w), writes_per_s, link, pol, seeds)
+    hc = _model_sweep(memory_bytes, lambda w: HotCold(wws_bytes=wws_bytes, hot_fraction=hot_fraction,
+                                                      writes_per_s=w), writes_per_s, link, pol, seeds)
+    fig, axes = new_figure(3, 2, figsize=(9.0, 7.2), sharex=True, sharey="row")
+    from .plotting import format_bytes
+    plot_model_comparison(uni, axes=axes[:, 0], title="uniform writes over all memory")
+    plot_model_comparison(hc, axes=axes[:, 1], legend=False,
+                          title=f"{hot_fraction:.0%} of writes on a {format_bytes(wws_bytes)} hot set")
+    for ax in axes[:, 1]:
+        ax.set_ylabel("")
+    return fig
+
+
+@register("04_analytic_models.ipynb", quick=_AN_QUICK)
+def page_skip_models(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=0.9, writes_per_s=_AN_WRITES,
+                     link="10GbE", policy="Xen legacy", seeds=3):
+    """Page skip (Xen legacy): the simulator with and without skip against the analytic models."""
+    from .plotting import format_bytes, plot_model_comparison
+    from .workloads import HotCold
+
+    def wl(w):
+        return HotCold(wws_bytes=wws_bytes, hot_fraction=hot_fraction, writes_per_s=w)
+    pol = _policies([policy])[policy]
+    with_skip = _model_sweep(memory_bytes, wl, writes_per_s, link, pol.with_(page_skip=True), seeds)
+    without = _model_sweep(memory_bytes, wl, writes_per_s, link, pol.with_(page_skip=False), seeds,
+                           models=("saturation",))
+    return plot_model_comparison(with_skip, metrics=("bytes_sent", "total_time_s"), reference=without,
+                                 reference_label="simulated without page skip",
+                                 title=f"{policy} with page skip, {format_bytes(wws_bytes)} hot set")
+
+
+@register("05_validation.ipynb", quick={"seeds": 1})
+def measured_vs_predicted(seeds=5):
+    """Published migrations: measured total time, downtime and data sent against the predictions."""
+    from .plotting import plot_measured_vs_predicted
+    from .validation import validate
+    return plot_measured_vs_predicted(validate(seeds=seeds).rows)
+
+
+@register("05_validation.ipynb", quick={"max_streams": 4})
+def link_fit(max_streams=16):
+    """The link model fitted to published migration throughputs: goodput per stream count, fit quality."""
+    from .linkfit import fit_links
+    from .links import profiles
+    from .plotting import plot_link_fit
+    fit = fit_links()
+    return plot_link_fit(fit.points, fit.fitted_gbps, profiles(), max_streams=max_streams)
 
 
 # ---------------------------------------------------------------------------------------------

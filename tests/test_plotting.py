@@ -160,3 +160,73 @@ def test_formatters():
     assert pl.format_bytes(pc.GiB(16)) == "16 GiB"
     assert pl.format_seconds(0.0123) == "12.3 ms"
     assert pl.format_count(2e5) == "200k"
+
+
+@pytest.fixture(scope="module")
+def model_sweep():
+    w = [1e3, 3e4, 1e6]
+    return sweeps.model_sweep(pc.VM(memory_bytes=pc.MiB(64)), [pc.workloads.Uniform(writes_per_s=x) for x in w],
+                              pc.Link(rate_bps=pc.Gbps(1)), pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=30.0),
+                              param="writes_per_s", values=w, seeds=2)
+
+
+def test_model_comparison_draws_simulator_models_and_ratio(model_sweep):
+    ms = model_sweep
+    fig = pl.plot_model_comparison(ms)
+    top, mid, ratio = fig.axes
+    sim_line = top.containers[0].lines[0]          # errorbar: the data line
+    conv = ms.simulated["converged"] >= 0.5
+    assert np.array_equal(sim_line.get_ydata(), ms.simulated["total_time_s"][conv])
+    sat = [line for line in top.lines if line.get_label() == "saturation model"][0]
+    assert np.array_equal(sat.get_ydata(), ms.models["saturation"]["total_time_s"])
+    ratios = [line for line in ratio.lines if line.get_marker() == "."]
+    assert len(ratios) == len(ms.models)
+    assert np.allclose(ratios[0].get_ydata(), ms.ratio(list(ms.models)[0]))
+    assert ratio.get_xlabel() == "guest page writes per second"
+    assert not conv.all()                           # the 1e6 point is marked, not dropped
+    xs = [line for line in top.lines if line.get_marker() == "x" and line.get_color() == "k"][0]
+    assert np.array_equal(xs.get_ydata(), ms.simulated["total_time_s"][~conv])
+
+
+def test_model_comparison_errors(model_sweep):
+    with pytest.raises(ValueError, match="ModelSweep"):
+        pl.plot_model_comparison("x")
+    with pytest.raises(ValueError, match="metrics"):
+        pl.plot_model_comparison(model_sweep, metrics=("speed",))
+    fig, axes = pl.new_figure(2, 1)
+    with pytest.raises(ValueError, match="axes"):
+        pl.plot_model_comparison(model_sweep, axes=axes)
+
+
+def test_measured_vs_predicted_points_and_markers():
+    rows = [
+        {"source_id": "A", "measured_total_time_s": 10.0, "predicted_total_time_s": 12.0, "verdict_ok": True,
+         "in_sample": ""},
+        {"source_id": "B", "measured_total_time_s": 5.0, "predicted_total_time_s": 20.0, "verdict_ok": False,
+         "in_sample": "workload"},
+        {"source_id": "B", "measured_total_time_s": None, "predicted_total_time_s": 3.0, "verdict_ok": True,
+         "in_sample": ""},
+    ]
+    fig = pl.plot_measured_vs_predicted(rows, metrics=("total_time_s",))
+    ax = fig.axes[0]
+    pts = [(line.get_xdata()[0], line.get_ydata()[0], line.get_marker()) for line in ax.lines
+           if len(line.get_xdata()) == 1]
+    assert (10.0, 12.0, "o") in pts and (5.0, 20.0, "x") in pts and len(pts) == 2
+    assert ax.get_xlabel() == "measured total migration time (s)"
+    with pytest.raises(ValueError, match="rows"):
+        pl.plot_measured_vs_predicted([])
+    with pytest.raises(ValueError, match="measured_downtime_ms"):
+        pl.plot_measured_vs_predicted(rows, metrics=("downtime_ms",))
+
+
+def test_link_fit_plot():
+    from precopy import linkfit
+    fit = linkfit.fit_links()
+    fig = pl.plot_link_fit(fit.points, fit.fitted_gbps, pc.links.profiles(), max_streams=8)
+    ax, bx = fig.axes
+    lines = [line for line in ax.lines if line.get_label().startswith("10GbE")]
+    assert np.allclose(lines[0].get_ydata()[0], pc.links.profile("10GbE").link().goodput_bps / 1e9)
+    scatter = [line for line in bx.lines if len(line.get_xdata()) == 1]
+    assert len(scatter) == len(fit.points)
+    with pytest.raises(ValueError, match="equal length"):
+        pl.plot_link_fit(fit.points, fit.fitted_gbps[:-1], pc.links.profiles())

@@ -147,8 +147,9 @@ def test_progress_exception_abandons_the_rest():
             ran.append(self.link.rate_bps)
             return super().run(seed)
 
-    vm = pc.VM(memory_bytes=pc.MiB(16))
-    scen = [Counting(vm, pc.workloads.Idle(), pc.Link(rate_bps=pc.Gbps(1 + k)), "xen") for k in range(40)]
+    vm = pc.VM(memory_bytes=pc.GiB(1))     # each run takes milliseconds (10 million page writes)
+    scen = [Counting(vm, pc.workloads.Uniform(writes_per_s=1e6), pc.Link(rate_bps=pc.Gbps(1 + k / 100)), "xen")
+            for k in range(40)]
 
     class Stop(Exception):
         pass
@@ -160,3 +161,43 @@ def test_progress_exception_abandons_the_rest():
     with pytest.raises(Stop):
         sweeps.run_all(scen, threads=2, progress=progress)
     assert 2 <= len(ran) < 40
+
+
+def test_model_sweep_is_compare_at_every_point():
+    from precopy import analytic
+    vm = pc.VM(memory_bytes=pc.MiB(128))
+    w = [2e3, 5e4]
+    wls = [pc.workloads.HotCold(wws_bytes=pc.MiB(8), writes_per_s=x) for x in w]
+    link = pc.Link(rate_bps=pc.Gbps(10))
+    ms = sweeps.model_sweep(vm, wls, link, "qemu", param="writes_per_s", values=w, seeds=2, threads=2)
+    assert ms.values == tuple(w) and sorted(ms.models) == sorted(analytic.MODELS)
+    for i, wl in enumerate(wls):
+        c = analytic.compare(vm, wl, link, "qemu", seeds=2)
+        assert ms.simulated["total_time_s"][i] == c.simulated["total_time_s"]
+        assert ms.simulated["downtime_s_std"][i] == c.simulated["downtime_s_std"]
+        for m, r in c.models.items():
+            assert ms.models[m]["bytes_sent"][i] == r.bytes_sent
+            assert ms.models[m]["converged"][i] == r.converged
+        assert ms.ratio("saturation")[i] == c.models["saturation"].total_time_s / c.simulated["total_time_s"]
+    with pytest.raises(ValueError, match="model must be one of"):
+        ms.ratio("nope")
+
+
+def test_model_sweep_lists_models_that_do_not_apply():
+    vm = pc.VM(memory_bytes=pc.MiB(64))
+    wls = [pc.workloads.Zipf(s=1.0, writes_per_s=1e4)]
+    ms = sweeps.model_sweep(vm, wls, pc.Link(rate_bps=pc.Gbps(10)), "xen", param="writes_per_s", values=[1e4],
+                            seeds=1)
+    assert "hotcold" in ms.skipped and "hotcold" not in ms.models and "saturation" in ms.models
+
+
+def test_model_sweep_rejects_bad_input():
+    vm = pc.VM(memory_bytes=pc.MiB(64))
+    wl = pc.workloads.Uniform(writes_per_s=1e3)
+    link = pc.Link(rate_bps=pc.Gbps(1))
+    with pytest.raises(ValueError, match="equal length"):
+        sweeps.model_sweep(vm, [wl], link, param="writes_per_s", values=[1, 2])
+    with pytest.raises(ValueError, match="models"):
+        sweeps.model_sweep(vm, [wl], link, param="writes_per_s", values=[1], models=["exact"])
+    with pytest.raises(ValueError, match="param"):
+        sweeps.model_sweep(vm, [wl], link, param="", values=[1])

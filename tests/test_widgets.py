@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import precopy as pc
+from precopy import sweeps
 from precopy.widgets import MEMORY_CHOICES, WRITE_RATE_CHOICES, WWS_CHOICES, MigrationExplorer
 
 SMALL = dict(memory_bytes=pc.GiB(1), wws_bytes=pc.MiB(64), writes_per_s=20_000.0, link="10 GbE",
@@ -50,7 +51,7 @@ def test_hot_set_slider_resimulates_and_redraws(ex):
 def test_link_toggle(ex):
     ex.controls["link"].value = "1 GbE"
     r = _expected(ex)
-    assert ex.result.rate_bps == pc.Link(rate_bps=pc.Gbps(1)).goodput_bps
+    assert ex.result.rate_bps == sweeps.ethernet_links()["1 GbE"].goodput_bps     # the fitted 1 GbE profile
     assert ex.result.downtime_s == r.downtime_s
     k = ex.sweep.axes["link"].index("1 GbE")
     q = ex.sweep.axes["wws_bytes"].index(pc.MiB(64))
@@ -66,7 +67,7 @@ def test_write_rate_recomputes_the_sweep(ex):
     # the plotted sweep is the simulation's
     r = pc.simulate(pc.VM(memory_bytes=pc.GiB(1)),
                     pc.workloads.HotCold(wws_bytes=pc.MiB(256), writes_per_s=200_000.0),
-                    pc.Link(rate_bps=pc.Gbps(25)), pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=60.0), seed=1)
+                    sweeps.ethernet_links()["25 GbE"], pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=60.0), seed=1)
     k, q = ex.sweep.axes["link"].index("25 GbE"), ex.sweep.axes["wws_bytes"].index(pc.MiB(256))
     assert ex.sweep.downtime_s[0, k, q] == r.downtime_s
 
