@@ -293,8 +293,8 @@ def downtime_vs_wws(memory_bytes=GiB(4), wws_bytes=_WWS, hot_fraction=0.9, write
 
 
 _MAP_POLICIES = ("QEMU (no cap)", "Xen legacy", "Xen v2", "VMware", "SimGrid")
-_MAP_WRITES = _geom(1e3, 1e6, 13)
-_MAP_RATES = _geom(10 ** (-1 / 3), 10 ** (5 / 3), 13)     # 0.46 .. 46 Gbit/s, through 1 and 10
+_MAP_WRITES = _geom(1e3, 1e6, 11)                          # 0.3 decades apart
+_MAP_RATES = _geom(10 ** -0.4, 10 ** 1.6, 11)               # 0.4 .. 40 Gbit/s, through 1 and 10
 _MAP_QUICK = {"memory_bytes": MiB(128), "wws_bytes": MiB(16), "writes_per_s": _geom(1e3, 1e6, 4),
               "rate_gbps": _geom(0.5, 50, 4), "timeout_s": 30.0}
 

@@ -82,6 +82,11 @@ def format_seconds(t: float) -> str:
     return f"{t:.0f} s"
 
 
+#: Line styles and markers cycled with the colours, so that overlapping lines stay visible.
+_LINESTYLES = ("-", "--", "-.", ":", (0, (6, 2)), (0, (1, 1)))
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 _BYTES = FuncFormatter(lambda x, pos: format_bytes(x) if x > 0 else "0")
 
 
@@ -412,8 +417,8 @@ def plot_wws_sweep(sweep, metrics=("downtime_s", "total_time_s"), axes=None, hig
                     y = vals[j, k]
                     conv = sweep.converged[j, k]
                     color = f"C{k % 8}"
-                    ax.plot(x, y, "-", color=color, lw=1.2, label=link)
-                    ax.plot(x[conv], y[conv], "o", color=color, ms=4)
+                    ax.plot(x, y, ls=_LINESTYLES[k % len(_LINESTYLES)], color=color, lw=1.2, label=link)
+                    ax.plot(x[conv], y[conv], _MARKERS[k % len(_MARKERS)], color=color, ms=4)
                     ax.plot(x[~conv], y[~conv], "x", color=color, ms=7, mew=1.8)
                 if highlight is not None:
                     hl_link, hl_wws = highlight
@@ -428,7 +433,8 @@ def plot_wws_sweep(sweep, metrics=("downtime_s", "total_time_s"), axes=None, hig
                     ax.set_xlabel("writable working set")
                 if j > 0:
                     ax.set_ylabel("")
-        handles = [Line2D([], [], color=f"C{k % 8}", marker="o", ms=4, label=lab) for k, lab in enumerate(links)]
+        handles = [Line2D([], [], color=f"C{k % 8}", ls=_LINESTYLES[k % len(_LINESTYLES)],
+                          marker=_MARKERS[k % len(_MARKERS)], ms=4, label=lab) for k, lab in enumerate(links)]
         handles.append(Line2D([], [], color="0.3", marker="x", ls="none", ms=7, mew=1.8, label=NONCONVERGED_LABEL))
         if legend == "figure":
             fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=7)
@@ -622,9 +628,10 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
             w = np.asarray(g.axes["writes_per_s"], float)
             d, tt, conv = g.downtime_s[:, j], g.total_time_s[:, j], g.converged[:, j]
             color = f"C{k % 8}"
+            ls, mk = _LINESTYLES[k % len(_LINESTYLES)], _MARKERS[k % len(_MARKERS)]
             for ax, x, y in ((axes[0], w, d), (axes[1], w, tt), (axes[2], tt, d)):
-                ax.plot(x, y, "-", color=color, lw=1.1, label=label)
-                ax.plot(x[conv], y[conv], "o", color=color, ms=3.5)
+                ax.plot(x, y, ls=ls, color=color, lw=1.2, marker=mk, ms=3.5, mfc="none", label=label)
+                ax.plot(x[conv], y[conv], mk, color=color, ms=3.5)
                 ax.plot(x[~conv], y[~conv], "x", color=color, ms=6, mew=1.6)
         for ax in axes[:2]:
             _log_axis(ax, "x", _COUNT)

@@ -434,7 +434,7 @@ class MigrationExplorer:
         frozen) and keeps a copy of everything except the timeline and the rings;
         other updates restore that copy and draw only those (Agg blitting).
         """
-        from PIL import Image
+        from matplotlib.image import imsave
         fig = self.figure
         canvas = fig.canvas
         with style():
@@ -451,7 +451,7 @@ class MigrationExplorer:
                 ax.draw_artist(ring)
             rgba = np.asarray(canvas.buffer_rgba())
             buf = io.BytesIO()
-            Image.fromarray(rgba[..., :3]).save(buf, format="png", compress_level=1)
+            imsave(buf, rgba[..., :3], format="png", pil_kwargs={"compress_level": 1})
         return buf.getvalue()
 
     # ---- public -------------------------------------------------------------------------------

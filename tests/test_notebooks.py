@@ -76,3 +76,6 @@ def test_notebook_runs_top_to_bottom(path, kernel_env, capsys):
     widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     if "MigrationExplorer" in "".join(c.source for c in nb.cells):
         assert widgets, f"{path.name} shows no widget"
+        # the compile note is shown when the explorer is created (and updated in place)
+        notes = [o for o in outputs if "precopy: kernels ready" in str(o.get("data", {}).get("text/html", ""))]
+        assert notes, f"{path.name}: no visible compile note"
