@@ -260,7 +260,26 @@ def _geom(lo, hi, n):
 @register("01_quickstart.ipynb", quick={"memory_bytes": GiB(1), "wws_bytes": MiB(64)})
 def quickstart_timeline(memory_bytes=GiB(16), wws_bytes=GiB(1), hot_fraction=0.9, writes_per_s=200_000.0,
                         link="10GbE", policy="QEMU (no cap)", seed=1):
-    """One migration round by round: bytes sent and dirtied, and the stop."""
+    """One migration round by round: bytes sent and dirtied, and the stop.
+
+    Parameters
+    ----------
+    memory_bytes, wws_bytes : int
+        Guest memory and hot-set size (bytes).
+    hot_fraction : float
+        Share of writes on the hot set.
+    writes_per_s : float
+        Guest page writes per second.
+    link : str
+        Fitted link profile (:func:`precopy.links.profile`), one stream.
+    policy : str
+        A label of :func:`precopy.sweeps.default_policies`.
+    seed : int
+
+    Returns
+    -------
+    Figure
+    """
     from .links import profile
     from .plotting import plot_timeline
     from .simulate import simulate
@@ -282,7 +301,28 @@ def downtime_vs_wws(memory_bytes=GiB(4), wws_bytes=_WWS, hot_fraction=0.9, write
                     links_gbps=(1.0, 10.0, 25.0), fitted_links=True,
                     policies=("QEMU", "QEMU (no cap)", "Xen legacy", "Xen v2", "VMware", "SimGrid"),
                     timeout_s=600.0, seed=1):
-    """Downtime and total migration time against working-set size, per link and policy."""
+    """Downtime and total migration time against working-set size, per link and policy.
+
+    Parameters
+    ----------
+    memory_bytes : int
+    wws_bytes : sequence of int
+        Hot-set sizes swept (bytes).
+    hot_fraction, writes_per_s : float
+    links_gbps : sequence of float
+        Nominal Ethernet rates.
+    fitted_links : bool
+        Fitted link profiles (one stream) rather than nominal rates.
+    policies : sequence of str
+        Labels of :func:`precopy.sweeps.default_policies`.
+    timeout_s : float
+        Simulated time after which a migration still iterating is stopped.
+    seed : int
+
+    Returns
+    -------
+    Figure
+    """
     from .plotting import plot_wws_sweep
     from .sweeps import ethernet_links, wws_sweep
     from .vm import VM
@@ -302,7 +342,23 @@ _MAP_QUICK = {"memory_bytes": MiB(128), "wws_bytes": MiB(16), "writes_per_s": _g
 @register("03_convergence_map.ipynb", quick=_MAP_QUICK)
 def convergence_maps(memory_bytes=MiB(512), wws_bytes=MiB(64), writes_per_s=_MAP_WRITES, rate_gbps=_MAP_RATES,
                      policies=_MAP_POLICIES, timeout_s=120.0, seed=1):
-    """Where pre-copy converges: downtime over write rate x link rate, per stop rule."""
+    """Where pre-copy converges: downtime over write rate x link rate, per stop rule.
+
+    Parameters
+    ----------
+    memory_bytes, wws_bytes : int
+    writes_per_s : sequence of float
+        Grid of guest page-write rates.
+    rate_gbps : sequence of float
+        Grid of nominal link rates (MTU 1500 framing).
+    policies : sequence of str
+    timeout_s : float
+    seed : int
+
+    Returns
+    -------
+    Figure
+    """
     from .plotting import plot_convergence_maps
     grids = convergence_grids(memory_bytes, wws_bytes, writes_per_s, rate_gbps, policies, timeout_s, seed)
     return plot_convergence_maps(grids)
@@ -311,7 +367,19 @@ def convergence_maps(memory_bytes=MiB(512), wws_bytes=MiB(64), writes_per_s=_MAP
 @register("03_convergence_map.ipynb", quick=_MAP_QUICK)
 def stop_rule_tradeoff(memory_bytes=MiB(512), wws_bytes=MiB(64), writes_per_s=_MAP_WRITES, rate_gbps=_MAP_RATES,
                        policies=_MAP_POLICIES, timeout_s=120.0, seed=1, at_gbps=10.0):
-    """How each stop rule trades downtime for total time on one link."""
+    """How each stop rule trades downtime for total time on one link.
+
+    Parameters
+    ----------
+    memory_bytes, wws_bytes, writes_per_s, rate_gbps, policies, timeout_s, seed
+        As for :func:`convergence_maps` (the grids are shared).
+    at_gbps : float
+        The link rate shown (nearest grid column).
+
+    Returns
+    -------
+    Figure
+    """
     from .plotting import plot_tradeoff
     grids = convergence_grids(memory_bytes, wws_bytes, writes_per_s, rate_gbps, policies, timeout_s, seed)
     return plot_tradeoff(grids, Gbps(at_gbps))
@@ -333,7 +401,29 @@ def _model_sweep(memory_bytes, make_workload, writes_per_s, link, policy, seeds,
 @register("04_analytic_models.ipynb", quick=_AN_QUICK)
 def analytic_vs_simulation(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=0.9, writes_per_s=_AN_WRITES,
                            link="10GbE", policy="QEMU (no cap)", timeout_s=600.0, seeds=3):
-    """The geometric, hot/cold and saturation models against the simulator, uniform and hot/cold writes."""
+    """The geometric, hot/cold and saturation models against the simulator, uniform and hot/cold writes.
+
+    Parameters
+    ----------
+    memory_bytes, wws_bytes : int
+    hot_fraction : float
+    writes_per_s : sequence of float
+        Write rates swept.
+    link : str
+        Fitted link profile.
+    policy : str
+    timeout_s : float
+    seeds : int
+        Seeds simulated per point.
+
+    Returns
+    -------
+    Figure
+
+    References
+    ----------
+    See :mod:`precopy.analytic` for the models and their sources.
+    """
     from .plotting import new_figure, plot_model_comparison
     from .workloads import HotCold, Uniform
     pol = _policies([policy])[policy].with_(timeout_s=timeout_s)
@@ -353,7 +443,17 @@ def analytic_vs_simulation(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=
 @register("04_analytic_models.ipynb", quick=_AN_QUICK)
 def page_skip_models(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=0.9, writes_per_s=_AN_WRITES,
                      link="10GbE", policy="Xen legacy", seeds=3):
-    """Page skip (Xen legacy): the simulator with and without skip against the analytic models."""
+    """Page skip (Xen legacy): the simulator with and without skip against the analytic models.
+
+    Parameters
+    ----------
+    memory_bytes, wws_bytes, hot_fraction, writes_per_s, link, policy, seeds
+        As for :func:`analytic_vs_simulation`.
+
+    Returns
+    -------
+    Figure
+    """
     from .plotting import format_bytes, plot_model_comparison
     from .workloads import HotCold
 
@@ -370,7 +470,17 @@ def page_skip_models(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=0.9, w
 
 @register("05_validation.ipynb", quick={"seeds": 1})
 def measured_vs_predicted(seeds=5):
-    """Published migrations: measured total time, downtime and data sent against the predictions."""
+    """Published migrations: measured total time, downtime and data sent against the predictions.
+
+    Parameters
+    ----------
+    seeds : int
+        Seeds per scenario (:func:`precopy.validation.validate`).
+
+    Returns
+    -------
+    Figure
+    """
     from .plotting import plot_measured_vs_predicted
     from .validation import validate
     return plot_measured_vs_predicted(validate(seeds=seeds).rows)
@@ -378,7 +488,17 @@ def measured_vs_predicted(seeds=5):
 
 @register("05_validation.ipynb", quick={"max_streams": 4})
 def link_fit(max_streams=16):
-    """The link model fitted to published migration throughputs: goodput per stream count, fit quality."""
+    """The link model fitted to published migration throughputs: goodput per stream count, fit quality.
+
+    Parameters
+    ----------
+    max_streams : int
+        Largest stream count drawn.
+
+    Returns
+    -------
+    Figure
+    """
     from .linkfit import fit_links
     from .links import profiles
     from .plotting import plot_link_fit

@@ -570,6 +570,16 @@ def plot_convergence_maps(grids: dict, metric: str = "downtime_s", ncols: int | 
     Returns
     -------
     Figure
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> from precopy import sweeps
+    >>> vm = pc.VM(memory_bytes=pc.MiB(64))
+    >>> grids = {p: sweeps.convergence_grid(vm, [1e3, 1e5], [pc.Gbps(1), pc.Gbps(10)], p, seed=1)
+    ...          for p in ("xen", "simgrid")}
+    >>> [ax.get_title() for ax in plot_convergence_maps(grids).axes[:2]]
+    ['xen', 'simgrid']
     """
     if not isinstance(grids, dict) or not grids:
         raise ValueError("grids must be a non-empty dict of label -> Sweep")
@@ -614,6 +624,15 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
     Returns
     -------
     Figure
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> from precopy import sweeps
+    >>> g = sweeps.convergence_grid(pc.VM(memory_bytes=pc.MiB(64)), [1e3, 1e5], [pc.Gbps(1), pc.Gbps(10)],
+    ...                             "xen", seed=1)
+    >>> len(plot_tradeoff({"Xen v2": g}, pc.Gbps(10)).axes)
+    3
     """
     if not isinstance(grids, dict) or not grids:
         raise ValueError("grids must be a non-empty dict of label -> Sweep")
@@ -783,6 +802,18 @@ def plot_measured_vs_predicted(rows, metrics=("total_time_s", "downtime_ms", "da
     Returns
     -------
     Figure
+
+    References
+    ----------
+    ``data/published_migrations.csv`` and ``data/validation_map.csv`` (sources and
+    mapping rules in ``data/README.md``).
+
+    Examples
+    --------
+    >>> rows = [{"source_id": "S1", "measured_total_time_s": 71.0, "predicted_total_time_s": 80.0,
+    ...          "verdict_ok": True, "in_sample": ""}]
+    >>> plot_measured_vs_predicted(rows, metrics=("total_time_s",)).axes[0].get_xlabel()
+    'measured total migration time (s)'
     """
     rows = list(rows)
     if not rows:
@@ -857,6 +888,17 @@ def plot_link_fit(points, fitted_gbps, profiles, max_streams: int = 16, axes=Non
     Returns
     -------
     Figure
+
+    References
+    ----------
+    ``data/link_fit_points.csv`` (the published throughputs and their sources).
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> fit = pc.linkfit.fit_links()
+    >>> len(plot_link_fit(fit.points, fit.fitted_gbps, pc.links.profiles()).axes)
+    2
     """
     points = list(points)
     fitted = np.asarray(fitted_gbps, float)

@@ -222,8 +222,8 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
     >>> import precopy as pc
     >>> vm = pc.VM(memory_bytes=pc.MiB(16))
     >>> specs = [(vm, pc.workloads.Idle(), pc.Link(rate_bps=pc.Gbps(g)), "xen") for g in (1, 10)]
-    >>> [r.n_rounds for r in run_all(specs, seed=1)]
-    [2, 2]
+    >>> [r.n_rounds for r in run_all(specs, seed=1)]      # an idle guest: one pass, nothing left
+    [1, 1]
     """
     seed = v.seed(seed)
     items = list(scenarios)
