@@ -34,7 +34,8 @@ from .results import MigrationResult
 from .sweeps import Sweep
 
 __all__ = ["STYLE", "style", "new_figure", "plot_timeline", "plot_rate_timeline", "plot_migration", "plot_wws_sweep", "plot_convergence_map",
-           "plot_convergence_maps", "plot_tradeoff", "format_bytes", "format_seconds", "format_count", "NONCONVERGED_LABEL"]
+           "plot_convergence_maps", "plot_tradeoff", "plot_model_comparison", "plot_measured_vs_predicted",
+           "plot_link_fit", "format_bytes", "format_seconds", "format_count", "NONCONVERGED_LABEL"]
 
 #: The one style file (shipped as package data).
 STYLE = Path(__file__).with_name("precopy.mplstyle")
@@ -79,6 +80,11 @@ def format_seconds(t: float) -> str:
     if abs(t) < 100:
         return f"{t:.3g} s"
     return f"{t:.0f} s"
+
+
+#: Line styles and markers cycled with the colours, so that overlapping lines stay visible.
+_LINESTYLES = ("-", "--", "-.", ":", (0, (6, 2)), (0, (1, 1)))
+_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 _BYTES = FuncFormatter(lambda x, pos: format_bytes(x) if x > 0 else "0")
@@ -411,8 +417,8 @@ def plot_wws_sweep(sweep, metrics=("downtime_s", "total_time_s"), axes=None, hig
                     y = vals[j, k]
                     conv = sweep.converged[j, k]
                     color = f"C{k % 8}"
-                    ax.plot(x, y, "-", color=color, lw=1.2, label=link)
-                    ax.plot(x[conv], y[conv], "o", color=color, ms=4)
+                    ax.plot(x, y, ls=_LINESTYLES[k % len(_LINESTYLES)], color=color, lw=1.2, label=link)
+                    ax.plot(x[conv], y[conv], _MARKERS[k % len(_MARKERS)], color=color, ms=4)
                     ax.plot(x[~conv], y[~conv], "x", color=color, ms=7, mew=1.8)
                 if highlight is not None:
                     hl_link, hl_wws = highlight
@@ -427,7 +433,8 @@ def plot_wws_sweep(sweep, metrics=("downtime_s", "total_time_s"), axes=None, hig
                     ax.set_xlabel("writable working set")
                 if j > 0:
                     ax.set_ylabel("")
-        handles = [Line2D([], [], color=f"C{k % 8}", marker="o", ms=4, label=lab) for k, lab in enumerate(links)]
+        handles = [Line2D([], [], color=f"C{k % 8}", ls=_LINESTYLES[k % len(_LINESTYLES)],
+                          marker=_MARKERS[k % len(_MARKERS)], ms=4, label=lab) for k, lab in enumerate(links)]
         handles.append(Line2D([], [], color="0.3", marker="x", ls="none", ms=7, mew=1.8, label=NONCONVERGED_LABEL))
         if legend == "figure":
             fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=7)
@@ -563,6 +570,16 @@ def plot_convergence_maps(grids: dict, metric: str = "downtime_s", ncols: int | 
     Returns
     -------
     Figure
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> from precopy import sweeps
+    >>> vm = pc.VM(memory_bytes=pc.MiB(64))
+    >>> grids = {p: sweeps.convergence_grid(vm, [1e3, 1e5], [pc.Gbps(1), pc.Gbps(10)], p, seed=1)
+    ...          for p in ("xen", "simgrid")}
+    >>> [ax.get_title() for ax in plot_convergence_maps(grids).axes[:2]]
+    ['xen', 'simgrid']
     """
     if not isinstance(grids, dict) or not grids:
         raise ValueError("grids must be a non-empty dict of label -> Sweep")
@@ -607,6 +624,15 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
     Returns
     -------
     Figure
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> from precopy import sweeps
+    >>> g = sweeps.convergence_grid(pc.VM(memory_bytes=pc.MiB(64)), [1e3, 1e5], [pc.Gbps(1), pc.Gbps(10)],
+    ...                             "xen", seed=1)
+    >>> len(plot_tradeoff({"Xen v2": g}, pc.Gbps(10)).axes)
+    3
     """
     if not isinstance(grids, dict) or not grids:
         raise ValueError("grids must be a non-empty dict of label -> Sweep")
@@ -621,9 +647,10 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
             w = np.asarray(g.axes["writes_per_s"], float)
             d, tt, conv = g.downtime_s[:, j], g.total_time_s[:, j], g.converged[:, j]
             color = f"C{k % 8}"
+            ls, mk = _LINESTYLES[k % len(_LINESTYLES)], _MARKERS[k % len(_MARKERS)]
             for ax, x, y in ((axes[0], w, d), (axes[1], w, tt), (axes[2], tt, d)):
-                ax.plot(x, y, "-", color=color, lw=1.1, label=label)
-                ax.plot(x[conv], y[conv], "o", color=color, ms=3.5)
+                ax.plot(x, y, ls=ls, color=color, lw=1.2, marker=mk, ms=3.5, mfc="none", label=label)
+                ax.plot(x[conv], y[conv], mk, color=color, ms=3.5)
                 ax.plot(x[~conv], y[~conv], "x", color=color, ms=6, mew=1.6)
         for ax in axes[:2]:
             _log_axis(ax, "x", _COUNT)
@@ -640,4 +667,287 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
         handles.append(Line2D([], [], color="0.3", marker="x", ls="none", ms=6, mew=1.6, label=NONCONVERGED_LABEL))
         fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=7)
         axes[1].set_title(f"stop rules on a {shown / 1e9:.3g} Gbit/s link", fontsize=10)
+    return fig
+
+
+_MODEL_STYLE = {"saturation": ("C0", "-"), "geometric": ("C1", "--"), "hotcold": ("C2", ":")}
+_PARAM_LABELS = {"writes_per_s": "guest page writes per second", "wws_bytes": "writable working set",
+                 "rate_bps": "link rate (bit/s)"}
+
+
+def plot_model_comparison(ms, metrics=("total_time_s", "downtime_s"), axes=None, reference=None,
+                          reference_label: str = "simulated, other setting", title: str | None = None,
+                          legend: bool = True) -> Figure:
+    """The simulator against the analytic models along one parameter, and their ratio.
+
+    One row per metric (simulated mean over seeds as black dots with a one-sigma
+    bar, each model a line), then a row with each model's prediction divided by
+    the simulated mean for the first metric, with a +-5 % band: where the ratio
+    leaves the band, the closed form no longer describes the simulation.  A point
+    that did not converge is marked ``x`` (in the model's colour for a model,
+    black for the simulator).
+
+    Parameters
+    ----------
+    ms : ModelSweep
+        From :func:`precopy.sweeps.model_sweep`.
+    metrics : sequence of str, default (total_time_s, downtime_s)
+    axes : sequence of Axes, optional
+        ``len(metrics) + 1`` axes (one column) to draw into.
+    reference : ModelSweep, optional
+        Another sweep whose simulated mean is drawn as a grey dashed line
+        (e.g. the same guest without page skip).
+    reference_label : str
+    title : str, optional
+        Title of the first row.
+    legend : bool, default True
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> from precopy import sweeps
+    >>> w = [1e3, 3e4]
+    >>> ms = sweeps.model_sweep(pc.VM(memory_bytes=pc.MiB(128)), [pc.workloads.Uniform(writes_per_s=x) for x in w],
+    ...                         pc.Link(rate_bps=pc.Gbps(10)), "qemu", param="writes_per_s", values=w, seeds=2)
+    >>> len(plot_model_comparison(ms).axes)
+    3
+    """
+    from .sweeps import ModelSweep
+    if not isinstance(ms, ModelSweep):
+        raise ValueError(f"ms must be a precopy.sweeps.ModelSweep; got {type(ms).__name__}")
+    if reference is not None and not isinstance(reference, ModelSweep):
+        raise ValueError(f"reference must be a ModelSweep or None; got {type(reference).__name__}")
+    metrics = tuple(metrics)
+    for m in metrics:
+        if m not in ("total_time_s", "downtime_s", "bytes_sent", "n_rounds"):
+            raise ValueError(f"metrics must be among total_time_s, downtime_s, bytes_sent, n_rounds; got {m!r}")
+    nrow = len(metrics) + 1
+    with style():
+        if axes is None:
+            fig, axes = new_figure(nrow, 1, figsize=(4.6, 2.2 * nrow), sharex=True)
+        axes = list(np.atleast_1d(axes))
+        if len(axes) != nrow:
+            raise ValueError(f"axes must hold len(metrics) + 1 = {nrow} axes; got {len(axes)}")
+        fig = axes[0].figure
+        x = np.asarray(ms.values, float)
+        sim = ms.simulated
+        sim_conv = np.asarray(sim["converged"], float) >= 0.5
+        for ax, m in zip(axes, metrics):
+            y, e = np.asarray(sim[m], float), np.asarray(sim[m + "_std"], float)
+            ax.errorbar(x[sim_conv], y[sim_conv], yerr=e[sim_conv], fmt="o", color="k", ms=4, capsize=2,
+                        label=f"simulated (mean of {len(ms.params.get('seeds', [])) or '?'} seeds)", zorder=4)
+            ax.plot(x[~sim_conv], y[~sim_conv], "x", color="k", ms=7, mew=1.8, zorder=4)
+            if reference is not None:
+                ax.plot(np.asarray(reference.values, float), np.asarray(reference.simulated[m], float), "--",
+                        color="0.55", lw=1.2, label=reference_label)
+            for name, d in ms.models.items():
+                color, ls = _MODEL_STYLE.get(name, ("C3", "-."))
+                yy = np.asarray(d[m], float)
+                ok = np.isfinite(yy)
+                ax.plot(x[ok], yy[ok], ls, color=color, lw=1.4, label=f"{name} model")
+                bad = ok & ~np.asarray(d["converged"], bool)
+                ax.plot(x[bad], yy[bad], "x", color=color, ms=6, mew=1.5)
+            if m == "bytes_sent":
+                ax.set_yscale("log", base=2)
+                ax.yaxis.set_major_formatter(_BYTES)
+                ax.yaxis.set_minor_formatter(NullFormatter())
+            else:
+                _log_axis(ax, "y")
+            ax.set_ylabel(_METRIC_LABELS[m])
+        rax = axes[-1]
+        m0 = metrics[0]
+        rax.axhspan(0.95, 1.05, color="0.88", lw=0, label="within 5 %")
+        rax.axhline(1.0, color="0.4", lw=0.8)
+        for name in ms.models:
+            color, ls = _MODEL_STYLE.get(name, ("C3", "-."))
+            r = ms.ratio(name, m0)
+            ok = np.isfinite(r) & (r > 0)
+            rax.plot(x[ok], r[ok], ls, color=color, lw=1.4, marker=".", ms=5)
+        _log_axis(rax, "y")
+        rax.set_ylabel(f"model / simulated\n{_METRIC_LABELS[m0].split(' (')[0]}")
+        for ax in axes:
+            _log_axis(ax, "x", _COUNT if ms.param == "writes_per_s" else None)
+        rax.set_xlabel(_PARAM_LABELS.get(ms.param, ms.param))
+        if title:
+            axes[0].set_title(title)
+        if legend:
+            handles, _ = axes[0].get_legend_handles_labels()
+            handles.append(Line2D([], [], color="0.3", marker="x", ls="none", ms=6, mew=1.5,
+                                  label=NONCONVERGED_LABEL))
+            axes[0].legend(handles=handles, fontsize=7)
+    return fig
+
+
+def plot_measured_vs_predicted(rows, metrics=("total_time_s", "downtime_ms", "data_sent_mib"), axes=None) -> Figure:
+    """Published measurements against the simulator's predictions, one panel per metric.
+
+    Each point is one published migration (``precopy validate``), on log axes
+    with the line of perfect agreement and a factor-of-two band.  Filled: the
+    predicted convergence verdict matches the measured one; ``x``: it does not.
+    Hollow: the row shares data with a fit (in-sample).  Colour: the source.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        :attr:`precopy.validation.ValidationReport.rows`: ``measured_<metric>``,
+        ``predicted_<metric>``, ``verdict_ok``, ``in_sample``, ``source_id``.
+    metrics : sequence of str
+        Metric names as in the rows (units in the names).
+    axes : sequence of Axes, optional
+
+    Returns
+    -------
+    Figure
+
+    References
+    ----------
+    ``data/published_migrations.csv`` and ``data/validation_map.csv`` (sources and
+    mapping rules in ``data/README.md``).
+
+    Examples
+    --------
+    >>> rows = [{"source_id": "S1", "measured_total_time_s": 71.0, "predicted_total_time_s": 80.0,
+    ...          "verdict_ok": True, "in_sample": ""}]
+    >>> plot_measured_vs_predicted(rows, metrics=("total_time_s",)).axes[0].get_xlabel()
+    'measured total migration time (s)'
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows must hold at least one validation row")
+    for m in metrics:
+        for r in rows:
+            if f"measured_{m}" not in r or f"predicted_{m}" not in r:
+                raise ValueError(f"rows must have measured_{m} and predicted_{m}; got keys {sorted(r)[:8]}...")
+    labels = {"total_time_s": "total migration time (s)", "downtime_ms": "downtime (ms)",
+              "data_sent_mib": "data sent (MiB)", "rounds": "rounds"}
+    sources = sorted({r["source_id"] for r in rows})
+    colors = {s: f"C{i % 8}" for i, s in enumerate(sources)}
+    with style():
+        if axes is None:
+            fig, axes = new_figure(1, len(metrics), figsize=(3.3 * len(metrics) + 2.0, 3.3))
+        axes = list(np.atleast_1d(axes))
+        fig = axes[0].figure
+        for ax, m in zip(axes, metrics):
+            pts = [(r[f"measured_{m}"], r[f"predicted_{m}"], r) for r in rows
+                   if r[f"measured_{m}"] is not None and r[f"predicted_{m}"] is not None
+                   and np.isfinite(r[f"measured_{m}"]) and np.isfinite(r[f"predicted_{m}"])
+                   and r[f"measured_{m}"] > 0 and r[f"predicted_{m}"] > 0]
+            if not pts:
+                ax.text(0.5, 0.5, "no published values", transform=ax.transAxes, ha="center")
+                ax.set_title(labels.get(m, m))
+                continue
+            allv = np.array([[a, b] for a, b, _ in pts], float)
+            lo, hi = allv.min() / 2, allv.max() * 2
+            g = np.geomspace(lo, hi, 50)
+            ax.fill_between(g, g / 2, g * 2, color="0.92", lw=0, label="within a factor of 2")
+            ax.plot(g, g, color="0.4", lw=0.8, label="prediction = measurement")
+            for a, b, r in pts:
+                c = colors[r["source_id"]]
+                if not r.get("verdict_ok", True):
+                    ax.plot(a, b, "x", color=c, ms=8, mew=2)
+                else:
+                    ax.plot(a, b, "o", ms=6, mec=c, mfc="none" if r.get("in_sample") else c, mew=1.5)
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(lo, hi)
+            _log_axis(ax, "x")
+            _log_axis(ax, "y")
+            ax.set_aspect("equal", adjustable="box")
+            ax.set_xlabel(f"measured {labels.get(m, m)}")
+            ax.set_ylabel(f"predicted {labels.get(m, m)}")
+        handles = [Line2D([], [], color=colors[s], marker="o", ls="none", label=s) for s in sources]
+        handles += [Line2D([], [], color="0.3", marker="o", mfc="none", ls="none", label="in-sample (shares a fit)"),
+                    Line2D([], [], color="0.3", marker="x", ls="none", mew=2, label="convergence verdict wrong"),
+                    Patch(color="0.92", label="within a factor of 2")]
+        fig.legend(handles=handles, loc="outside right center", fontsize=7)
+    return fig
+
+
+def plot_link_fit(points, fitted_gbps, profiles, max_streams: int = 16, axes=None) -> Figure:
+    """The fitted link model: goodput against streams per profile, and fitted against measured.
+
+    Left: each profile's goodput (one line per nominal rate, MTU 1500, the
+    ``modern`` stream class) against the number of streams, with the published
+    throughputs measured at that rate (MTU as the fit assumed).  Right: every
+    fitted point, measured against the model, with a +-10 % band.
+
+    Parameters
+    ----------
+    points : sequence of precopy.linkfit.FitPoint
+        The points the fit used.
+    fitted_gbps : sequence of float
+        The model's goodput at each point (``LinkFit.fitted_gbps``).
+    profiles : dict of str to LinkProfile
+        From :func:`precopy.links.profiles`.
+    max_streams : int, default 16
+    axes : pair of Axes, optional
+
+    Returns
+    -------
+    Figure
+
+    References
+    ----------
+    ``data/link_fit_points.csv`` (the published throughputs and their sources).
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> fit = pc.linkfit.fit_links()
+    >>> len(plot_link_fit(fit.points, fit.fitted_gbps, pc.links.profiles()).axes)
+    2
+    """
+    points = list(points)
+    fitted = np.asarray(fitted_gbps, float)
+    if len(points) != len(fitted) or not points:
+        raise ValueError(f"points and fitted_gbps must be non-empty and of equal length; got "
+                         f"{len(points)} and {len(fitted)}")
+    with style():
+        if axes is None:
+            fig, axes = new_figure(1, 2, figsize=(9.5, 3.8))
+        ax, bx = axes
+        fig = ax.figure
+        n = np.arange(1, max_streams + 1)
+        rates = {}
+        for k, (name, pr) in enumerate(profiles.items()):
+            color = f"C{k % 8}"
+            rates[pr.rate_bps / 1e9] = color
+            g = [pr.link(streams=int(s)).goodput_bps / 1e9 for s in n]
+            ax.plot(n, g, "-" if not pr.extrapolation else "--", color=color,
+                    label=f"{name}" + (" (extrapolated)" if pr.extrapolation else ""))
+        for p in points:
+            color = rates.get(p.link_gbps, "0.4")
+            mk = "s" if p.stream_class != "modern" else "o"
+            ax.plot(p.streams, p.achieved_gbps, mk, color=color, mfc="none" if p.stream_class != "modern" else color,
+                    ms=6, mew=1.4)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([1, 2, 4, 8, 16][: int(np.log2(max_streams)) + 1])
+        ax.xaxis.set_major_formatter(_PLAIN)
+        ax.set_yscale("log")
+        _log_axis(ax, "y")
+        ax.set_xlabel("migration streams")
+        ax.set_ylabel("goodput (Gbit/s)")
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [Line2D([], [], color="0.3", marker="o", ls="none", label="published, modern stacks"),
+                    Line2D([], [], color="0.3", marker="s", mfc="none", ls="none", label="published, Hyper-V 2012")]
+        ax.legend(handles=handles, fontsize=7, ncol=2)
+        meas = np.array([p.achieved_gbps for p in points])
+        lo, hi = min(meas.min(), fitted.min()) / 1.5, max(meas.max(), fitted.max()) * 1.5
+        g = np.geomspace(lo, hi, 50)
+        bx.fill_between(g, g / 1.1, g * 1.1, color="0.9", lw=0, label="within 10 %")
+        bx.plot(g, g, color="0.4", lw=0.8)
+        for p, f in zip(points, fitted):
+            color = rates.get(p.link_gbps, "0.4")
+            bx.plot(p.achieved_gbps, f, "o", color=color, ms=5)
+        bx.set_xlim(lo, hi)
+        bx.set_ylim(lo, hi)
+        _log_axis(bx, "x")
+        _log_axis(bx, "y")
+        bx.set_aspect("equal", adjustable="box")
+        bx.set_xlabel("published throughput (Gbit/s)")
+        bx.set_ylabel("fitted model (Gbit/s)")
+        bx.legend(fontsize=7, loc="upper left")
     return fig

@@ -29,7 +29,8 @@ from .units import Gbps
 from .vm import VM, Switchover
 from .workloads import HotCold
 
-__all__ = ["Sweep", "run_all", "wws_sweep", "convergence_grid", "ethernet_links", "default_policies",
+__all__ = ["Sweep", "ModelSweep", "run_all", "wws_sweep", "convergence_grid", "model_sweep", "ethernet_links",
+           "default_policies",
            "METRICS"]
 
 #: Per-point outcomes a :class:`Sweep` stores (all :class:`MigrationResult` fields).
@@ -37,13 +38,18 @@ METRICS = ("downtime_s", "total_time_s", "precopy_time_s", "bytes_sent", "n_roun
            "stop_reason")
 
 
-def ethernet_links(gbe=(1, 10, 25)) -> dict[str, Link]:
-    """Links at nominal Ethernet rates, MTU 1500, one stream: ``{"10 GbE": Link, ...}``.
+def ethernet_links(gbe=(1, 10, 25), fitted: bool = True) -> dict[str, Link]:
+    """One migration stream on Ethernet links, MTU 1500: ``{"10 GbE": Link, ...}``.
 
     Parameters
     ----------
     gbe : sequence of float, default (1, 10, 25)
-        Line rates in Gbit/s.
+        Nominal line rates in Gbit/s.
+    fitted : bool, default True
+        Use the link model fitted to published migration throughputs
+        (:func:`precopy.links.profile`: stack efficiency and the ceiling of one
+        stream, about 15 Gbit/s, so one stream on 25 GbE gets about 15 Gbit/s).
+        False: the nominal rate with Ethernet/TCP framing only.
 
     Returns
     -------
@@ -51,13 +57,19 @@ def ethernet_links(gbe=(1, 10, 25)) -> dict[str, Link]:
 
     Examples
     --------
-    >>> list(ethernet_links())
+    >>> links = ethernet_links()
+    >>> list(links)
     ['1 GbE', '10 GbE', '25 GbE']
+    >>> links["25 GbE"].goodput_bps < ethernet_links(fitted=False)["25 GbE"].goodput_bps
+    True
     """
+    from .links import profile
+    if not isinstance(fitted, bool):
+        raise ValueError(f"fitted must be True or False; got {fitted!r}")
     out = {}
     for g in gbe:
         g = v.real(g, "gbe", "Gbit/s", lo=1e-6, hi=1e4)
-        out[f"{g:g} GbE"] = Link(rate_bps=Gbps(g))
+        out[f"{g:g} GbE"] = profile(Gbps(g)).link() if fitted else Link(rate_bps=Gbps(g))
     return out
 
 
@@ -193,6 +205,8 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
         result does not depend on it: every scenario is independent.
     progress : callable(done, total) or None
         Called in order after each finished scenario, from the calling thread.
+        An exception it raises abandons the rest: scenarios not yet started are
+        cancelled, running ones finish, and the exception propagates.
 
     Returns
     -------
@@ -208,7 +222,7 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
     >>> import precopy as pc
     >>> vm = pc.VM(memory_bytes=pc.MiB(16))
     >>> specs = [(vm, pc.workloads.Idle(), pc.Link(rate_bps=pc.Gbps(g)), "xen") for g in (1, 10)]
-    >>> [r.n_rounds for r in run_all(specs, seed=1)]
+    >>> [r.n_rounds for r in run_all(specs, seed=1)]      # an idle guest: one pass, nothing left
     [1, 1]
     """
     seed = v.seed(seed)
@@ -234,11 +248,17 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
             if progress is not None:
                 progress(i + 1, n)
         return out
-    with ThreadPoolExecutor(max_workers=nthreads) as pool:
+    pool = ThreadPoolExecutor(max_workers=nthreads)
+    try:
         for i, r in enumerate(pool.map(one, range(n))):
             out.append(r)
             if progress is not None:
                 progress(i + 1, n)
+    except BaseException:
+        # e.g. progress() raised to abandon the sweep: start no further scenario
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return out
 
 
@@ -444,3 +464,127 @@ def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes
               "hot_fraction": hot_fraction, "policy": pol.name, "seed": v.seed(seed),
               "timeout_s": pol.timeout_s, "mtu": mtu}
     return _collect(results, (len(w), len(r)), axes, params)
+
+
+@dataclass(frozen=True)
+class ModelSweep:
+    """The simulator (mean and spread over seeds) beside the analytic models, along one parameter.
+
+    Attributes
+    ----------
+    param : str
+        Name of the varied parameter (e.g. ``"writes_per_s"``).
+    values : tuple
+        Its values, one per point.
+    simulated : dict of str to ndarray
+        Mean over seeds of ``total_time_s``, ``downtime_s``, ``bytes_sent``,
+        ``n_rounds``; ``<metric>_std`` the standard deviation; ``converged`` the
+        share of seeds that converged.
+    models : dict of str to dict of str to ndarray
+        Per analytic model: the same metrics, ``converged`` (bool) and
+        ``stop_reason``.
+    skipped : dict of str to str
+        Models that do not apply to the workload, with the reason.
+    params : dict
+        The fixed inputs.
+    """
+
+    param: str
+    values: tuple
+    simulated: dict
+    models: dict
+    skipped: dict
+    params: dict = field(default_factory=dict)
+
+    def ratio(self, model: str, metric: str = "total_time_s") -> np.ndarray:
+        """Model prediction over simulated mean, per point."""
+        if model not in self.models:
+            raise ValueError(f"model must be one of {list(self.models)}; got {model!r}")
+        return np.asarray(self.models[model][metric], float) / np.asarray(self.simulated[metric], float)
+
+
+def model_sweep(vm: VM, workloads, link: Link, policy="qemu", *, param: str, values, seeds=3,
+                models=None, switchover: Switchover | None = None, threads: int | None = None,
+                progress=None) -> ModelSweep:
+    """Run :func:`precopy.analytic.compare` at every point of a one-parameter sweep.
+
+    Parameters
+    ----------
+    vm : VM
+    workloads : sequence of Workload
+        One workload per value of the parameter.
+    link : Link
+    policy : Policy or str, default ``"qemu"``
+    param : str
+        Name of the parameter, for labels.
+    values : sequence of float
+        The parameter's values (same length as ``workloads``).
+    seeds : int or sequence of int, default 3
+        Seeds simulated per point (see :func:`precopy.analytic.compare`).
+    models : sequence of str, optional
+        Analytic models (default: all of :data:`precopy.analytic.MODELS`).
+    switchover : Switchover, optional
+    threads : int or None
+        Points run in parallel (the result does not depend on it).
+    progress : callable(done, total) or None
+
+    Returns
+    -------
+    ModelSweep
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> w = [1e3, 1e5]
+    >>> ms = model_sweep(pc.VM(memory_bytes=pc.MiB(256)), [pc.workloads.Uniform(writes_per_s=x) for x in w],
+    ...                  pc.Link(rate_bps=pc.Gbps(10)), "qemu", param="writes_per_s", values=w, seeds=2)
+    >>> sorted(ms.models), ms.simulated["total_time_s"].shape
+    (['geometric', 'hotcold', 'saturation'], (2,))
+    """
+    from . import analytic
+    if not isinstance(vm, VM):
+        raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
+    workloads, values = list(workloads), list(values)
+    if not workloads or len(workloads) != len(values):
+        raise ValueError(f"workloads and values must be non-empty and of equal length; got "
+                         f"{len(workloads)} and {len(values)}")
+    if not isinstance(param, str) or not param:
+        raise ValueError(f"param must be a non-empty name; got {param!r}")
+    models = tuple(analytic.MODELS if models is None else models)
+    for m in models:
+        v.choice(m, "models[]", analytic.MODELS)
+    pol = _as_policy(policy)
+    for wl in workloads:                # validate every point before running any
+        Prepared(vm, wl, link, pol, switchover)
+    n = len(workloads)
+
+    def one(i):
+        return analytic.compare(vm, workloads[i], link, pol, switchover, seeds=seeds, models=models)
+
+    comps = []
+    with ThreadPoolExecutor(max_workers=_threads(threads, n)) as pool:
+        for i, c in enumerate(pool.map(one, range(n))):
+            comps.append(c)
+            if progress is not None:
+                progress(i + 1, n)
+    metrics = ("total_time_s", "downtime_s", "bytes_sent", "n_rounds")
+    sim = {m: np.array([c.simulated[m] for c in comps]) for m in metrics}
+    sim.update({m + "_std": np.array([c.simulated[m + "_std"] for c in comps]) for m in metrics})
+    sim["converged"] = np.array([c.simulated["converged"] for c in comps])
+    sim["stop_reason"] = np.array([c.simulated["stop_reason"] for c in comps], dtype=object)
+    names = [m for m in models if all(m in c.models for c in comps)]
+    out = {}
+    for name in names:
+        d = {m: np.array([float(getattr(c.models[name], m)) for c in comps]) for m in metrics}
+        d["converged"] = np.array([bool(c.models[name].converged) for c in comps])
+        d["stop_reason"] = np.array([c.models[name].stop_reason for c in comps], dtype=object)
+        out[name] = d
+    skipped = {}
+    for c in comps:
+        skipped.update(c.skipped)
+    for m in models:
+        if m not in out and m not in skipped:
+            skipped[m] = "does not apply at every point"
+    params = {"memory_bytes": vm.memory_bytes, "policy": pol.name, "link_goodput_bps": link.goodput_bps,
+              "seeds": list(comps[0].seeds)}
+    return ModelSweep(param=param, values=tuple(values), simulated=sim, models=out, skipped=skipped, params=params)

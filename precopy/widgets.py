@@ -97,6 +97,10 @@ def _choice(value, name, choices, fmt):
                      f"got {value!r}")
 
 
+class _Stale(Exception):
+    """Raised inside a sweep whose controls have changed since it started."""
+
+
 class MigrationExplorer:
     """Sliders for one migration; its timeline and working-set sweep, redrawn live.
 
@@ -151,7 +155,7 @@ class MigrationExplorer:
     ...                        sweep=False, background=False)
     >>> before = ex.result.downtime_s
     >>> ex.controls["wws"].value = MiB(256)
-    >>> ex.result.downtime_s != before
+    >>> bool(ex.result.downtime_s != before)
     True
     """
 
@@ -182,6 +186,8 @@ class MigrationExplorer:
 
         # ---- compile with a visible note ---------------------------------------------
         self.status = W.HTML()
+        self.sweep_note = W.HTML()
+        self.sweep_progress = (0, 0)
         self._set_status("compiling simulation kernels...")
         note = _Note("precopy: compiling simulation kernels (first use in this Python process; "
                      "numba caches them on disk)...")
@@ -212,7 +218,7 @@ class MigrationExplorer:
         self.widget = W.VBox([
             W.HBox([self.controls["memory"], self.controls["wws"], self.controls["writes"]]),
             W.HBox([self.controls["link"], self.controls["policy"], self.controls["page_skip"]]),
-            self.status, self.image])
+            W.HBox([self.status, self.sweep_note]), self.image])
 
         # ---- figure ---------------------------------------------------------------
         if self.show_sweep:
@@ -306,7 +312,7 @@ class MigrationExplorer:
             self._draw_result()
             if stale:
                 self._mark_sweep_stale()
-            png = self._render(full=stale or initial)
+            png = self._render(full=initial)
         t2 = time.perf_counter()
         self.image.value = png
         self.updates += 1
@@ -364,12 +370,25 @@ class MigrationExplorer:
         vm = VM(memory_bytes=memory_bytes)
         pol = self._policies[policy].with_(page_skip=skip, timeout_s=self.timeout_s)
         wws = [w for w in WWS_CHOICES if w <= memory_bytes]
+
+        def progress(done, total):
+            if self._wanted != key:         # the controls moved on: abandon this sweep
+                raise _Stale
+            if self.background and (done % 3 == 0 or done == total):
+                self.sweep_progress = (done, total)
+                if self._ax_sweep:
+                    self._set_sweep_note(f"sweep {done}/{total} migrations...")
+
         t0 = time.perf_counter()
-        sw = wws_sweep(vm, wws, writes, links=self._links, policies={policy: pol},
-                       hot_fraction=self.hot_fraction, seed=self.seed)
+        try:
+            sw = wws_sweep(vm, wws, writes, links=self._links, policies={policy: pol}, page_skip=skip,
+                           hot_fraction=self.hot_fraction, timeout_s=self.timeout_s, seed=self.seed,
+                           progress=progress)
+        except _Stale:
+            return
         dt = time.perf_counter() - t0
         with self._lock:
-            if self._wanted != key:      # the controls moved on meanwhile: drop it
+            if self._wanted != key:
                 return
             self.sweep = sw
             self._sweep_key_drawn = key
@@ -377,6 +396,10 @@ class MigrationExplorer:
             png = self._render(full=True)
             self.image.value = png
             self.timings["sweep_s"] = dt
+            self._set_sweep_note("")
+
+    def _set_sweep_note(self, text):
+        self.sweep_note.value = f"<span style='color:#666; font-size: 90%'>{text}</span>" if text else ""
 
     # ---- drawing ------------------------------------------------------------------------------
     def _draw_result(self):
@@ -401,12 +424,8 @@ class MigrationExplorer:
                 self._rings.append(ring)
 
     def _mark_sweep_stale(self):
-        for ax in self._ax_sweep:
-            for line in ax.lines:
-                if line not in getattr(self, "_rings", []):
-                    line.set_alpha(0.25)
-            if ax is self._ax_sweep[0]:
-                ax.set_title("updating the sweep...", fontsize=9, color="0.4")
+        # a note next to the status (no redraw): the old curves stay until the new ones arrive
+        self._set_sweep_note("updating the sweep...")
 
     def _render(self, full: bool) -> bytes:
         """Draw and encode the figure.
@@ -415,7 +434,7 @@ class MigrationExplorer:
         frozen) and keeps a copy of everything except the timeline and the rings;
         other updates restore that copy and draw only those (Agg blitting).
         """
-        from PIL import Image
+        from matplotlib.image import imsave
         fig = self.figure
         canvas = fig.canvas
         with style():
@@ -432,7 +451,7 @@ class MigrationExplorer:
                 ax.draw_artist(ring)
             rgba = np.asarray(canvas.buffer_rgba())
             buf = io.BytesIO()
-            Image.fromarray(rgba[..., :3]).save(buf, format="png", compress_level=1)
+            imsave(buf, rgba[..., :3], format="png", pil_kwargs={"compress_level": 1})
         return buf.getvalue()
 
     # ---- public -------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""How long one control change of the live explorer takes (simulate + redraw), 16 GiB guest.
+
+Run:  PYTHONPATH=. python benchmarks/bench_widgets.py [--repeat N]
+
+Prints one JSON object.  ``control_change_ms`` is the time from setting a control's
+value to the new PNG being in the image widget: what a slider move costs in the
+kernel (the browser then only swaps an image).  The explorer is created first
+(kernels compiled, Matplotlib warmed), as in notebook 2, with background sweeps.
+
+* ``hot_set_slider`` and ``link_10_25GbE``: one simulation and a redraw each;
+* ``link_to_1GbE``: the guest does not converge on 1 GbE, so the migration is
+  simulated for its full 600 s timeout;
+* ``page_skip_on``: the skip engine (Xen legacy's) is much slower per write;
+* ``write_rate``: the timeline answers at once; the sweep (33 migrations)
+  follows on a background thread, ``sweep_ready_s`` after the control change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import precopy as pc
+from precopy.widgets import MigrationExplorer
+
+
+def _ms(xs):
+    xs = sorted(xs)
+    return {"median": round(statistics.median(xs) * 1e3, 1), "min": round(xs[0] * 1e3, 1),
+            "max": round(xs[-1] * 1e3, 1), "n": len(xs)}
+
+
+def change(ex, control, value):
+    """Set one control; return (seconds until the new image is in place, timings)."""
+    t0 = time.perf_counter()
+    ex.controls[control].value = value
+    dt = time.perf_counter() - t0
+    return dt, dict(ex.timings)
+
+
+def measure(ex, control, values, repeat, reset=None):
+    times, sim, draw = [], [], []
+    for _ in range(repeat):
+        for val in values:
+            dt, t = change(ex, control, val)
+            times.append(dt)
+            sim.append(t["simulate_s"])
+            draw.append(t["draw_s"])
+            if reset is not None:
+                ex.controls[control].value = reset
+            ex.wait()
+    return {"control_change_ms": _ms(times), "simulate_ms": _ms(sim), "draw_ms": _ms(draw)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=10)
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    ex = MigrationExplorer(memory_bytes=pc.GiB(16), wws_bytes=pc.GiB(1), writes_per_s=200_000.0,
+                           link="10 GbE", policy="QEMU (no cap)", background=True)
+    created_s = time.perf_counter() - t0
+    out = {
+        "benchmark": "widgets: one control change (simulate + redraw)",
+        "scenario": "16 GiB guest, 4 KiB pages, hot set 1 GiB taking 90 % of 200k page writes/s, "
+                    "10 GbE, QEMU without bandwidth cap",
+        "python": platform.python_version(), "cpus": os.cpu_count(),
+        "explorer_created_s": round(created_s, 2), "kernels_compiled_s": round(ex.compile_s, 2),
+        "initial_sweep_s": round(ex.timings["sweep_s"], 2),
+    }
+    out["hot_set_slider"] = measure(ex, "wws", [pc.MiB(512), pc.GiB(2), pc.GiB(1), pc.MiB(256)], args.repeat)
+    ex.controls["wws"].value = pc.GiB(1)
+    out["link_10_25GbE"] = measure(ex, "link", ["25 GbE", "10 GbE"], args.repeat)
+    out["link_to_1GbE"] = measure(ex, "link", ["1 GbE"], max(2, args.repeat // 3), reset="10 GbE")
+    ex.controls["link"].value = "10 GbE"
+    ex.wait()
+    dt, t = change(ex, "page_skip", True)
+    out["page_skip_on"] = {"control_change_ms": round(dt * 1e3, 1), "simulate_ms": round(t["simulate_s"] * 1e3, 1)}
+    ex.controls["page_skip"].value = False           # abandons the slow page-skip sweep
+    ex.wait()
+    t0 = time.perf_counter()
+    dt, t = change(ex, "writes", 100_000.0)
+    ex.wait()
+    out["write_rate"] = {"control_change_ms": round(dt * 1e3, 1),
+                         "sweep_ready_s": round(time.perf_counter() - t0, 2),
+                         "sweep_points": int(ex.sweep.downtime_s.size)}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
