@@ -416,7 +416,7 @@ class MigrationExplorer:
                 ax.cla()
             plot_wws_sweep(self.sweep, axes=[[self._ax_sweep[0]], [self._ax_sweep[1]]], legend="axes")
             self._ax_sweep[0].set_title(f"{self.sweep.axes['policy'][0]}: downtime", fontsize=9)
-            self._ax_sweep[1].set_title(f"total migration time", fontsize=9)
+            self._ax_sweep[1].set_title("total migration time", fontsize=9)
             self._rings = []
             for ax, m in zip(self._ax_sweep, ("downtime_s", "total_time_s")):
                 (ring,) = ax.plot([self.controls["wws"].value], [getattr(self.result, m)], "o", ms=13,

@@ -146,7 +146,7 @@ def test_notebook_2_runs_in_chromium_and_a_slider_changes_the_plot(jupyterlab, t
             assert before != after, "the explorer's plot did not change after moving the slider"
             # one step right on the powers-of-two hot-set scale: e.g. 4 GiB -> 8 GiB
             size, unit = label_before.split()
-            assert readout.inner_text() == (f"{int(size) * 2} {unit}" if int(size) < 512 else f"1 GiB")
+            assert readout.inner_text() == (f"{int(size) * 2} {unit}" if int(size) < 512 else "1 GiB")
             assert status.inner_text() != status_before
             assert "converged" in status.inner_text() or "did not converge" in status.inner_text()
         except Exception:
