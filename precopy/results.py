@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -203,6 +203,10 @@ class MigrationResult:
                  f"+ resume {self.resume_s * 1e3:.1f} + announce {self.announce_s * 1e3:.1f})",
                  f"  sent {self.bytes_sent / 2**20:.1f} MiB = {self.data_factor:.2f} x memory, "
                  f"at {self.rate_bps / 1e9:.3f} Gbit/s pre-copy"]
+        if not self.converged and self.rate_bps < self.final_rate_bps:
+            lines.append(f"  note: pre-copy ran capped at {self.rate_bps / 1e9:.3f} of the link's "
+                         f"{self.final_rate_bps / 1e9:.3f} Gbit/s (the policy's max_bandwidth_bps or "
+                         f"adaptive rate); QEMU(max_bandwidth_bps=None) is libvirt's unlimited setting")
         if self.aids:
             lines.append(f"  aids: {', '.join(self.aids)}")
         if self.guest_slowdown_s > 0 or self.max_cpu_throttle > 0:
@@ -221,5 +225,4 @@ class MigrationResult:
 
     def as_dict(self) -> dict:
         """Scalar fields as a plain dict (no table)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("rounds", "extras")}
-        return d
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rounds", "extras")}
