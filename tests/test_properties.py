@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import precopy as pc
 from precopy import workloads as W
-from precopy.policies import Custom, QEMU, SimGrid, VMware, Xen, XenLegacy
+from precopy.policies import Custom, QEMU, SimGrid, VMware, Xen, XenLegacy, XenNSDI05
 
 pages = st.integers(min_value=64, max_value=8192)
 rates = st.floats(min_value=0.0, max_value=3e5, allow_nan=False)
@@ -41,19 +41,29 @@ def scenarios(draw):
         QEMU(timeout_s=timeout + vm.memory_bytes * 8 / (128 * 2**20 * 8)),
         QEMU(max_bandwidth_bps=None, page_skip=True, timeout_s=timeout),
         XenLegacy(timeout_s=timeout), Xen(timeout_s=timeout), VMware(timeout_s=timeout),
+        XenNSDI05(timeout_s=timeout + vm.memory_bytes * 8 / 100e6),
         SimGrid(timeout_s=timeout),
         Custom(max_rounds=draw(st.integers(2, 40)), downtime_target_s=draw(st.floats(0, 1)),
                page_skip=draw(st.booleans()), send_order=draw(st.sampled_from(["address", "permuted"])),
                max_data_factor=draw(st.one_of(st.none(), st.floats(1, 10))), timeout_s=timeout),
     ]))
-    return vm, wl, link, pol, draw(st.integers(0, 2**32))
+    aids = []
+    if pol.adaptive_rate is None:
+        aid = draw(st.sampled_from([None, "autoconverge", "sdps", "postcopy"]))
+        if aid == "autoconverge":
+            aids = [pc.aids.AutoConverge()]
+        elif aid == "sdps":
+            aids = [pc.aids.SDPS()]
+        elif aid == "postcopy":
+            aids = [pc.aids.PostCopy(after_rounds=draw(st.integers(1, 5)))]
+    return vm, wl, link, pol, draw(st.integers(0, 2**32)), aids
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_any_valid_input_finishes_with_finite_consistent_outputs(sc):
-    vm, wl, link, pol, seed = sc
-    r = pc.simulate(vm, wl, link, pol, seed=seed)
+    vm, wl, link, pol, seed, aids = sc
+    r = pc.simulate(vm, wl, link, pol, seed=seed, aids=aids)
     for f in ("total_time_s", "downtime_s", "precopy_time_s", "bytes_sent", "final_transfer_s"):
         assert math.isfinite(getattr(r, f)) and getattr(r, f) >= 0, f
     t = r.rounds
@@ -67,7 +77,7 @@ def test_any_valid_input_finishes_with_finite_consistent_outputs(sc):
     if not pol.page_skip:
         assert t["pages_skipped"].sum() == 0
     assert r.precopy_time_s <= pol.timeout_s + vm.memory_bytes * 8 / r.rate_bps * 2
-    assert r == pc.simulate(vm, wl, link, pol, seed=seed)
+    assert r == pc.simulate(vm, wl, link, pol, seed=seed, aids=aids)
 
 
 @settings(max_examples=60, deadline=None)
