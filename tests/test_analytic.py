@@ -528,3 +528,30 @@ def test_saturation_follows_the_adaptive_rate():
     assert a.n_rounds == sims[0].n_rounds
     assert a.total_time_s == pytest.approx(np.mean([r.total_time_s for r in sims]), rel=SATURATION_RTOL)
     assert a.bytes_sent == pytest.approx(np.mean([r.bytes_sent for r in sims]), rel=SATURATION_RTOL)
+
+
+@pytest.mark.parametrize("wl", [
+    pc.workloads.Uniform(writes_per_s=20_000),
+    pc.workloads.HotCold(wws_bytes=pc.MiB(16), hot_fraction=0.9, writes_per_s=30_000),
+    pc.workloads.Zipf(s=1.1, writes_per_s=20_000, region_bytes=pc.MiB(32)),
+    pc.workloads.Sequential(region_bytes=pc.MiB(8), writes_per_s=5_000),
+], ids=lambda w: type(w).__name__)
+@pytest.mark.parametrize("pol", [
+    pc.policies.QEMU(max_bandwidth_bps=None), pc.policies.Xen(), pc.policies.SimGrid(timeout_s=60),
+    pc.policies.XenNSDI05().with_(page_skip=False),
+    pc.policies.Custom(max_rounds=8, downtime_target_s=0.01, max_data_factor=2.5, header_bytes=8),
+], ids=lambda p: p.name)
+def test_saturation_engine_matches_its_plain_twin(wl, pol):
+    import naive
+    vm = pc.VM(memory_bytes=pc.MiB(128), zero_fraction=0.1)
+    link = pc.Link(rate_bps=pc.Gbps(1))
+    a = pc.analytic.saturation(vm, wl, link, pol, seed=3)
+    rounds, reason, t, fbytes, total = naive.saturation(vm, wl, link, pol, seed=3)
+    assert a.stop_reason == reason
+    live = ~a.rounds["stop_copy"]
+    assert int(live.sum()) == len(rounds)
+    for col in ("duration_s", "pages_sent", "pages_dirtied", "bytes_sent", "writes"):
+        np.testing.assert_allclose(a.rounds[col][live], [r[col] for r in rounds], rtol=1e-9, atol=1e-9,
+                                   err_msg=col)
+    assert a.precopy_time_s == pytest.approx(t, rel=1e-12)
+    assert a.bytes_sent == pytest.approx(total, rel=1e-9)
