@@ -637,7 +637,7 @@ def simulate_run(args) -> int:
           f"workload {row['workload']}: {sc.workload!r}")
     extra = " (extrapolation)" if profile(link.rate_bps).extrapolation else ""
     print(f"link {link.profile}{extra}: MTU {link.mtu}, {link.streams} stream(s), goodput "
-          f"{link.goodput_bps / 1e9:.3f} Gbit/s (bound by {link.bottleneck}); pre-copy at {r._rate_text()}")
+          f"{link.goodput_bps / 1e9:.3f} Gbit/s (bound by {link.bottleneck}); pre-copy at {r.rate_text()}")
     print(r.summary())
     print()
     print(repr(r.rounds))

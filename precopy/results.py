@@ -194,7 +194,7 @@ class MigrationResult:
             d.update(compression_saved_bytes=self.compression_saved_bytes)
         return d
 
-    def _rate_text(self) -> str:
+    def rate_text(self) -> str:
         """The pre-copy rate, or its range when it changed from round to round."""
         t = self.rounds
         if "rate_bps" in t.columns:
@@ -212,7 +212,7 @@ class MigrationResult:
                  f"(final {self.final_transfer_s * 1e3:.1f} + device {self.device_state_s * 1e3:.1f} "
                  f"+ resume {self.resume_s * 1e3:.1f} + announce {self.announce_s * 1e3:.1f})",
                  f"  sent {self.bytes_sent / 2**20:.1f} MiB = {self.data_factor:.2f} x memory, "
-                 f"at {self._rate_text()} pre-copy"]
+                 f"at {self.rate_text()} pre-copy"]
         if not self.converged and self.rate_bps < self.final_rate_bps:
             lines.append(f"  note: pre-copy ran capped at {self.rate_bps / 1e9:.3f} of the link's "
                          f"{self.final_rate_bps / 1e9:.3f} Gbit/s (the policy's max_bandwidth_bps or "
