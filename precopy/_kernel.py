@@ -431,6 +431,21 @@ def _xb_send(p, gen, last, final, xb_addr, xb_age, wc, cost):
     return cost[K_B_FULL], cost[K_T_FULL], XB_MISS
 
 
+@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+def _xb_tally(kind, b, cost, out):
+    """Count one XBZRLE outcome in ``out``; returns 1 for a hit (encoded or
+    unchanged page), 0 for a page sent in full (miss or overflow)."""
+    if kind == XB_MISS:
+        out[S_XB_MISSES] += 1
+        return 0
+    if kind == XB_OVERFLOW:
+        out[S_XB_OVERFLOWS] += 1
+        return 0
+    out[S_XB_HITS] += 1
+    out[S_XB_SAVED] += cost[K_B_FULL] - b
+    return 1
+
+
 @njit(**NJIT)
 def _xb_round(bm, gen, last, final, xb_addr, xb_age, wc, cost, out):
     """Price every page of bitmap ``bm`` through XBZRLE, in address order.
@@ -452,16 +467,9 @@ def _xb_round(bm, gen, last, final, xb_addr, xb_age, wc, cost, out):
             b, tt, kind = _xb_send(p, gen, last, final, xb_addr, xb_age, wc, cost)
             rb += b
             rt += tt
-            if kind == XB_MISS:
-                out[S_XB_MISSES] += 1
-                nfull += 1
-            elif kind == XB_OVERFLOW:
-                out[S_XB_OVERFLOWS] += 1
-                nfull += 1
-            else:
-                hits += 1
-                out[S_XB_HITS] += 1
-                out[S_XB_SAVED] += cost[K_B_FULL] - b
+            hit = _xb_tally(kind, b, cost, out)
+            hits += hit
+            nfull += 1 - hit
     return rb, rt, hits, nfull
 
 
@@ -777,16 +785,9 @@ def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
                             b, tt, kind = _xb_send(np.int64(p), rows + 1, False, False, xb_addr, xb_age, wc, cost)
                             rb += b
                             rt += tt
-                            if kind == XB_MISS:
-                                out[S_XB_MISSES] += 1
-                                n_full += 1
-                            elif kind == XB_OVERFLOW:
-                                out[S_XB_OVERFLOWS] += 1
-                                n_full += 1
-                            else:
-                                hits += 1
-                                out[S_XB_HITS] += 1
-                                out[S_XB_SAVED] += b_full - b
+                            hit = _xb_tally(kind, b, cost, out)
+                            hits += hit
+                            n_full += 1 - hit
                         else:
                             rb += b_full
                             rt += t_full
