@@ -17,6 +17,7 @@ rates in Gbit/s; a migration that did not converge is always drawn, marked with
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 import matplotlib as mpl
@@ -31,7 +32,6 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .results import MigrationResult
-from .sweeps import Sweep
 
 __all__ = ["STYLE", "style", "new_figure", "plot_timeline", "plot_rate_timeline", "plot_migration", "plot_wws_sweep", "plot_convergence_map",
            "plot_convergence_maps", "plot_tradeoff", "plot_model_comparison", "plot_measured_vs_predicted",
@@ -294,8 +294,23 @@ _METRIC_LABELS = {
 }
 
 
+def _sweep_type(name):
+    """The class ``precopy.sweeps.<name>`` if sweeps is loaded, else None.
+
+    Plotting never imports :mod:`precopy.sweeps` (and with it the simulation
+    kernel): an object can only be a Sweep if whoever made it loaded sweeps.
+    """
+    mod = sys.modules.get(f"{__package__}.sweeps")
+    return getattr(mod, name, None)
+
+
+def _is_sweep(obj, name="Sweep"):
+    cls = _sweep_type(name)
+    return cls is not None and isinstance(obj, cls)
+
+
 def _check_sweep(sweep, names):
-    if not isinstance(sweep, Sweep):
+    if not _is_sweep(sweep):
         raise ValueError(f"sweep must be a precopy.sweeps.Sweep; got {type(sweep).__name__}")
     if tuple(sweep.axes) != tuple(names):
         raise ValueError(f"sweep must have axes {tuple(names)}; got {tuple(sweep.axes)}")
@@ -716,10 +731,9 @@ def plot_model_comparison(ms, metrics=("total_time_s", "downtime_s"), axes=None,
     >>> len(plot_model_comparison(ms).axes)
     3
     """
-    from .sweeps import ModelSweep
-    if not isinstance(ms, ModelSweep):
+    if not _is_sweep(ms, "ModelSweep"):
         raise ValueError(f"ms must be a precopy.sweeps.ModelSweep; got {type(ms).__name__}")
-    if reference is not None and not isinstance(reference, ModelSweep):
+    if reference is not None and not _is_sweep(reference, "ModelSweep"):
         raise ValueError(f"reference must be a ModelSweep or None; got {type(reference).__name__}")
     metrics = tuple(metrics)
     for m in metrics:

@@ -230,3 +230,28 @@ def test_link_fit_plot():
     assert len(scatter) == len(fit.points)
     with pytest.raises(ValueError, match="equal length"):
         pl.plot_link_fit(fit.points, fit.fitted_gbps[:-1], pc.links.profiles())
+
+
+def test_plotting_does_not_import_the_simulator():
+    """Plotting takes results: importing it loads neither sweeps nor the kernel (nor numba)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    pkg = Path(pl.__file__).resolve().parent
+    code = (
+        "import sys, types\n"
+        # load precopy.plotting without running precopy/__init__ (which imports everything)
+        f"m = types.ModuleType('precopy'); m.__path__ = [{str(pkg)!r}]; sys.modules['precopy'] = m\n"
+        "import precopy.plotting\n"
+        "bad = sorted(n for n in ('precopy.sweeps', 'precopy.simulate', 'precopy._kernel', 'numba')"
+        " if n in sys.modules)\n"
+        "print(','.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_plotting_checks_sweep_types_without_importing_sweeps():
+    with pytest.raises(ValueError, match="precopy.sweeps.Sweep"):
+        pl.plot_wws_sweep({"axes": {}})
+    with pytest.raises(ValueError, match="ModelSweep"):
+        pl.plot_model_comparison(object())
