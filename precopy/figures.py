@@ -20,20 +20,28 @@ showyourwork (Luger et al., 2021): one function per figure, one command rebuilds
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:                                     # pragma: no cover - Windows
+    fcntl = None
+
 from . import __version__
 from .units import GiB, Gbps, MiB
 
 __all__ = ["register", "REGISTRY", "FigureSpec", "render", "render_all", "figure_params", "save",
-           "add_arguments", "run"]
+           "check_out_dir", "check_inputs", "read_manifest", "add_arguments", "run"]
 
 #: name -> FigureSpec, in registration (= notebook) order
 REGISTRY: dict[str, "FigureSpec"] = {}
@@ -59,6 +67,7 @@ class FigureSpec:
     notebook: str
     params: dict
     quick: dict = field(default_factory=dict)
+    inputs: tuple = ()
 
     @property
     def function(self) -> str:
@@ -70,7 +79,7 @@ class FigureSpec:
         return doc.splitlines()[0] if doc else ""
 
 
-def register(notebook: str, quick: dict | None = None):
+def register(notebook: str, quick: dict | None = None, inputs=()):
     """Decorator: register a figure function under its own name.
 
     Parameters
@@ -79,6 +88,9 @@ def register(notebook: str, quick: dict | None = None):
         The notebook that shows this figure.
     quick : dict, optional
         Parameter overrides for a fast, smaller rendering (``--quick``; tests).
+    inputs : sequence of str, optional
+        Datasets (names for :func:`precopy.datasets.path`) the figure reads;
+        :func:`render_all` checks them all before drawing anything.
     """
     def deco(func):
         sig = inspect.signature(func)
@@ -89,7 +101,8 @@ def register(notebook: str, quick: dict | None = None):
         unknown = set(quick or {}) - set(params)
         if unknown:
             raise TypeError(f"figure {func.__name__}: quick overrides unknown parameters {sorted(unknown)}")
-        REGISTRY[func.__name__] = FigureSpec(func.__name__, func, notebook, params, dict(quick or {}))
+        REGISTRY[func.__name__] = FigureSpec(func.__name__, func, notebook, params, dict(quick or {}),
+                                             tuple(inputs))
         return func
     return deco
 
@@ -128,6 +141,10 @@ def _jsonable(x):
 def save(fig, path, fmt: str | None = None) -> Path:
     """Save ``fig`` with fixed metadata so the same figure gives the same bytes.
 
+    The file is written under a temporary name in the same folder and then
+    renamed over ``path``, so an interrupted save leaves the old file (or none),
+    never a truncated one.
+
     Parameters
     ----------
     fig : Figure
@@ -139,23 +156,62 @@ def save(fig, path, fmt: str | None = None) -> Path:
     -------
     Path
     """
-    from .plotting import style
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in _METADATA:
         raise ValueError(f"fmt must be one of {', '.join(_METADATA)}; got {fmt!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with style():
-        fig.savefig(path, format=fmt, metadata=_METADATA[fmt])
+    tmp = _write_temp(fig, path, fmt)
+    try:
+        _replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
     return path
+
+
+def _write_temp(fig, path: Path, fmt: str) -> Path:
+    """Write ``fig`` to a hidden temporary file beside ``path``; return its path."""
+    from .plotting import style
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f, style():
+            fig.savefig(f, format=fmt, metadata=_METADATA[fmt])
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp
+
+
+def _replace(src, dst):
+    """Atomic rename (a seam for the interrupt tests)."""
+    os.replace(src, dst)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _entry(spec, params, quick, path):
+    return {"file": path.name, "figure": spec.name, "function": spec.function, "notebook": spec.notebook,
+            "parameters": _jsonable(params), "quick": bool(quick), "sha256": _sha256(path)}
+
+
 def render(name: str, out_dir=".", *, quick: bool = False, formats=FORMATS, **overrides) -> list[dict]:
-    """Draw one figure and write it in each format.
+    """Draw one figure and write it in each format (each file atomically).
+
+    This does not touch ``manifest.json``: :func:`render_all` does.
 
     Returns
     -------
@@ -165,50 +221,221 @@ def render(name: str, out_dir=".", *, quick: bool = False, formats=FORMATS, **ov
     """
     spec = _spec(name)
     params = figure_params(name, quick=quick, **overrides)
+    check_inputs([name])
     fig = spec.func(**params)
-    out = []
-    for fmt in formats:
-        path = save(fig, Path(out_dir) / f"{name}.{fmt}", fmt)
-        out.append({"file": path.name, "figure": name, "function": spec.function, "notebook": spec.notebook,
-                    "parameters": _jsonable(params), "quick": bool(quick), "sha256": _sha256(path)})
+    return [_entry(spec, params, quick, save(fig, Path(out_dir) / f"{name}.{fmt}", fmt)) for fmt in formats]
+
+
+# ---------------------------------------------------------------------------------------------
+# the output folder: checks, lock, manifest
+
+MANIFEST = "manifest.json"
+LOCK = ".precopy-figures.lock"
+
+
+def _why(e: OSError) -> str:
+    return e.strerror or type(e).__name__
+
+
+def check_out_dir(out_dir) -> Path:
+    """Make sure ``out_dir`` is (or can be made) a writable folder; return it.
+
+    Raises
+    ------
+    ValueError
+        One line naming the problem: a file in the way, no permission, a
+        read-only file system.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out_dir}: names an existing file, not a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {out_dir}: {parent} is a file, not a folder")
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out {out_dir}: cannot create the folder ({_why(e)})") from None
+    try:
+        fd, name = tempfile.mkstemp(prefix=".precopy-write-test.", dir=out)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        raise ValueError(f"--out {out_dir}: cannot write into the folder ({_why(e)})") from None
     return out
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path):
+    """Hold an exclusive lock on ``out_dir`` (a lock file inside it) while the block runs."""
+    path = out_dir / LOCK
+    try:
+        f = open(path, "a+b")
+    except OSError as e:
+        raise ValueError(f"--out {out_dir}: cannot create the lock file {LOCK} ({_why(e)})") from None
+    with f:
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        else:                                           # pragma: no cover - Windows
+            import msvcrt
+            f.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            else:                                       # pragma: no cover - Windows
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+
+
+def read_manifest(out_dir) -> list[dict]:
+    """The entries of ``out_dir/manifest.json`` (empty if there is none).
+
+    Raises
+    ------
+    ValueError
+        If the file exists but is not a manifest written by ``precopy figures``.
+    """
+    path = Path(out_dir) / MANIFEST
+    if not path.exists():
+        return []
+    bad = f"{path} is not a precopy figures manifest"
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as e:
+        msg = e.strerror if isinstance(e, OSError) else str(e).splitlines()[0]
+        raise ValueError(f"{bad} ({msg}): move it away or delete it") from None
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str)
+                                              and isinstance(e.get("figure"), str) for e in files):
+        raise ValueError(f"{bad} (expected an object with a list 'files' of entries with 'file' and "
+                         f"'figure'): move it away or delete it")
+    return files
+
+
+def _write_manifest(out_dir: Path, entries: dict) -> dict:
+    order = {n: i for i, n in enumerate(REGISTRY)}
+    files = sorted(entries.values(), key=lambda e: (order.get(e["figure"], len(order)), e["figure"], e["file"]))
+    manifest = {"generator": "precopy figures", "precopy_version": __version__, "files": files}
+    path = out_dir / MANIFEST
+    fd, name = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=out_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(name, 0o644)
+        _replace(name, path)
+    except BaseException:
+        _unlink(name)
+        raise
+    return manifest
+
+
+def _commit(out_dir: Path, drawn: list[tuple[Path, Path, dict]]) -> dict:
+    """Put one figure's files in place and record them, under the folder lock.
+
+    ``drawn`` holds (temporary file, final path, manifest entry).  The
+    manifest is first rewritten without the entries of the files about to be
+    replaced, then the files are renamed, then the manifest gets their new
+    entries: at every moment each hash in the manifest describes the file on
+    disk (an interrupt can only leave an entry missing, never wrong).
+    """
+    with _locked(out_dir):
+        entries = {e["file"]: e for e in read_manifest(out_dir)}
+        replaced = [dst.name for _, dst, _ in drawn]
+        if any(f in entries for f in replaced):
+            for f in replaced:
+                entries.pop(f, None)
+            _write_manifest(out_dir, entries)
+        for tmp, dst, _ in drawn:
+            _replace(tmp, dst)
+        for _, dst, e in drawn:
+            entries[dst.name] = e
+        return _write_manifest(out_dir, entries)
 
 
 def render_all(names=None, out_dir="figures", *, quick: bool = False, formats=FORMATS, progress: bool = True):
     """Draw figures (default: all), write them and update ``manifest.json`` in ``out_dir``.
+
+    Everything is checked before the first figure is drawn: the names, the
+    formats, the output folder (writable), an existing manifest (well formed)
+    and every data file the figures read.  Each figure's files are written
+    under temporary names and renamed into place, and the manifest is updated
+    after them, atomically and under a lock on the folder, so an interrupt
+    leaves only complete files and a manifest whose hashes match them, and
+    concurrent runs into one folder keep each other's entries.
 
     Returns
     -------
     dict
         The manifest written.
     """
-    names = list(REGISTRY) if not names else list(names)
+    names = list(REGISTRY) if not names else list(dict.fromkeys(names))
     for n in names:
         _spec(n)
+    formats = tuple(formats)
     for f in formats:
         if f not in _METADATA:
             raise ValueError(f"formats must be among {', '.join(_METADATA)}; got {f!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / "manifest.json"
-    entries = {}
-    if manifest_path.exists():
-        try:
-            for e in json.loads(manifest_path.read_text()).get("files", []):
-                entries[e["file"]] = e
-        except (ValueError, KeyError, AttributeError):
-            entries = {}
+    if not formats:
+        raise ValueError("formats must name at least one of " + ", ".join(_METADATA))
+    out_dir = check_out_dir(out_dir)
+    read_manifest(out_dir)
+    check_inputs(names)
     from tqdm.auto import tqdm
+    manifest = None
     bar = tqdm(names, desc="figures", unit="fig", disable=not progress)
     for n in bar:
         bar.set_postfix_str(n)
-        for e in render(n, out_dir, quick=quick, formats=formats):
-            entries[e["file"]] = e
-    order = {n: i for i, n in enumerate(REGISTRY)}
-    files = sorted(entries.values(), key=lambda e: (order.get(e["figure"], 1e9), e["file"]))
-    manifest = {"generator": "precopy figures", "precopy_version": __version__, "files": files}
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        manifest = _draw_and_commit(n, out_dir, quick, formats)
     return manifest
+
+
+def _draw_and_commit(name, out_dir: Path, quick, formats) -> dict:
+    spec = _spec(name)
+    params = figure_params(name, quick=quick)
+    fig = spec.func(**params)
+    drawn = []
+    try:
+        for fmt in formats:
+            dst = out_dir / f"{name}.{fmt}"
+            tmp = _write_temp(fig, dst, fmt)
+            drawn.append((tmp, dst, None))
+            e = _entry(spec, params, quick, tmp)
+            e["file"] = dst.name
+            drawn[-1] = (tmp, dst, e)
+        return _commit(out_dir, drawn)
+    finally:
+        for tmp, _, _ in drawn:
+            if tmp.exists():
+                _unlink(tmp)
+
+
+def check_inputs(names) -> None:
+    """Check that every data file the named figures read is there, before drawing any.
+
+    Raises
+    ------
+    ValueError
+        Naming the figure and the missing dataset.
+    """
+    from . import datasets
+    for n in names:
+        for ds in _spec(n).inputs:
+            try:
+                datasets.path(ds)
+            except (ValueError, OSError) as e:
+                raise ValueError(f"figure {n} needs dataset {ds}, which cannot be read: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,7 +695,8 @@ def page_skip_models(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=0.9, w
                                  title=f"{policy} with page skip, {format_bytes(wws_bytes)} hot set")
 
 
-@register("05_validation.ipynb", quick={"seeds": 1})
+@register("05_validation.ipynb", quick={"seeds": 1},
+          inputs=("published_migrations.csv", "validation_map.csv"))
 def measured_vs_predicted(seeds=5):
     """Published migrations: measured total time, downtime and data sent against the predictions.
 
@@ -486,7 +714,7 @@ def measured_vs_predicted(seeds=5):
     return plot_measured_vs_predicted(validate(seeds=seeds).rows)
 
 
-@register("05_validation.ipynb", quick={"max_streams": 4})
+@register("05_validation.ipynb", quick={"max_streams": 4}, inputs=("link_fit_points.csv",))
 def link_fit(max_streams=16):
     """The link model fitted to published migration throughputs: goodput per stream count, fit quality.
 
@@ -527,8 +755,12 @@ def run(args) -> int:
             print(f"{n:<{width}}  {spec.notebook:<28}  {spec.description}")
         return 0
     formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
-    manifest = render_all(args.names or None, args.out, quick=args.quick, formats=formats,
-                          progress=not args.no_progress)
+    try:
+        manifest = render_all(args.names or None, args.out, quick=args.quick, formats=formats,
+                              progress=not args.no_progress)
+    except OSError as e:            # disk full, folder removed under us ...: one line, no traceback
+        where = f" ({e.filename})" if e.filename else ""
+        raise ValueError(f"writing figures into {args.out} failed{where}: {_why(e)}") from None
     n = len({e["figure"] for e in manifest["files"]})
     print(f"wrote {len(args.names) if args.names else len(REGISTRY)} figure(s) to {Path(args.out).resolve()} "
           f"(manifest lists {n}): {Path(args.out) / 'manifest.json'}")
