@@ -515,7 +515,7 @@ def quickstart_timeline(memory_bytes=GiB(16), wws_bytes=GiB(1), hot_fraction=0.9
     r = simulate(VM(memory_bytes=memory_bytes),
                  HotCold(wws_bytes=wws_bytes, hot_fraction=hot_fraction, writes_per_s=writes_per_s),
                  profile(link).link(), _policies([policy])[policy], seed=seed)
-    return plot_timeline(r)
+    return plot_timeline(r, label=policy)
 
 
 _WWS = tuple(MiB(2**k) for k in range(4, 12))       # 16 MiB .. 2 GiB
@@ -528,7 +528,7 @@ def downtime_vs_wws(memory_bytes=GiB(4), wws_bytes=_WWS, hot_fraction=0.9, write
                     links_gbps=(1.0, 10.0, 25.0), fitted_links=True,
                     policies=("QEMU", "QEMU (no cap)", "Xen legacy", "Xen v2", "VMware", "SimGrid"),
                     timeout_s=600.0, seed=1):
-    """Downtime and total migration time against working-set size, per link and policy.
+    """Downtime and total migration time against working-set size, per link and policy (full width, 7.16 in).
 
     Parameters
     ----------
@@ -551,12 +551,48 @@ def downtime_vs_wws(memory_bytes=GiB(4), wws_bytes=_WWS, hot_fraction=0.9, write
     Figure
     """
     from .plotting import plot_wws_sweep
+    sw = wws_results(memory_bytes, wws_bytes, hot_fraction, writes_per_s, links_gbps, fitted_links, policies,
+                     timeout_s, seed)
+    return plot_wws_sweep(sw, figsize=(7.16, 3.9))
+
+
+def wws_results(memory_bytes, wws_bytes, hot_fraction, writes_per_s, links_gbps, fitted_links, policies,
+                timeout_s, seed):
+    """The working-set sweep of notebook 2 (memoised): a Sweep with axes policy, link, wws_bytes."""
     from .sweeps import ethernet_links, wws_sweep
     from .vm import VM
-    sw = wws_sweep(VM(memory_bytes=memory_bytes), list(wws_bytes), writes_per_s,
-                   links=ethernet_links(links_gbps, fitted=fitted_links),
-                   policies=_policies(policies), hot_fraction=hot_fraction, timeout_s=timeout_s, seed=seed)
-    return plot_wws_sweep(sw)
+    key = ("wws", memory_bytes, tuple(wws_bytes), hot_fraction, writes_per_s, tuple(links_gbps), fitted_links,
+           tuple(policies), timeout_s, seed)
+
+    def compute():
+        return wws_sweep(VM(memory_bytes=memory_bytes), list(wws_bytes), writes_per_s,
+                         links=ethernet_links(links_gbps, fitted=fitted_links), policies=_policies(policies),
+                         hot_fraction=hot_fraction, timeout_s=timeout_s, seed=seed)
+    return _memoised(key, compute)
+
+
+@register("02_downtime_vs_wws.ipynb",
+          quick={"memory_bytes": GiB(1), "wws_bytes": (MiB(16), MiB(64), MiB(256)),
+                 "policies": ("QEMU (no cap)", "Xen v2"), "timeout_s": 300.0})
+def downtime_vs_wws_column(memory_bytes=GiB(4), wws_bytes=_WWS, hot_fraction=0.9, writes_per_s=50_000.0,
+                           links_gbps=(1.0, 10.0, 25.0), fitted_links=True,
+                           policies=("QEMU", "QEMU (no cap)", "Xen legacy", "Xen v2", "VMware", "SimGrid"),
+                           timeout_s=600.0, seed=1):
+    """The same as :func:`downtime_vs_wws`, one column wide (3.5 in): one row per policy.
+
+    Parameters
+    ----------
+    memory_bytes, wws_bytes, hot_fraction, writes_per_s, links_gbps, fitted_links, policies, timeout_s, seed
+        As for :func:`downtime_vs_wws` (the sweep is shared).
+
+    Returns
+    -------
+    Figure
+    """
+    from .plotting import plot_wws_sweep
+    sw = wws_results(memory_bytes, wws_bytes, hot_fraction, writes_per_s, links_gbps, fitted_links, policies,
+                     timeout_s, seed)
+    return plot_wws_sweep(sw, transpose=True, figsize=(3.5, 1.0 * len(policies) + 1.0))
 
 
 _MAP_POLICIES = ("QEMU (no cap)", "Xen legacy", "Xen v2", "VMware", "SimGrid")

@@ -35,13 +35,95 @@ from .results import MigrationResult
 
 __all__ = ["STYLE", "style", "new_figure", "plot_timeline", "plot_rate_timeline", "plot_migration", "plot_wws_sweep", "plot_convergence_map",
            "plot_convergence_maps", "plot_tradeoff", "plot_model_comparison", "plot_measured_vs_predicted",
-           "plot_link_fit", "format_bytes", "format_seconds", "format_count", "NONCONVERGED_LABEL"]
+           "plot_link_fit", "format_bytes", "format_seconds", "format_count", "NONCONVERGED_LABEL", "TIMEOUT_LABEL",
+           "policy_name", "stop_reason_text", "source_name", "link_evidence"]
 
 #: The one style file (shipped as package data).
 STYLE = Path(__file__).with_name("precopy.mplstyle")
 
 #: Legend text for points whose migration a cap, not the stop rule, ended.
 NONCONVERGED_LABEL = "did not converge (forced stop)"
+#: Label of the plateau of migrations a timeout ended.
+TIMEOUT_LABEL = "did not converge (stopped at the timeout)"
+
+#: Policy identifiers (``Policy.name``) as people write them.
+POLICY_NAMES = {"qemu": "QEMU", "xen": "Xen", "xen-legacy": "Xen legacy", "xen-nsdi05": "Xen (Clark et al. 2005)",
+                "vmware": "VMware", "simgrid": "SimGrid", "custom": "custom policy"}
+
+#: Why pre-copy stopped (``stop_reason``), in words.
+STOP_REASONS = {
+    "running": "still running",
+    "downtime_limit": "the rest fits the downtime limit",
+    "dirty_pages": "few dirty pages left",
+    "round_pages": "a round sent few pages",
+    "no_dirty_pages": "no dirty pages left",
+    "max_rounds": "round limit reached",
+    "max_data": "data limit reached",
+    "timeout": "timeout",
+    "round_limit": "round limit reached",
+    "postcopy": "switched to post-copy",
+    "max_rate": "rate limit reached",
+    "aborted": "aborted",
+    "forced": "forced to stop",
+}
+
+#: Analytic model identifiers as people write them.
+MODEL_NAMES = {"saturation": "saturation", "geometric": "geometric", "hotcold": "hot/cold"}
+
+#: Sources of the published migrations (``source_id`` of ``published_migrations.csv``) for legends.
+SOURCE_NAMES = {
+    "S1_clark2005": "Clark et al. 2005 (Xen)",
+    "S3_deshpande2016agile": "Deshpande et al. 2016 (QEMU/KVM)",
+    "S4_qemu_mtcompress_doc": "QEMU docs: multi-thread compression",
+    "S5_qemu_qatzip_doc": "QEMU docs: QATzip compression",
+    "S6_qemu_rdma_doc": "QEMU docs: RDMA",
+    "S7_qemu_dsa_doc": "QEMU DSA zero-page patches",
+    "S8_qemu_multifd_zeropage_cover": "QEMU multifd zero-page patches",
+    "S9_qemu_multifd_tls_cover": "QEMU multifd TLS patches",
+    "S10_qemu_multifd_rdma_cover": "QEMU multifd RDMA patches",
+    "S12_opnfv_kvmfornfv": "OPNFV KVM for NFV",
+    "S13_cloudhv_pr7669": "Cloud Hypervisor PR 7669",
+    "S14_aidanfinn_hyperv2012": "A. Finn, Hyper-V 2012 (blog)",
+}
+
+
+def policy_name(name: str) -> str:
+    """A policy identifier as people write it (labels from :func:`precopy.sweeps.default_policies` pass through).
+
+    Examples
+    --------
+    >>> policy_name("qemu"), policy_name("xen-legacy"), policy_name("QEMU (no cap)")
+    ('QEMU', 'Xen legacy', 'QEMU (no cap)')
+    """
+    return POLICY_NAMES.get(str(name), str(name))
+
+
+def stop_reason_text(reason: str) -> str:
+    """Why pre-copy stopped, in words.
+
+    Examples
+    --------
+    >>> stop_reason_text("downtime_limit"), stop_reason_text("timeout")
+    ('the rest fits the downtime limit', 'timeout')
+    """
+    return STOP_REASONS.get(str(reason), str(reason).replace("_", " "))
+
+
+def source_name(source_id: str) -> str:
+    """A published source's name for a legend (unknown ids lose their ``S<n>_`` prefix and underscores).
+
+    Examples
+    --------
+    >>> source_name("S1_clark2005"), source_name("S99_some_new_source")
+    ('Clark et al. 2005 (Xen)', 'some new source')
+    """
+    sid = str(source_id)
+    if sid in SOURCE_NAMES:
+        return SOURCE_NAMES[sid]
+    head, _, rest = sid.partition("_")
+    if rest and head[:1] == "S" and head[1:].isdigit():
+        sid = rest
+    return sid.replace("_", " ")
 
 _UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 
@@ -126,7 +208,7 @@ def _wire_bytes_per_page(rounds) -> float:
     return float(rounds["bytes_sent"][0] / max(rounds["pages_sent"][0], 1))
 
 
-def plot_timeline(result, ax=None) -> Figure:
+def plot_timeline(result, ax=None, label: str | None = None) -> Figure:
     """Bytes sent and bytes dirtied in each round, and where pre-copy stopped.
 
     One pair of bars per round: the bytes sent in the round, and the bytes the
@@ -142,6 +224,8 @@ def plot_timeline(result, ax=None) -> Figure:
         From :func:`precopy.simulate` or :meth:`precopy.Prepared.run`.
     ax : matplotlib Axes, optional
         Draw here instead of a new figure.
+    label : str, optional
+        The policy's name in the title (default: from ``result.policy``).
 
     Returns
     -------
@@ -182,9 +266,10 @@ def plot_timeline(result, ax=None) -> Figure:
         ax.axvline(stop_x, color="0.2", ls="--", lw=1.0)
         verdict = "converged" if result.converged else "did NOT converge"
         right = stop_x > n / 2
-        ax.text(stop_x, 0.80, f"stop: {result.stop_reason} \nat {format_seconds(result.precopy_time_s)} \n"
+        why = stop_reason_text(result.stop_reason)
+        ax.text(stop_x, 0.80, f"stop: {why} \nat {format_seconds(result.precopy_time_s)} \n"
                 f"downtime {format_seconds(result.downtime_s)} " if right else
-                f" stop: {result.stop_reason}\n at {format_seconds(result.precopy_time_s)}\n"
+                f" stop: {why}\n at {format_seconds(result.precopy_time_s)}\n"
                 f" downtime {format_seconds(result.downtime_s)}",
                 transform=ax.get_xaxis_transform(), ha="right" if right else "left",
                 va="top", fontsize=7, color="0.15")
@@ -201,7 +286,7 @@ def plot_timeline(result, ax=None) -> Figure:
             ax.set_xticks(idx)
         ax.set_xlabel("round (0 = bulk pass; stop-and-copy last)")
         ax.set_ylabel("bytes per round")
-        ax.set_title(f"{result.policy}: {verdict} after {result.n_rounds} rounds, "
+        ax.set_title(f"{label or policy_name(result.policy)}: {verdict} after {result.n_rounds} rounds, "
                      f"total {format_seconds(result.total_time_s)}", fontsize=9)
         ax.legend(loc="upper center", ncol=3, fontsize=7)
     return fig
@@ -263,7 +348,8 @@ def plot_rate_timeline(result, ax=None) -> Figure:
         ax.set_xlabel("time since migration start (s)")
         ax.set_ylabel("transfer rate (Mbit/s)")
         verdict = "converged" if result.converged else "did NOT converge"
-        ax.set_title(f"{result.policy}: {verdict} ({result.stop_reason}), {result.n_rounds} rounds, "
+        ax.set_title(f"{policy_name(result.policy)}: {verdict} ({stop_reason_text(result.stop_reason)}), "
+                     f"{result.n_rounds} rounds, "
                      f"{format_bytes(result.bytes_sent)} in {format_seconds(result.total_time_s)}", fontsize=9)
         ax.legend(loc="upper right", fontsize=7)
     return fig
@@ -316,15 +402,16 @@ def _check_sweep(sweep, names):
         raise ValueError(f"sweep must have axes {tuple(names)}; got {tuple(sweep.axes)}")
 
 
-def _log2_bytes_axis(ax, values):
+def _log2_bytes_axis(ax, values, max_ticks: int = 4):
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(_BYTES)
     ax.xaxis.set_minor_formatter(NullFormatter())
     v = np.asarray(values, float)
-    if len(v) > 6:
-        ax.set_xticks(v[::2])
-    else:
-        ax.set_xticks(v)
+    step = max(1, -(-len(v) // max_ticks))
+    if max_ticks <= 3 and len(v) > 3:          # narrow panels: the ends and the middle
+        ax.set_xticks(v[sorted({0, len(v) // 2, len(v) - 1})])
+        return
+    ax.set_xticks(v[::step])
 
 
 def format_count(x: float) -> str:
@@ -373,25 +460,35 @@ def _metric_axis(ax, metric):
 
 
 def plot_wws_sweep(sweep, metrics=("downtime_s", "total_time_s"), axes=None, highlight=None,
-                   legend: str | None = "figure") -> Figure:
+                   legend: str | None = "figure", transpose: bool = False, figsize=None) -> Figure:
     """Downtime and total time against writable working-set size.
 
-    One column per policy, one row per metric, one line per link.  Points whose
-    migration did not converge are kept and marked ``x`` (their values are those
-    of the forced stop-and-copy).
+    One column per policy, one row per metric (or, with ``transpose``, one row
+    per policy and one column per metric), one line per link; the y axis is
+    shared by the panels of one metric.  Points whose migration did not
+    converge are kept and marked ``x`` (their values are those of the forced
+    stop-and-copy); where a timeout stopped them, the total time sits on a
+    plateau at the timeout, drawn as a dotted line and labelled
+    :data:`TIMEOUT_LABEL`.
 
     Parameters
     ----------
     sweep : Sweep
         From :func:`precopy.sweeps.wws_sweep` (axes policy, link, wws_bytes).
     metrics : sequence of str, default (downtime_s, total_time_s)
-        Sweep fields to plot, one row each.
+        Sweep fields to plot, one row (column) each.
     axes : 2-D array of Axes, optional
-        ``(len(metrics), n_policies)`` axes to draw into.
+        ``(len(metrics), n_policies)`` axes to draw into (``(n_policies,
+        len(metrics))`` with ``transpose``).
     highlight : (link label, wws_bytes), optional
         A point to ring (the widget's current selection).
     legend : {"figure", "axes", None}, default "figure"
         One legend above the figure, one in the first axes, or none.
+    transpose : bool, default False
+        Policies in rows, metrics in columns (a narrow, tall figure: the
+        column-width variant).
+    figsize : (float, float), optional
+        Inches (default: from the grid).
 
     Returns
     -------
@@ -415,44 +512,75 @@ def plot_wws_sweep(sweep, metrics=("downtime_s", "total_time_s"), axes=None, hig
         if m not in _METRIC_LABELS:
             raise ValueError(f"metrics must be among {list(_METRIC_LABELS)}; got {m!r}")
     policies, links, wws = (sweep.axes[k] for k in ("policy", "link", "wws_bytes"))
-    ncols = len(policies)
+    npol, nmet = len(policies), len(metrics)
+    shape = (npol, nmet) if transpose else (nmet, npol)
     with style():
         if axes is None:
-            fig, axes = new_figure(len(metrics), ncols, figsize=(2.6 * ncols + 0.6, 2.3 * len(metrics) + 0.4),
-                                   squeeze=False, sharex=True)
+            if figsize is None:
+                figsize = ((1.75 * nmet + 0.6, 1.3 * npol + 0.9) if transpose
+                           else (2.6 * npol + 0.6, 2.3 * nmet + 0.4))
+            fig, axes = new_figure(*shape, figsize=figsize, squeeze=False, sharex=True,
+                                   sharey="col" if transpose else "row")
         else:
-            axes = np.asarray(axes, dtype=object).reshape(len(metrics), ncols)
+            axes = np.asarray(axes, dtype=object).reshape(shape)
             fig = axes[0, 0].figure
         x = np.asarray(wws, float)
+        panel_in = fig.get_figwidth() / shape[1]
+        narrow = panel_in < 2.0            # small markers, fewer ticks, one x label for the figure
+        ms, xms, xmew = (2.8, 4.5, 1.2) if narrow else (4, 7, 1.8)
+        reasons = np.asarray(sweep.stop_reason).astype(str)
+        timeout = sweep.params.get("timeout_s")
+        any_timeout = False
         for j, pol in enumerate(policies):
             for i, m in enumerate(metrics):
-                ax = axes[i, j]
+                ax = axes[j, i] if transpose else axes[i, j]
                 vals = np.asarray(getattr(sweep, m), float)
                 for k, link in enumerate(links):
                     y = vals[j, k]
                     conv = sweep.converged[j, k]
                     color = f"C{k % 8}"
-                    ax.plot(x, y, ls=_LINESTYLES[k % len(_LINESTYLES)], color=color, lw=1.2, label=link)
-                    ax.plot(x[conv], y[conv], _MARKERS[k % len(_MARKERS)], color=color, ms=4)
-                    ax.plot(x[~conv], y[~conv], "x", color=color, ms=7, mew=1.8)
+                    ax.plot(x, y, ls=_LINESTYLES[k % len(_LINESTYLES)], color=color, lw=1.0 if narrow else 1.2,
+                            label=link)
+                    ax.plot(x[conv], y[conv], _MARKERS[k % len(_MARKERS)], color=color, ms=ms)
+                    ax.plot(x[~conv], y[~conv], "x", color=color, ms=xms, mew=xmew)
+                timed_out = reasons[j] == "timeout"
+                if m in ("total_time_s", "precopy_time_s") and timed_out.any():
+                    level = float(timeout) if timeout else float(np.min(np.asarray(sweep.precopy_time_s)[j][timed_out]))
+                    ax.axhline(level, color="0.35", ls=":", lw=1.0, zorder=1)
+                    any_timeout = True
                 if highlight is not None:
                     hl_link, hl_wws = highlight
                     if hl_link in links and hl_wws in wws:
                         k, q = links.index(hl_link), wws.index(hl_wws)
                         ax.plot([x[q]], [vals[j, k, q]], "o", ms=12, mfc="none", mec="k", mew=1.5, zorder=5)
                 _metric_axis(ax, m)
-                _log2_bytes_axis(ax, x)
-                if i == 0:
-                    ax.set_title(pol)
-                if i == len(metrics) - 1:
+                _log2_bytes_axis(ax, x, max_ticks=3 if narrow else 4)
+                if narrow:
+                    ax.tick_params(labelsize=6.5)
+                last_row = (j == npol - 1) if transpose else (i == nmet - 1)
+                if last_row and not narrow:
                     ax.set_xlabel("writable working set")
-                if j > 0:
-                    ax.set_ylabel("")
+                if transpose:
+                    if j == 0:
+                        ax.set_title(_METRIC_LABELS[m], fontsize=8)
+                    ax.set_ylabel(policy_name(pol) if i == 0 else "", fontsize=8)
+                else:
+                    if i == 0:
+                        ax.set_title(policy_name(pol), fontsize=8 if narrow else None)
+                    if j > 0:
+                        ax.set_ylabel("")
+                    elif narrow:
+                        ax.yaxis.label.set_size(8)
+        if narrow and axes.size == shape[0] * shape[1] and axes[0, 0].figure is fig:
+            fig.supxlabel("writable working set (hot set)", fontsize=8)
         handles = [Line2D([], [], color=f"C{k % 8}", ls=_LINESTYLES[k % len(_LINESTYLES)],
                           marker=_MARKERS[k % len(_MARKERS)], ms=4, label=lab) for k, lab in enumerate(links)]
         handles.append(Line2D([], [], color="0.3", marker="x", ls="none", ms=7, mew=1.8, label=NONCONVERGED_LABEL))
+        if any_timeout:
+            handles.append(Line2D([], [], color="0.35", ls=":", lw=1.0, label=TIMEOUT_LABEL))
         if legend == "figure":
-            fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=7)
+            ncol = len(handles) if not transpose else 2
+            fig.legend(handles=handles, loc="outside upper center", ncol=ncol, fontsize=7 if not transpose else 6.5)
         elif legend == "axes":
             axes[0, 0].legend(handles=handles, fontsize=7)
     return fig
@@ -562,7 +690,7 @@ def plot_convergence_map(sweep, ax=None, metric: str = "downtime_s", norm=None, 
         ax.grid(False)
         ax.set_xlabel("guest page writes per second")
         ax.set_ylabel("link rate (Gbit/s)")
-        ax.set_title(sweep.params.get("policy", "") if title is None else title)
+        ax.set_title(policy_name(sweep.params.get("policy", "")) if title is None else title)
         if cells and legend:
             ax.legend(handles=[Patch(facecolor="none", edgecolor="k", hatch="///", label=NONCONVERGED_LABEL)],
                       loc="lower right", fontsize=7, frameon=True)
@@ -621,12 +749,34 @@ def plot_convergence_maps(grids: dict, metric: str = "downtime_s", ncols: int | 
     return fig
 
 
+#: Two policies' curves closer than this everywhere (relative) would hide one under the other.
+SAME_CURVE_RTOL = 0.02
+
+
+def _max_rel_gap(a, b) -> float:
+    """Largest relative difference between paired arrays (inf where shapes differ)."""
+    worst = 0.0
+    for x, y in zip(a, b):
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        if x.shape != y.shape:
+            return float("inf")
+        scale = np.maximum(np.abs(x), np.abs(y))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(scale > 0, np.abs(x - y) / scale, 0.0)
+        if r.size:
+            worst = max(worst, float(np.nanmax(r)))
+    return worst
+
+
 def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
     """How each stop rule trades downtime for total time, at one link rate.
 
     Left: downtime against guest write rate; middle: total migration time; right:
     the two against each other (each policy's points joined in write-rate order).
-    Non-convergent points are marked ``x``.
+    Non-convergent points are marked ``x``.  A policy whose points are exactly
+    those of an earlier one (within :data:`SAME_CURVE_RTOL`) would hide under
+    it: it is drawn as large hollow circles around the other's points and its
+    legend entry says which policy it coincides with, and how closely.
 
     Parameters
     ----------
@@ -654,6 +804,7 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
     fig, axes = new_figure(1, 3, figsize=(10.5, 3.3))
     with style():
         shown = None
+        drawn, handles = {}, []
         for k, (label, g) in enumerate(grids.items()):
             _check_sweep(g, ("writes_per_s", "rate_bps"))
             rates = np.asarray(g.axes["rate_bps"], float)
@@ -663,8 +814,26 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
             d, tt, conv = g.downtime_s[:, j], g.total_time_s[:, j], g.converged[:, j]
             color = f"C{k % 8}"
             ls, mk = _LINESTYLES[k % len(_LINESTYLES)], _MARKERS[k % len(_MARKERS)]
+            # a policy whose points coincide with an earlier one's would hide exactly under it:
+            # say so in the legend and draw it as large hollow markers around the other's
+            twin, gap = None, 0.0
+            for lab, (w0, d0, t0, c0) in drawn.items():
+                gap = _max_rel_gap((d0, t0), (d, tt))
+                if np.array_equal(w0, w) and np.array_equal(c0, conv) and gap <= SAME_CURVE_RTOL:
+                    twin = lab
+                    break
+            drawn[label] = (w, d, tt, conv)
+            name = policy_name(label)
+            if twin is not None:
+                same = "same values as" if gap == 0 else f"within {gap:.1%} of"
+                handles.append(Line2D([], [], ls="none", marker="o", ms=8, mfc="none", mec=color, mew=1.4,
+                                      label=f"{name} (circles): {same} {policy_name(twin)}"))
+                for ax, x, y in ((axes[0], w, d), (axes[1], w, tt), (axes[2], tt, d)):
+                    ax.plot(x, y, ls="none", marker="o", ms=8, mfc="none", mec=color, mew=1.4, zorder=1)
+                continue
+            handles.append(Line2D([], [], ls=ls, color=color, lw=1.2, marker=mk, ms=3.5, label=name))
             for ax, x, y in ((axes[0], w, d), (axes[1], w, tt), (axes[2], tt, d)):
-                ax.plot(x, y, ls=ls, color=color, lw=1.2, marker=mk, ms=3.5, mfc="none", label=label)
+                ax.plot(x, y, ls=ls, color=color, lw=1.2, marker=mk, ms=3.5, mfc="none")
                 ax.plot(x[conv], y[conv], mk, color=color, ms=3.5)
                 ax.plot(x[~conv], y[~conv], "x", color=color, ms=6, mew=1.6)
         for ax in axes[:2]:
@@ -678,9 +847,8 @@ def plot_tradeoff(grids: dict, rate_bps: float) -> Figure:
         axes[1].set_ylabel(_METRIC_LABELS["total_time_s"])
         axes[2].set_xlabel(_METRIC_LABELS["total_time_s"])
         axes[2].set_ylabel(_METRIC_LABELS["downtime_s"])
-        handles, _ = axes[0].get_legend_handles_labels()
         handles.append(Line2D([], [], color="0.3", marker="x", ls="none", ms=6, mew=1.6, label=NONCONVERGED_LABEL))
-        fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=7)
+        fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 4), fontsize=7)
         axes[1].set_title(f"stop rules on a {shown / 1e9:.3g} Gbit/s link", fontsize=10)
     return fig
 
@@ -762,7 +930,7 @@ def plot_model_comparison(ms, metrics=("total_time_s", "downtime_s"), axes=None,
                 color, ls = _MODEL_STYLE.get(name, ("C3", "-."))
                 yy = np.asarray(d[m], float)
                 ok = np.isfinite(yy)
-                ax.plot(x[ok], yy[ok], ls, color=color, lw=1.4, label=f"{name} model")
+                ax.plot(x[ok], yy[ok], ls, color=color, lw=1.4, label=f"{MODEL_NAMES.get(name, name)} model")
                 bad = ok & ~np.asarray(d["converged"], bool)
                 ax.plot(x[bad], yy[bad], "x", color=color, ms=6, mew=1.5)
             if m == "bytes_sent":
@@ -802,7 +970,8 @@ def plot_measured_vs_predicted(rows, metrics=("total_time_s", "downtime_ms", "da
     Each point is one published migration (``precopy validate``), on log axes
     with the line of perfect agreement and a factor-of-two band.  Filled: the
     predicted convergence verdict matches the measured one; ``x``: it does not.
-    Hollow: the row shares data with a fit (in-sample).  Colour: the source.
+    Hollow: the row shares data with a fit (in-sample).  Colour: the source,
+    named in the legend (:data:`SOURCE_NAMES`, or the row's ``source_name``).
 
     Parameters
     ----------
@@ -839,7 +1008,10 @@ def plot_measured_vs_predicted(rows, metrics=("total_time_s", "downtime_ms", "da
     labels = {"total_time_s": "total migration time (s)", "downtime_ms": "downtime (ms)",
               "data_sent_mib": "data sent (MiB)", "rounds": "rounds"}
     sources = sorted({r["source_id"] for r in rows})
-    colors = {s: f"C{i % 8}" for i, s in enumerate(sources)}
+    colors = {s: f"C{i % 10}" for i, s in enumerate(sources)}
+    names = {}
+    for r in rows:      # a row may carry its own display name; else the table of known sources
+        names.setdefault(r["source_id"], r.get("source_name") or source_name(r["source_id"]))
     with style():
         if axes is None:
             fig, axes = new_figure(1, len(metrics), figsize=(3.3 * len(metrics) + 2.0, 3.3))
@@ -872,7 +1044,7 @@ def plot_measured_vs_predicted(rows, metrics=("total_time_s", "downtime_ms", "da
             ax.set_aspect("equal", adjustable="box")
             ax.set_xlabel(f"measured {labels.get(m, m)}")
             ax.set_ylabel(f"predicted {labels.get(m, m)}")
-        handles = [Line2D([], [], color=colors[s], marker="o", ls="none", label=s) for s in sources]
+        handles = [Line2D([], [], color=colors[s], marker="o", ls="none", label=names[s]) for s in sources]
         handles += [Line2D([], [], color="0.3", marker="o", mfc="none", ls="none", label="in-sample (shares a fit)"),
                     Line2D([], [], color="0.3", marker="x", ls="none", mew=2, label="convergence verdict wrong"),
                     Patch(color="0.92", label="within a factor of 2")]
@@ -880,13 +1052,61 @@ def plot_measured_vs_predicted(rows, metrics=("total_time_s", "downtime_ms", "da
     return fig
 
 
+_CLASS_MARKERS = {"modern": ("o", True, "published migration, modern stack"),
+                  "hyperv-2012": ("s", False, "published migration, Hyper-V 2012"),
+                  "none": ("^", False, "raw TCP (iperf), not a migration")}
+
+
+def link_evidence(points, rate_gbps: float) -> dict:
+    """Which published points stand behind a link rate's curve.
+
+    Returns
+    -------
+    dict
+        ``modern``: ids of used points at this rate from modern migration
+        stacks (the class the curves show); ``other``: ids of used points at
+        this rate of other stream classes.  A rate without ``modern`` points is
+        extrapolated by the model for the curves drawn.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> pts = pc.linkfit.fit_links().points
+    >>> link_evidence(pts, 25.0)
+    {'modern': [], 'other': []}
+    """
+    at = [p for p in points if getattr(p, "use", True) and p.link_gbps is not None
+          and np.isclose(float(p.link_gbps), float(rate_gbps))]
+    return {"modern": [p.point_id for p in at if p.stream_class == "modern"],
+            "other": [p.point_id for p in at if p.stream_class != "modern"]}
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _count_classes(points, ids):
+    ids = set(ids)
+    names = {"hyperv-2012": "Hyper-V 2012", "none": "raw TCP"}
+    counts = {}
+    for p in points:
+        if p.point_id in ids:
+            counts[p.stream_class] = counts.get(p.stream_class, 0) + 1
+    return " + ".join(f"{n} {names.get(c, c)}" for c, n in counts.items())
+
+
 def plot_link_fit(points, fitted_gbps, profiles, max_streams: int = 16, axes=None) -> Figure:
     """The fitted link model: goodput against streams per profile, and fitted against measured.
 
-    Left: each profile's goodput (one line per nominal rate, MTU 1500, the
-    ``modern`` stream class) against the number of streams, with the published
-    throughputs measured at that rate (MTU as the fit assumed).  Right: every
-    fitted point, measured against the model, with a +-10 % band.
+    One model (line efficiency, soft-min sharpness and a per-stream ceiling
+    per stream class) is fitted to all published points at once.  Left: each
+    profile's goodput (one line per nominal rate, MTU 1500, the ``modern``
+    stream class) against the number of streams, with the published
+    throughputs (colour: the link rate; grey: rate not stated).  A curve is
+    solid where published migrations of modern stacks were measured at that
+    rate and dashed where there are none (there the curve is the model's
+    extrapolation); the legend gives the number of points behind each rate.
+    Right: every fitted point, measured against the model, with a +-10 % band.
 
     Parameters
     ----------
@@ -921,41 +1141,61 @@ def plot_link_fit(points, fitted_gbps, profiles, max_streams: int = 16, axes=Non
                          f"{len(points)} and {len(fitted)}")
     with style():
         if axes is None:
-            fig, axes = new_figure(1, 2, figsize=(9.5, 3.8))
+            fig, axes = new_figure(1, 2, figsize=(10.0, 4.4), width_ratios=[1.35, 1])
         ax, bx = axes
         fig = ax.figure
         n = np.arange(1, max_streams + 1)
         rates = {}
         for k, (name, pr) in enumerate(profiles.items()):
             color = f"C{k % 8}"
-            rates[pr.rate_bps / 1e9] = color
+            gbps = pr.rate_bps / 1e9
+            rates[gbps] = color
+            ev = link_evidence(points, gbps)
             g = [pr.link(streams=int(s)).goodput_bps / 1e9 for s in n]
-            ax.plot(n, g, "-" if not pr.extrapolation else "--", color=color,
-                    label=f"{name}" + (" (extrapolated)" if pr.extrapolation else ""))
+            label = f"{gbps:g} GbE: "
+            other = _count_classes(points, ev["other"])
+            n_other = len(ev["other"])
+            if ev["modern"]:
+                label += (f"fitted to {len(ev['modern'])} modern-stack" + (f" + {other}" if other else "")
+                          + (" points" if len(ev["modern"]) + n_other > 1 else " point"))
+            elif other:
+                label += f"extrapolated (only {other} point{'s' if n_other > 1 else ''})"
+            else:
+                label += "extrapolated (no published point)"
+            ax.plot(n, g, "-" if ev["modern"] else "--", color=color, label=label)
+        classes = set()
         for p in points:
-            color = rates.get(p.link_gbps, "0.4")
-            mk = "s" if p.stream_class != "modern" else "o"
-            ax.plot(p.streams, p.achieved_gbps, mk, color=color, mfc="none" if p.stream_class != "modern" else color,
-                    ms=6, mew=1.4)
+            color = rates.get(p.link_gbps, "0.55") if p.link_gbps is not None else "0.55"
+            mk, filled, _ = _CLASS_MARKERS.get(p.stream_class, ("D", False, p.stream_class))
+            classes.add(p.stream_class)
+            ax.plot(p.streams, p.achieved_gbps, mk, color=color, mfc=color if filled else "none", ms=6, mew=1.4)
         ax.set_xscale("log", base=2)
-        ax.set_xticks([1, 2, 4, 8, 16][: int(np.log2(max_streams)) + 1])
+        ax.set_xticks([1, 2, 4, 8, 16, 32][: int(np.log2(max(max_streams, max(p.streams for p in points)))) + 1])
         ax.xaxis.set_major_formatter(_PLAIN)
         ax.set_yscale("log")
         _log_axis(ax, "y")
-        ax.set_xlabel("migration streams")
+        ax.set_xlabel("migration streams (concurrent migrations for Hyper-V)")
         ax.set_ylabel("goodput (Gbit/s)")
+        ax.set_title("model per link rate (lines, MTU 1500) and published points", fontsize=9)
         handles, _ = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], color="0.3", marker="o", ls="none", label="published, modern stacks"),
-                    Line2D([], [], color="0.3", marker="s", mfc="none", ls="none", label="published, Hyper-V 2012")]
-        ax.legend(handles=handles, fontsize=7, ncol=2)
+        for c in ("modern", "hyperv-2012", "none"):
+            if c in classes:
+                mk, filled, text = _CLASS_MARKERS[c]
+                handles.append(Line2D([], [], color="0.3", marker=mk, mfc="0.3" if filled else "none", ls="none",
+                                      label=text))
+        if any(p.link_gbps is None for p in points):
+            handles.append(Line2D([], [], color="0.55", marker="o", ls="none", label="link rate not stated"))
+        handles.append(Line2D([], [], color="0.3", ls="--", label="dashed: no modern-stack migration measured"))
+        fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncol=3)
         meas = np.array([p.achieved_gbps for p in points])
         lo, hi = min(meas.min(), fitted.min()) / 1.5, max(meas.max(), fitted.max()) * 1.5
         g = np.geomspace(lo, hi, 50)
         bx.fill_between(g, g / 1.1, g * 1.1, color="0.9", lw=0, label="within 10 %")
         bx.plot(g, g, color="0.4", lw=0.8)
         for p, f in zip(points, fitted):
-            color = rates.get(p.link_gbps, "0.4")
-            bx.plot(p.achieved_gbps, f, "o", color=color, ms=5)
+            color = rates.get(p.link_gbps, "0.55") if p.link_gbps is not None else "0.55"
+            mk, filled, _ = _CLASS_MARKERS.get(p.stream_class, ("D", False, p.stream_class))
+            bx.plot(p.achieved_gbps, f, mk, color=color, mfc=color if filled else "none", ms=5, mew=1.2)
         bx.set_xlim(lo, hi)
         bx.set_ylim(lo, hi)
         _log_axis(bx, "x")
@@ -963,5 +1203,6 @@ def plot_link_fit(points, fitted_gbps, profiles, max_streams: int = 16, axes=Non
         bx.set_aspect("equal", adjustable="box")
         bx.set_xlabel("published throughput (Gbit/s)")
         bx.set_ylabel("fitted model (Gbit/s)")
+        bx.set_title(f"all {len(points)} points, one fit", fontsize=9)
         bx.legend(fontsize=7, loc="upper left")
     return fig

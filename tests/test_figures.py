@@ -269,3 +269,29 @@ def test_every_input_is_checked_before_drawing(tmp_path, fake_figures, monkeypat
     with pytest.raises(ValueError, match="link_fit needs dataset link_fit_points.csv"):
         F.render_all(["_t_alpha", "link_fit"], tmp_path, quick=True, progress=False)
     assert not (tmp_path / "_t_alpha.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# figures a reviewer accepts
+
+import re                      # noqa: E402
+
+_IDENTIFIER = re.compile(r"\b[a-z]+_[a-z_]+\b|\b(qemu|xen|vmware|simgrid|hotcold)\b")
+
+
+@pytest.mark.parametrize("name", [n for n in F.REGISTRY])
+def test_figure_text_is_in_peoples_words(name, two_runs):
+    from matplotlib.text import Text
+    fig = F.REGISTRY[name].func(**F.figure_params(name, quick=True))
+    texts = [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+    assert texts
+    bad = [t for t in texts if _IDENTIFIER.search(t)]
+    assert not bad, f"{name}: identifiers in {bad}"
+
+
+def test_downtime_vs_wws_full_and_column_width(two_runs):
+    full = F.downtime_vs_wws(**F.figure_params("downtime_vs_wws", quick=True))
+    col = F.downtime_vs_wws_column(**F.figure_params("downtime_vs_wws_column", quick=True))
+    assert col.get_figwidth() == 3.5 and full.get_figwidth() == pytest.approx(7.16)
+    assert F.REGISTRY["downtime_vs_wws_column"].notebook == F.REGISTRY["downtime_vs_wws"].notebook
+    assert F.figure_params("downtime_vs_wws_column") == F.figure_params("downtime_vs_wws")

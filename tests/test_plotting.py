@@ -49,7 +49,7 @@ def test_timeline_bars_are_the_round_table(converged):
     assert stop.get_xdata()[0] == pytest.approx(live.sum() - 0.5)
     assert "converged" in ax.get_title() and "NOT" not in ax.get_title()
     assert ax.get_ylabel() == "bytes per round" and "round" in ax.get_xlabel()
-    assert any(r.stop_reason in t.get_text() for t in ax.texts)
+    assert any(pl.stop_reason_text(r.stop_reason) in t.get_text() for t in ax.texts)
 
 
 def test_timeline_of_nonconvergent_run_says_so(stuck):
@@ -224,7 +224,7 @@ def test_link_fit_plot():
     fit = linkfit.fit_links()
     fig = pl.plot_link_fit(fit.points, fit.fitted_gbps, pc.links.profiles(), max_streams=8)
     ax, bx = fig.axes
-    lines = [line for line in ax.lines if line.get_label().startswith("10GbE")]
+    lines = [line for line in ax.lines if line.get_label().startswith("10 GbE")]
     assert np.allclose(lines[0].get_ydata()[0], pc.links.profile("10GbE").link().goodput_bps / 1e9)
     scatter = [line for line in bx.lines if len(line.get_xdata()) == 1]
     assert len(scatter) == len(fit.points)
@@ -255,3 +255,87 @@ def test_plotting_checks_sweep_types_without_importing_sweeps():
         pl.plot_wws_sweep({"axes": {}})
     with pytest.raises(ValueError, match="ModelSweep"):
         pl.plot_model_comparison(object())
+
+
+# ---------------------------------------------------------------------------------------------
+# figures a reviewer accepts
+
+def _texts(fig):
+    from matplotlib.text import Text
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_wws_sweep_shares_y_within_a_row_and_labels_the_timeout_plateau(sweep):
+    fig = pl.plot_wws_sweep(sweep)
+    a = np.array(fig.axes).reshape(2, 2)
+    for i in range(2):
+        assert a[i, 0].get_shared_y_axes().joined(a[i, 0], a[i, 1])
+        assert a[i, 0].get_ylim() == a[i, 1].get_ylim()
+    assert not a[0, 0].get_shared_y_axes().joined(a[0, 0], a[1, 0])
+    timed_out = np.asarray(sweep.stop_reason) == "timeout"
+    assert timed_out.any()
+    assert pl.TIMEOUT_LABEL == "did not converge (stopped at the timeout)"
+    assert pl.TIMEOUT_LABEL in [t.get_text() for t in fig.legends[0].get_texts()]
+    # a dotted line at the timeout in the total-time panel of the policy that timed out
+    j = int(np.flatnonzero(timed_out.any(axis=(1, 2)))[0])
+    flat = [line for line in a[1, j].lines if line.get_linestyle() == ":"]
+    level = flat[0].get_ydata()[0]
+    assert 60.0 <= level <= sweep.total_time_s[j][timed_out[j]].min()       # VMware's 60 s timeout
+
+
+def test_wws_sweep_column_variant_puts_policies_in_rows(sweep):
+    fig = pl.plot_wws_sweep(sweep, transpose=True, figsize=(3.5, 3.0))
+    assert fig.get_figwidth() == 3.5
+    a = np.array(fig.axes).reshape(2, 2)                   # policy x metric
+    assert a[0, 0].get_ylabel() == "Xen v2" and a[1, 0].get_ylabel() == "VMware"
+    assert a[0, 0].get_title() == "downtime (s)"
+    assert a[0, 0].get_shared_y_axes().joined(a[0, 0], a[1, 0])
+    assert np.array_equal(a[1, 1].lines[0].get_ydata(), sweep.total_time_s[1, 0])
+
+
+def test_tradeoff_says_when_one_policy_hides_under_another(grid):
+    fig = pl.plot_tradeoff({"QEMU (no cap)": grid, "VMware": grid}, pc.Gbps(5))
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "VMware (circles): same values as QEMU (no cap)" in labels
+    hollow = [line for line in fig.axes[0].lines if line.get_markerfacecolor() == "none" and line.get_marker() == "o"
+              and line.get_markersize() == 8]
+    assert len(hollow) == 1 and np.array_equal(hollow[0].get_ydata(), grid.downtime_s[:, 1])
+    fig = pl.plot_tradeoff({"QEMU (no cap)": grid}, pc.Gbps(5))
+    assert not any("same" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_measured_vs_predicted_names_sources_in_the_legend():
+    rows = [{"source_id": "S1_clark2005", "measured_total_time_s": 10.0, "predicted_total_time_s": 12.0,
+             "verdict_ok": True, "in_sample": ""},
+            {"source_id": "S42_some_new_paper", "measured_total_time_s": 3.0, "predicted_total_time_s": 4.0,
+             "verdict_ok": True, "in_sample": ""}]
+    labels = [t.get_text() for t in pl.plot_measured_vs_predicted(rows, metrics=("total_time_s",))
+              .legends[0].get_texts()]
+    assert "Clark et al. 2005 (Xen)" in labels and "some new paper" in labels
+    assert not any("_" in lab for lab in labels)
+
+
+def test_link_fit_says_which_rates_are_fitted_and_which_extrapolated():
+    from precopy import linkfit
+    fit = linkfit.fit_links()
+    fig = pl.plot_link_fit(fit.points, fit.fitted_gbps, pc.links.profiles())
+    curves = {line.get_label().split(":")[0]: line for line in fig.axes[0].lines if ": " in line.get_label()}
+    measured = {p.link_gbps for p in fit.points if p.use and p.stream_class == "modern" and p.link_gbps}
+    for name, pr in pc.links.profiles().items():
+        gbps = pr.rate_bps / 1e9
+        line = curves[f"{gbps:g} GbE"]
+        if gbps in measured:            # modern-stack migrations measured at this rate
+            assert "fitted" in line.get_label() and line.get_linestyle() == "-", line.get_label()
+        else:
+            assert "extrapolated" in line.get_label() and line.get_linestyle() == "--", line.get_label()
+    assert {40.0, 100.0} <= measured and 25.0 not in measured      # what data/link_fit_points.csv holds
+    assert pl.link_evidence(fit.points, 25.0) == {"modern": [], "other": []}
+
+
+def test_timeline_uses_peoples_words(converged):
+    fig = pl.plot_timeline(converged)
+    texts = _texts(fig)
+    assert fig.axes[0].get_title().startswith("QEMU: converged")
+    assert not any("downtime_limit" in t or "qemu" in t for t in texts)
+    assert any("downtime limit" in t for t in texts)
+    assert pl.plot_timeline(converged, label="QEMU (no cap)").axes[0].get_title().startswith("QEMU (no cap):")
