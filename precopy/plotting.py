@@ -582,7 +582,7 @@ def plot_wws_sweep(sweep, metrics=("downtime_s", "total_time_s"), axes=None, hig
             ncol = len(handles) if not transpose else 2
             fig.legend(handles=handles, loc="outside upper center", ncol=ncol, fontsize=7 if not transpose else 6.5)
         elif legend == "axes":
-            axes[0, 0].legend(handles=handles, fontsize=7)
+            axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left")
     return fig
 
 

@@ -8,6 +8,16 @@ redraw; a control that changes the sweep (memory, write rate, policy, page skip)
 also recomputes the sweep, on a background thread by default, so the timeline
 answers at once and the curves follow.
 
+Keeping up with the hand: the figure is drawn once; a slider move then only
+updates the timeline's artists in place (bar polygons, the stop line and its
+text, the title) over a cached copy of everything else (Agg blitting), and
+re-draws the axes only when their limits must change (limits are "sticky":
+they grow and shrink in steps).  A simulation that does not finish within
+:data:`ANSWER_WITHIN_S` (a migration that does not converge runs to its
+timeout; page skip is slower per write) goes on in the background: the stale
+timeline is greyed out at once, marked "simulating...", and replaced when the
+result arrives; a newer control change supersedes it.
+
 Kernels are compiled when the explorer is created, with a visible note, so the
 first slider move is as fast as the others.  The figure is an ordinary
 Matplotlib figure rendered to PNG into an ``ipywidgets.Image``: the plotted data
@@ -18,21 +28,27 @@ are reachable from Python (``explorer.figure``, ``explorer.result``,
 from __future__ import annotations
 
 import html
-import io
+import struct
 import threading
 import time
+import zlib
 
 import numpy as np
 
 from . import _validate as v
-from .plotting import format_bytes, format_count, format_seconds, new_figure, plot_timeline, plot_wws_sweep, style
+from .plotting import (format_bytes, format_count, format_seconds, new_figure, plot_wws_sweep, policy_name,
+                       stop_reason_text, style)
 from .simulate import Prepared, warmup
 from .sweeps import default_policies, ethernet_links, wws_sweep
 from .units import GiB, MiB
 from .vm import VM
 from .workloads import HotCold
 
-__all__ = ["MigrationExplorer", "ensure_compiled", "MEMORY_CHOICES", "WWS_CHOICES", "WRITE_RATE_CHOICES"]
+__all__ = ["MigrationExplorer", "ensure_compiled", "MEMORY_CHOICES", "WWS_CHOICES", "WRITE_RATE_CHOICES",
+           "ANSWER_WITHIN_S"]
+
+#: A simulation still running after this many seconds finishes in the background (stale result greyed out).
+ANSWER_WITHIN_S = 0.04
 
 #: Guest memory sizes offered by the memory slider (bytes).
 MEMORY_CHOICES = tuple(GiB(k) for k in (1, 2, 4, 8, 16, 32, 64))
@@ -96,6 +112,148 @@ def _choice(value, name, choices, fmt):
     raise ValueError(f"{name} must be one of {', '.join(fmt(c) for c in choices)} (the slider's steps); "
                      f"got {value!r}")
 
+def _png(rgba) -> bytes:
+    """An RGB PNG of an RGBA image: no row filter, zlib level 1 (a few ms for a widget-sized figure).
+
+    Plots are mostly flat colour, which deflate compresses well without PNG's
+    row filters; Pillow's adaptive filtering costs about three times as long
+    for the same size here.
+    """
+    h, w = rgba.shape[:2]
+    raw = np.zeros((h, 1 + 3 * w), np.uint8)              # a 0 byte (filter "none") starts each row
+    raw[:, 1:].reshape(h, w, 3)[...] = rgba[..., :3]
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)) + chunk(b"IEND", b""))
+
+
+_FADED = 0.22           # alpha of a stale timeline while its successor is simulated
+
+
+def _nice_rounds(n: int) -> int:
+    """The x extent (in rounds) for ``n`` rounds: 6, 8, 12, 16, 24, 32, 48, ..."""
+    c = 6
+    while c < n:
+        c = c * 4 // 3 if (c & (c - 1)) == 0 else c * 3 // 2
+    return c
+
+
+class _Timeline:
+    """The round timeline of :func:`precopy.plotting.plot_timeline`, as artists updated in place.
+
+    Bars are three polygon collections (sent, dirtied, stop-and-copy); the stop
+    line, its text and the title are the other moving parts.  They are
+    animated (left out of the cached background); the axes limits are sticky
+    so that most updates leave ticks, labels and legend untouched.
+    """
+
+    def __init__(self, ax):
+        from matplotlib.collections import PolyCollection
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+        self.ax = ax
+        self._MaxN = MaxNLocator
+        with style():
+            self.sent = PolyCollection([], facecolors="C0", edgecolors="none")
+            self.dirtied = PolyCollection([], facecolors="C1", edgecolors="none", alpha=0.75)
+            self.final = PolyCollection([], facecolors="C2", edgecolors="none")
+            for c in (self.sent, self.dirtied, self.final):
+                ax.add_collection(c, autolim=False)
+            self.stop = ax.axvline(0.0, color="0.2", ls="--", lw=1.0)
+            self.text = ax.text(0.0, 0.80, "", transform=ax.get_xaxis_transform(), va="top", fontsize=7,
+                                color="0.15")
+            self.busy = ax.text(0.5, 0.42, "", transform=ax.transAxes, ha="center", va="center", fontsize=9,
+                                color="0.1", bbox={"boxstyle": "round", "fc": "white", "ec": "0.6", "alpha": 0.9})
+            ax.set_yscale("log", base=2)
+            ax.yaxis.set_major_locator(LogLocator(base=2, numticks=7))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda y, pos: format_bytes(y) if y > 0 else "0"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("round (0 = bulk pass; stop-and-copy last)")
+            ax.set_ylabel("bytes per round")
+            ax.legend(handles=[Patch(color="C0", label="sent (VM running)"),
+                               Patch(color="C1", alpha=0.75, label="dirtied while it ran"),
+                               Patch(color="C2", label="stop-and-copy (VM paused)")],
+                      loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=7, handlelength=1.2,
+                      columnspacing=1.0)
+        self.moving = (self.sent, self.dirtied, self.final, self.stop, self.text, self.busy)
+        for a in self.moving:
+            a.set_animated(True)
+        self.limits = None          # (x extent in rounds, y low, y high)
+        self.heights = []
+
+    @staticmethod
+    def _bars(x, heights, width):
+        keep = heights > 0
+        x, h = x[keep], heights[keep]
+        return [((a - width / 2, 1.0), (a - width / 2, b), (a + width / 2, b), (a + width / 2, 1.0))
+                for a, b in zip(x, h)]
+
+    def update(self, result, label: str) -> bool:
+        """Show ``result``; True if the axes limits changed (the background must be redrawn)."""
+        t = result.rounds
+        n = len(t)
+        idx = np.arange(n, dtype=float)
+        final = np.asarray(t["stop_copy"], bool)
+        live = ~final
+        sent = np.asarray(t["bytes_sent"], float)
+        pages = np.asarray(t["pages_sent"], float)
+        nbytes = np.asarray(t["bytes_sent"], float)
+        ok = pages[1:] > 0
+        per_page = (float(nbytes[1:][ok][0] / pages[1:][ok][0]) if ok.any()
+                    else float(nbytes[0] / max(pages[0], 1.0)))
+        dirtied = np.asarray(t["pages_dirtied"], float) * per_page
+        w = 0.42
+        self.sent.set_verts(self._bars(idx[live] - w / 2, sent[live], w))
+        self.dirtied.set_verts(self._bars(idx[live] + w / 2, dirtied[live], w))
+        self.final.set_verts(self._bars(idx[final], sent[final], w))
+        self.heights = [sent[live], dirtied[live], sent[final]]
+        positive = np.concatenate([sent[sent > 0], dirtied[dirtied > 0]])
+        changed = self._limits(n, positive)
+        stop_x = (int(np.flatnonzero(final)[0]) if final.any() else n) - 0.5
+        self.stop.set_xdata([stop_x, stop_x])
+        why = stop_reason_text(result.stop_reason)
+        right = stop_x > self.limits[0] / 2
+        verdict = "converged" if result.converged else "did NOT converge"
+        lines = (f"{label}: {verdict} after {result.n_rounds} rounds", f"stop: {why}",
+                 f"at {format_seconds(result.precopy_time_s)}, downtime {format_seconds(result.downtime_s)}")
+        self.text.set_text("\n".join(f"{x} " for x in lines) if right else "\n".join(f" {x}" for x in lines))
+        self.text.set_x(stop_x)
+        self.text.set_ha("right" if right else "left")
+        return changed
+
+    def _limits(self, n, positive) -> bool:
+        old = self.limits
+        xr = old[0] if old and old[0] / 3 <= n <= old[0] else _nice_rounds(n)
+        if positive.size:
+            need_lo, need_hi = float(positive.min()) / 2, float(positive.max())
+        else:
+            need_lo, need_hi = 1024.0, 2.0 ** 20
+        lo = old[1] if old and old[1] <= need_lo < old[1] * 2 ** 6 else 2.0 ** np.floor(np.log2(need_lo))
+        hi = old[2] if old and need_hi <= old[2] < need_hi * 2 ** 3 else 2.0 ** np.ceil(np.log2(need_hi))
+        new = (xr, lo, hi)
+        if new == old:
+            return False
+        self.limits = new
+        ax = self.ax
+        ax.set_xlim(-0.7, xr - 0.3)
+        if xr <= 12:
+            ax.set_xticks(np.arange(xr))
+        else:
+            ax.xaxis.set_major_locator(self._MaxN(nbins=8, integer=True))
+        ax.set_ylim(lo, hi * (hi / lo) ** 0.3)               # head room for the stop text
+        return True
+
+    def fade(self, on: bool, note: str = ""):
+        """Grey out the shown result (a newer one is being simulated), or restore it."""
+        for c, alpha in ((self.sent, 1.0), (self.dirtied, 0.75), (self.final, 1.0)):
+            c.set_alpha(_FADED * alpha if on else alpha)
+        for a in (self.stop, self.text):
+            a.set_alpha(_FADED if on else 1.0)
+        self.busy.set_text(note if on else "")
+        self.busy.set_visible(bool(on and note))
+
 
 class _Stale(Exception):
     """Raised inside a sweep whose controls have changed since it started."""
@@ -128,8 +286,10 @@ class MigrationExplorer:
         Simulated seconds after which a migration still iterating is stopped and
         marked non-convergent (QEMU, VMware and SimGrid have no round cap).
     background : bool, default True
-        Recompute the sweep on a background thread (the timeline updates first);
-        False computes it before the control returns (tests, scripts).
+        Recompute the sweep on a background thread (the timeline updates first),
+        and finish a simulation slower than :data:`ANSWER_WITHIN_S` in the
+        background (the stale timeline greyed out meanwhile); False computes
+        everything before the control returns (tests, scripts).
     dpi : int, default 80
         Resolution of the rendered image.
 
@@ -147,7 +307,11 @@ class MigrationExplorer:
     status : ipywidgets.HTML
     timings : dict
         Seconds spent by the last update: ``simulate_s``, ``draw_s``,
-        ``update_s`` (both, plus handing the image over), ``sweep_s``.
+        ``update_s`` (both, plus handing the image over: control change to
+        the new result on screen), ``answered_s`` (control change to the first
+        new image: the result, or the greyed stale one), ``sweep_s``; ``late``
+        (the result came from the background) and ``full_redraw`` (the axes
+        limits changed).
 
     Examples
     --------
@@ -228,6 +392,8 @@ class MigrationExplorer:
             self.figure, self._ax_tl = new_figure(1, 1, figsize=(7.0, 3.6))
             self._ax_sweep = []
         self.figure.set_dpi(self.dpi)
+        self._tl = _Timeline(self._ax_tl)
+        self._rings = []
         self._background = None
         self._lock = threading.RLock()
         self._hold = False
@@ -238,6 +404,8 @@ class MigrationExplorer:
         self._worker = None
         self._idle = threading.Event()
         self._idle.set()
+        self._token = 0                 # the latest control change; older results are dropped
+        self._late = []                 # simulations answering in the background
         self.timings = {}
         self.updates = 0
         # the first full draw also warms Matplotlib (fonts, Agg) so later moves are fast
@@ -300,30 +468,82 @@ class MigrationExplorer:
     def _refresh(self, initial=False):
         t0 = time.perf_counter()
         try:
-            scen = self.scenario()
-            result = Prepared(*scen).run(self.seed)
+            prep = Prepared(*self.scenario())
         except ValueError as e:
             self._set_status(f"error: {e}", error=True)
             return
-        t1 = time.perf_counter()
-        stale = self.show_sweep and self._sweep_key() != self._sweep_key_drawn
         with self._lock:
-            self.result = result
-            self._draw_result()
+            self._token += 1
+            token = self._token
+        stale = self.show_sweep and self._sweep_key() != self._sweep_key_drawn
+        if initial or not self.background:
+            result = prep.run(self.seed)
+            self._show(result, token, t0, time.perf_counter(), initial=initial)
             if stale:
-                self._mark_sweep_stale()
-            png = self._render(full=initial)
-        t2 = time.perf_counter()
-        self.image.value = png
-        self.updates += 1
-        t3 = time.perf_counter()
-        self.timings = {"simulate_s": t1 - t0, "draw_s": t2 - t1, "update_s": t3 - t0,
-                        "sweep_s": self.timings.get("sweep_s", 0.0)}
+                self._request_sweep(self._sweep_key(), synchronous=True)
+            return
+        box = {}
+        done = threading.Event()
+
+        def simulate():
+            try:
+                box["result"] = prep.run(self.seed)
+            except BaseException as e:      # shown to the user, never silent
+                box["error"] = e
+            box["t_sim"] = time.perf_counter()
+            done.set()
+            with self._lock:
+                if box.get("late"):
+                    self._finish(box, token, t0, late=True)
+
+        th = threading.Thread(target=simulate, name="precopy-simulate", daemon=True)
+        th.start()
+        done.wait(ANSWER_WITHIN_S)
+        png = None
+        with self._lock:
+            if done.is_set():
+                self._finish(box, token, t0, late=False)
+            else:
+                box["late"] = True
+                self._late = [x for x in self._late if x.is_alive()] + [th]
+                if token == self._token:
+                    # slow case: grey out the stale result now, draw the new one when it arrives
+                    self._tl.fade(True, "simulating...")
+                    png = self._render(full=False)
+        if png is not None:
+            self.image.value = png
+            self.timings = {**self.timings, "answered_s": time.perf_counter() - t0, "late": True}
+            self._set_status("simulating the new setting (greyed: the previous result)...")
+        if stale:
+            self._mark_sweep_stale()
+            self._request_sweep(self._sweep_key(), synchronous=False)
+
+    def _finish(self, box, token, t0, late):
+        if "error" in box:
+            if token == self._token:
+                self._set_status(f"simulation failed: {html.escape(repr(box['error']))}", error=True)
+            return
+        self._show(box["result"], token, t0, box["t_sim"], late=late)
+
+    def _show(self, result, token, t0, t_sim, initial=False, late=False):
+        """Draw ``result`` (if no newer control change superseded it) and publish the image."""
+        with self._lock:
+            if token != self._token:
+                return
+            self.result = result
+            full = self._draw_result() or initial
+            png = self._render(full=full)
+            t2 = time.perf_counter()
+            self.image.value = png
+            self.updates += 1
+            t3 = time.perf_counter()
+            self.timings = {"simulate_s": t_sim - t0, "draw_s": t2 - max(t_sim, t0), "update_s": t3 - t0,
+                            "sweep_s": self.timings.get("sweep_s", 0.0), "late": late, "full_redraw": bool(full)}
+            if not late:
+                self.timings["answered_s"] = t3 - t0
         note = getattr(self, "_pending_note", "")
         self._pending_note = ""
         self._set_status(self._summary(result) + (f" &middot; {note}" if note else ""))
-        if stale:
-            self._request_sweep(self._sweep_key(), synchronous=initial or not self.background)
 
     def _summary(self, r):
         verdict = "converged" if r.converged else "<b>did not converge</b>"
@@ -402,13 +622,14 @@ class MigrationExplorer:
         self.sweep_note.value = f"<span style='color:#666; font-size: 90%'>{text}</span>" if text else ""
 
     # ---- drawing ------------------------------------------------------------------------------
-    def _draw_result(self):
+    def _draw_result(self) -> bool:
+        """Update the timeline and rings in place; True if the background must be redrawn."""
         with style():
-            self._ax_tl.cla()
-            plot_timeline(self.result, ax=self._ax_tl)
-            for ax, ring, m in zip(self._ax_sweep, getattr(self, "_rings", []), ("downtime_s", "total_time_s")):
+            changed = self._tl.update(self.result, self.controls["policy"].value)
+            self._tl.fade(False)
+            for ring, m in zip(self._rings, ("downtime_s", "total_time_s")):
                 ring.set_data([self.controls["wws"].value], [getattr(self.result, m)])
-                ring.set_color("k")
+        return changed
 
     def _draw_sweep(self):
         with style():
@@ -431,33 +652,43 @@ class MigrationExplorer:
         """Draw and encode the figure.
 
         A full draw lays the figure out (the first time only; the layout is then
-        frozen) and keeps a copy of everything except the timeline and the rings;
-        other updates restore that copy and draw only those (Agg blitting).
+        frozen) and keeps a copy of everything that does not move; other updates
+        restore that copy and draw only the moving artists (Agg blitting): the
+        timeline's bars, stop line, texts and title, and the rings.
         """
-        from matplotlib.image import imsave
         fig = self.figure
         canvas = fig.canvas
         with style():
             if full or self._background is None:
-                self._ax_tl.set_animated(True)
                 canvas.draw()
                 if fig.get_layout_engine() is not None:
                     fig.set_layout_engine("none")      # keep these positions from now on
                 self._background = canvas.copy_from_bbox(fig.bbox)
             else:
                 canvas.restore_region(self._background)
-            fig.draw_artist(self._ax_tl)
-            for ax, ring in zip(self._ax_sweep, getattr(self, "_rings", [])):
+            for a in self._tl.moving:
+                if a.get_visible():
+                    self._ax_tl.draw_artist(a)
+            for ax, ring in zip(self._ax_sweep, self._rings):
                 ax.draw_artist(ring)
-            rgba = np.asarray(canvas.buffer_rgba())
-            buf = io.BytesIO()
-            imsave(buf, rgba[..., :3], format="png", pil_kwargs={"compress_level": 1})
-        return buf.getvalue()
+            return _png(np.asarray(canvas.buffer_rgba()))
 
     # ---- public -------------------------------------------------------------------------------
+    def wait_result(self, timeout: float | None = None) -> bool:
+        """Block until simulations finishing in the background are drawn; True if none is pending."""
+        end = None if timeout is None else time.monotonic() + timeout
+        for th in list(self._late):
+            th.join(None if end is None else max(0.0, end - time.monotonic()))
+            if th.is_alive():
+                return False
+        return True
+
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a background sweep is drawn; True if nothing is pending."""
-        return self._idle.wait(timeout)
+        """Block until background simulations and the sweep are drawn; True if nothing is pending."""
+        end = None if timeout is None else time.monotonic() + timeout
+        if not self.wait_result(timeout):
+            return False
+        return self._idle.wait(None if end is None else max(0.0, end - time.monotonic()))
 
     def plotted(self) -> dict:
         """The data now drawn: bar heights of the timeline, sweep lines (for tests).
@@ -465,20 +696,20 @@ class MigrationExplorer:
         Returns
         -------
         dict
-            ``timeline``: list of arrays, one per bar series or line; ``sweep``:
-            list of (x, y) arrays of the sweep lines; ``ring``: (wws, downtime)
-            of the current point.
+            ``timeline``: arrays of bar heights (sent while running, dirtied
+            while running, stop-and-copy); ``sweep``: list of (x, y) arrays of
+            the sweep lines; ``ring``: (wws, downtime) of the current point;
+            ``faded``: True while the timeline shows a stale result.
         """
         with self._lock:
-            tl = [np.array([p.get_height() for p in c.patches]) for c in self._ax_tl.containers]
-            tl += [np.asarray(line.get_ydata(), float) for line in self._ax_tl.lines if len(line.get_xdata()) > 2]
+            tl = [np.asarray(h, float).copy() for h in self._tl.heights]
             sweep = [(np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
-                     for ax in self._ax_sweep for line in ax.lines if line not in getattr(self, "_rings", [])]
+                     for ax in self._ax_sweep for line in ax.lines if line not in self._rings]
             ring = None
-            if getattr(self, "_rings", None):
+            if self._rings:
                 x, y = self._rings[0].get_data()
                 ring = (float(x[0]), float(y[0]))
-            return {"timeline": tl, "sweep": sweep, "ring": ring}
+            return {"timeline": tl, "sweep": sweep, "ring": ring, "faded": self._tl.busy.get_visible()}
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -139,3 +139,84 @@ def test_stale_background_sweep_is_abandoned_for_the_latest():
     assert ex.wait(120)
     assert ex.sweep.params["page_skip"] is False and ex.sweep.params["writes_per_s"] == 50_000.0
     assert ex.sweep_note.value == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# keeping up with the hand: in-place updates, slow cases in the background
+
+def _timeline_artists(ex):
+    ax = ex.figure.axes[0]
+    return {id(a) for a in ax.get_children()}
+
+
+def test_slider_updates_the_timeline_in_place(ex):
+    fig, before = ex.figure, _timeline_artists(ex)
+    ex.controls["wws"].value = pc.MiB(128)
+    ex.controls["wws"].value = pc.MiB(32)
+    assert ex.figure is fig
+    assert _timeline_artists(ex) == before          # the same artists, new data: nothing re-created
+    assert ex.timings["full_redraw"] is False        # limits unchanged: only the moving parts were drawn
+    r = _expected(ex)
+    assert np.array_equal(ex.plotted()["timeline"][0], r.rounds["bytes_sent"][~r.rounds["stop_copy"]])
+
+
+def test_blitted_image_equals_a_full_redraw(ex):
+    ex.controls["wws"].value = pc.MiB(128)
+    assert ex.timings["full_redraw"] is False
+    blitted = ex.image.value
+    full = ex._render(full=True)
+    assert blitted == full
+
+
+def test_png_encoder_round_trips():
+    import io
+
+    from PIL import Image
+
+    from precopy.widgets import _png
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(_png(rgba))).convert("RGB"))
+    assert np.array_equal(back, rgba[..., :3])
+
+
+class _SlowPrepared:
+    """A Prepared whose run takes 0.4 s longer (a migration that runs to its timeout)."""
+
+    def __init__(self, *a, **k):
+        from precopy.simulate import Prepared
+        self._p = Prepared(*a, **k)
+
+    def run(self, seed):
+        import time
+        time.sleep(0.4)
+        return self._p.run(seed)
+
+
+def test_slow_simulation_greys_out_the_stale_result_then_draws_the_new(monkeypatch):
+    import precopy.widgets as wmod
+    ex = MigrationExplorer(**SMALL, sweep=False, background=True)
+    old = ex.result
+    png = ex.image.value
+    monkeypatch.setattr(wmod, "Prepared", _SlowPrepared)
+    ex.controls["wws"].value = pc.MiB(256)
+    assert ex.result is old                              # not waited for ...
+    assert ex.plotted()["faded"] and ex.image.value != png        # ... the stale one is greyed out at once
+    assert ex.timings["answered_s"] < 0.4
+    assert "simulating" in ex.status.value
+    assert ex.wait(30)
+    assert not ex.plotted()["faded"]
+    assert ex.result.downtime_s == _expected(ex).downtime_s and ex.timings["late"] is True
+    assert ex.timings["update_s"] >= 0.4
+
+
+def test_a_newer_change_supersedes_a_slow_one(monkeypatch):
+    import precopy.widgets as wmod
+    ex = MigrationExplorer(**SMALL, sweep=False, background=True)
+    monkeypatch.setattr(wmod, "Prepared", _SlowPrepared)
+    ex.controls["wws"].value = pc.MiB(256)
+    ex.controls["wws"].value = pc.MiB(512)               # while the first still runs
+    assert ex.wait(30)
+    assert ex.result.downtime_s == _expected(ex).downtime_s
+    assert ex.result.rounds["pages_dirtied"].sum() == _expected(ex).rounds["pages_dirtied"].sum()
+    assert ex.updates == 2                              # the initial draw and the latest; the stale one dropped
