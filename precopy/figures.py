@@ -12,6 +12,7 @@ Command line::
     precopy figures                 # all figures into ./figures
     precopy figures --out DIR convergence_maps downtime_vs_wws
     precopy figures --list
+    precopy figures --jobs 2        # two worker processes, the same bytes
 
 References
 ----------
@@ -364,7 +365,8 @@ def _commit(out_dir: Path, drawn: list[tuple[Path, Path, dict]]) -> dict:
         return _write_manifest(out_dir, entries)
 
 
-def render_all(names=None, out_dir="figures", *, quick: bool = False, formats=FORMATS, progress: bool = True):
+def render_all(names=None, out_dir="figures", *, quick: bool = False, formats=FORMATS, progress: bool = True,
+               jobs: int = 1):
     """Draw figures (default: all), write them and update ``manifest.json`` in ``out_dir``.
 
     Everything is checked before the first figure is drawn: the names, the
@@ -374,6 +376,21 @@ def render_all(names=None, out_dir="figures", *, quick: bool = False, formats=FO
     after them, atomically and under a lock on the folder, so an interrupt
     leaves only complete files and a manifest whose hashes match them, and
     concurrent runs into one folder keep each other's entries.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Figures to draw (default: all, in :data:`REGISTRY` order).
+    out_dir : str or Path
+    quick : bool
+        The smaller variants (recorded in the manifest).
+    formats : sequence of str
+    progress : bool
+        A progress bar (tqdm).
+    jobs : int, default 1
+        Worker processes drawing figures in parallel (-1: one per CPU).  The
+        figures of one notebook are drawn by one worker (they share their
+        computations); the files are byte for byte those of ``jobs=1``.
 
     Returns
     -------
@@ -389,19 +406,48 @@ def render_all(names=None, out_dir="figures", *, quick: bool = False, formats=FO
             raise ValueError(f"formats must be among {', '.join(_METADATA)}; got {f!r}")
     if not formats:
         raise ValueError("formats must name at least one of " + ", ".join(_METADATA))
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or not (jobs >= 1 or jobs == -1):
+        raise ValueError(f"jobs (worker processes) must be an integer >= 1, or -1 for one per CPU; got {jobs!r}")
+    jobs = (os.cpu_count() or 1) if jobs == -1 else int(jobs)
     out_dir = check_out_dir(out_dir)
     read_manifest(out_dir)
     check_inputs(names)
     from tqdm.auto import tqdm
     manifest = None
-    bar = tqdm(names, desc="figures", unit="fig", disable=not progress)
-    for n in bar:
-        bar.set_postfix_str(n)
-        manifest = _draw_and_commit(n, out_dir, quick, formats)
-    return manifest
+    bar = tqdm(total=len(names), desc="figures", unit="fig", disable=not progress)
+    try:
+        groups = _groups(names)
+        if jobs == 1 or len(groups) == 1:
+            for n in names:
+                bar.set_postfix_str(n)
+                manifest = _commit_all(out_dir, _draw(n, out_dir, quick, formats))
+                bar.update(1)
+            return manifest
+        return _render_parallel(groups, out_dir, quick, formats, min(jobs, len(groups)), bar)
+    finally:
+        bar.close()
 
 
-def _draw_and_commit(name, out_dir: Path, quick, formats) -> dict:
+def _commit_all(out_dir: Path, drawn) -> dict:
+    """:func:`_commit`, then remove whatever temporary file an interrupt left unrenamed."""
+    try:
+        return _commit(out_dir, drawn)
+    finally:
+        for tmp, _, _ in drawn:
+            if tmp.exists():
+                _unlink(tmp)
+
+
+def _groups(names) -> list[list[str]]:
+    """The names grouped by notebook (figures of one notebook share computations), in order."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(REGISTRY[n].notebook, []).append(n)
+    return list(groups.values())
+
+
+def _draw(name, out_dir: Path, quick, formats) -> list:
+    """Draw one figure into temporary files beside its final names: [(tmp, dst, entry)]."""
     spec = _spec(name)
     params = figure_params(name, quick=quick)
     fig = spec.func(**params)
@@ -410,15 +456,56 @@ def _draw_and_commit(name, out_dir: Path, quick, formats) -> dict:
         for fmt in formats:
             dst = out_dir / f"{name}.{fmt}"
             tmp = _write_temp(fig, dst, fmt)
-            drawn.append((tmp, dst, None))
             e = _entry(spec, params, quick, tmp)
             e["file"] = dst.name
-            drawn[-1] = (tmp, dst, e)
-        return _commit(out_dir, drawn)
-    finally:
+            drawn.append((tmp, dst, e))
+    except BaseException:
         for tmp, _, _ in drawn:
-            if tmp.exists():
+            _unlink(tmp)
+        raise
+    return drawn
+
+
+def _draw_group(names, out_dir, quick, formats) -> list:
+    """Worker process: draw a group of figures; [(name, [(tmp, dst, entry)])]."""
+    out, out_dir = [], Path(out_dir)
+    try:
+        for n in names:
+            out.append((n, _draw(n, out_dir, quick, formats)))
+    except BaseException:
+        for _, drawn in out:
+            for tmp, _, _ in drawn:
                 _unlink(tmp)
+        raise
+    return out
+
+
+def _render_parallel(groups, out_dir: Path, quick, formats, jobs, bar) -> dict:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    manifest = None
+    # spawn: workers import the package afresh (numba loads its disk cache; no forked threads)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    pending = {pool.submit(_draw_group, g, str(out_dir), quick, formats) for g in groups}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                for name, drawn in fut.result():
+                    manifest = _commit_all(out_dir, drawn)
+                    bar.set_postfix_str(name)
+                    bar.update(1)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for fut in pending:     # drawn by a worker but not committed: remove the temporary files
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                for _, drawn in fut.result():
+                    for tmp, _, _ in drawn:
+                        _unlink(tmp)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return manifest
 
 
 def check_inputs(names) -> None:
@@ -782,6 +869,8 @@ def add_arguments(p):
     p.add_argument("--formats", default=",".join(FORMATS), metavar="FMT[,FMT]",
                    help="file formats (default: png,pdf; svg also possible)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="draw in N worker processes (-1: one per CPU; default 1); the same bytes as with 1")
 
 
 def run(args) -> int:
@@ -793,7 +882,7 @@ def run(args) -> int:
     formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
     try:
         manifest = render_all(args.names or None, args.out, quick=args.quick, formats=formats,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, jobs=args.jobs)
     except OSError as e:            # disk full, folder removed under us ...: one line, no traceback
         where = f" ({e.filename})" if e.filename else ""
         raise ValueError(f"writing figures into {args.out} failed{where}: {_why(e)}") from None

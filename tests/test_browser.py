@@ -140,6 +140,11 @@ def test_notebook_2_runs_in_chromium_and_a_slider_changes_the_plot(jupyterlab, t
             page.wait_for_function(
                 "([old]) => { const i = document.querySelector('.jp-NotebookPanel .widget-image');"
                 " return i && i.getAttribute('src') !== old; }", arg=[src_before], timeout=60_000)
+            # a slow simulation first shows the stale result greyed out; wait for the verdict
+            page.wait_for_function(
+                "([old]) => { const s = document.querySelector('.jp-NotebookPanel .widget-html');"
+                " return s && s.innerText !== old && /converge/.test(s.textContent); }",
+                arg=[status_before], timeout=120_000)
             page.wait_for_timeout(500)       # let the new image paint
             after = image.screenshot(path=str(shots / "explorer_after.png"))
             page.screenshot(path=str(shots / "notebook_after_slider.png"), full_page=True)

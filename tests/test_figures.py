@@ -17,8 +17,8 @@ def two_runs(tmp_path_factory):
     a, b = tmp_path_factory.mktemp("run_a"), tmp_path_factory.mktemp("run_b")
     F._memo.clear()
     ma = F.render_all(out_dir=a, quick=True, progress=False)
-    F._memo.clear()                     # recompute everything the second time
-    mb = F.render_all(out_dir=b, quick=True, progress=False)
+    F._memo.clear()                     # recompute everything the second time, in two worker processes
+    mb = F.render_all(out_dir=b, quick=True, progress=False, jobs=2)
     return a, ma, b, mb
 
 
@@ -33,6 +33,7 @@ def test_every_registered_figure_renders_png_and_pdf(two_runs):
 
 
 def test_running_twice_gives_the_same_bytes(two_runs):
+    """The second run draws in two worker processes (--jobs 2): the same bytes as the serial one."""
     a, ma, b, mb = two_runs
     for name in F.REGISTRY:
         for fmt in F.FORMATS:
@@ -295,3 +296,15 @@ def test_downtime_vs_wws_full_and_column_width(two_runs):
     assert col.get_figwidth() == 3.5 and full.get_figwidth() == pytest.approx(7.16)
     assert F.REGISTRY["downtime_vs_wws_column"].notebook == F.REGISTRY["downtime_vs_wws"].notebook
     assert F.figure_params("downtime_vs_wws_column") == F.figure_params("downtime_vs_wws")
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "two"])
+def test_bad_jobs_is_one_line(tmp_path, capsys, jobs):
+    if jobs == "two":
+        with pytest.raises(SystemExit):
+            main(["figures", "--jobs", jobs, "--out", str(tmp_path)])
+        return
+    assert main(["figures", "--no-progress", "--jobs", jobs, "--out", str(tmp_path), "link_fit"]) == 2
+    err = capsys.readouterr().err
+    assert "jobs" in err and err.count("\n") == 1
+    assert not (tmp_path / "link_fit.png").exists()
