@@ -13,6 +13,22 @@ sweeps and background simulations.
 
 The machine is usually shared: run it on an idle machine, or say that it was not.
 
+Medians measured on a 2-core machine shared with other jobs (ms; one run each):
+
+=====================  ===============================  ===================================
+control                before (redraw of the timeline   after (artists updated in place,
+                       axes; load average 1.3)          slow cases in the background;
+                                                        load average 7.4, so ~2.5x slower
+                                                        simulations)
+=====================  ===============================  ===================================
+hot-set slider         94 (simulate 11, draw 82)        66 (simulate 28, draw 39)
+link 10 <-> 25 GbE     81 (simulate 10, draw 72)        91 (simulate 28, draw 57)
+link to 1 GbE          439 (simulate 349)               170 to the greyed answer; the
+                                                        result after 1558 (simulate 1153)
+page skip on           401 (simulate 111)               230 to the greyed answer; the
+                                                        result after 1202 (simulate 971)
+=====================  ===============================  ===================================
+
 * ``hot_set_slider`` and ``link_10_25GbE``: one simulation and a redraw each;
 * ``link_to_1GbE``: the guest does not converge on 1 GbE, so the migration is
   simulated for its full 600 s timeout;
