@@ -35,6 +35,8 @@ import zlib
 
 import numpy as np
 
+from matplotlib.patches import Rectangle
+
 from . import _validate as v
 from .plotting import (format_bytes, format_count, format_seconds, new_figure, plot_wws_sweep, policy_name,
                        stop_reason_text, style)
@@ -393,7 +395,7 @@ class MigrationExplorer:
             self._ax_sweep = []
         self.figure.set_dpi(self.dpi)
         self._tl = _Timeline(self._ax_tl)
-        self._rings = []
+        self._rings, self._veils = [], []
         self._background = None
         self._lock = threading.RLock()
         self._hold = False
@@ -482,6 +484,8 @@ class MigrationExplorer:
             if stale:
                 self._request_sweep(self._sweep_key(), synchronous=True)
             return
+        if stale:
+            self._mark_sweep_stale()        # veiled in the next image; recomputed once the timeline answered
         box = {}
         done = threading.Event()
 
@@ -515,7 +519,6 @@ class MigrationExplorer:
             self.timings = {**self.timings, "answered_s": time.perf_counter() - t0, "late": True}
             self._set_status("simulating the new setting (greyed: the previous result)...")
         if stale:
-            self._mark_sweep_stale()
             self._request_sweep(self._sweep_key(), synchronous=False)
 
     def _finish(self, box, token, t0, late):
@@ -638,14 +641,22 @@ class MigrationExplorer:
             plot_wws_sweep(self.sweep, axes=[[self._ax_sweep[0]], [self._ax_sweep[1]]], legend="axes")
             self._ax_sweep[0].set_title(f"{self.sweep.axes['policy'][0]}: downtime", fontsize=9)
             self._ax_sweep[1].set_title("total migration time", fontsize=9)
-            self._rings = []
+            self._rings, self._veils = [], []
+            for ax in self._ax_sweep:
+                self._veils.append(ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fc="white",
+                                                          ec="none", alpha=1 - _FADED, zorder=10, animated=True,
+                                                          visible=False)))
             for ax, m in zip(self._ax_sweep, ("downtime_s", "total_time_s")):
                 (ring,) = ax.plot([self.controls["wws"].value], [getattr(self.result, m)], "o", ms=13,
                                   mfc="none", mec="k", mew=1.6, zorder=6, label="current", animated=True)
                 self._rings.append(ring)
 
     def _mark_sweep_stale(self):
-        # a note next to the status (no redraw): the old curves stay until the new ones arrive
+        # the old curves stay, behind a white veil (drawn over the cached background, no full
+        # redraw), with a note next to the status, until the new ones arrive
+        with self._lock:
+            for veil in self._veils:
+                veil.set_visible(True)
         self._set_sweep_note("updating the sweep...")
 
     def _render(self, full: bool) -> bytes:
@@ -669,6 +680,9 @@ class MigrationExplorer:
             for a in self._tl.moving:
                 if a.get_visible():
                     self._ax_tl.draw_artist(a)
+            for ax, veil in zip(self._ax_sweep, self._veils):
+                if veil.get_visible():
+                    ax.draw_artist(veil)
             for ax, ring in zip(self._ax_sweep, self._rings):
                 ax.draw_artist(ring)
             return _png(np.asarray(canvas.buffer_rgba()))
@@ -699,7 +713,8 @@ class MigrationExplorer:
             ``timeline``: arrays of bar heights (sent while running, dirtied
             while running, stop-and-copy); ``sweep``: list of (x, y) arrays of
             the sweep lines; ``ring``: (wws, downtime) of the current point;
-            ``faded``: True while the timeline shows a stale result.
+            ``faded``: True while the timeline shows a stale result;
+            ``sweep_faded``: True while the sweep shown is stale (veiled).
         """
         with self._lock:
             tl = [np.asarray(h, float).copy() for h in self._tl.heights]
@@ -709,7 +724,8 @@ class MigrationExplorer:
             if self._rings:
                 x, y = self._rings[0].get_data()
                 ring = (float(x[0]), float(y[0]))
-            return {"timeline": tl, "sweep": sweep, "ring": ring, "faded": self._tl.busy.get_visible()}
+            return {"timeline": tl, "sweep": sweep, "ring": ring, "faded": self._tl.busy.get_visible(),
+                    "sweep_faded": any(v.get_visible() for v in self._veils)}
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -220,3 +220,12 @@ def test_a_newer_change_supersedes_a_slow_one(monkeypatch):
     assert ex.result.downtime_s == _expected(ex).downtime_s
     assert ex.result.rounds["pages_dirtied"].sum() == _expected(ex).rounds["pages_dirtied"].sum()
     assert ex.updates == 2                              # the initial draw and the latest; the stale one dropped
+
+
+def test_stale_sweep_is_veiled_until_the_new_one_arrives():
+    ex = MigrationExplorer(**SMALL, background=True)
+    assert not ex.plotted()["sweep_faded"]
+    ex.controls["writes"].value = 50_000.0
+    assert ex.plotted()["sweep_faded"] and "updating" in ex.sweep_note.value
+    assert ex.wait(120)
+    assert not ex.plotted()["sweep_faded"] and ex.sweep.params["writes_per_s"] == 50_000.0
