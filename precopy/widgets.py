@@ -34,12 +34,10 @@ import time
 import zlib
 
 import numpy as np
-
 from matplotlib.patches import Rectangle
 
 from . import _validate as v
-from .plotting import (format_bytes, format_count, format_seconds, new_figure, plot_wws_sweep, policy_name,
-                       stop_reason_text, style)
+from .plotting import format_bytes, format_count, format_seconds, new_figure, plot_wws_sweep, stop_reason_text, style
 from .simulate import Prepared, warmup
 from .sweeps import default_policies, ethernet_links, wws_sweep
 from .units import GiB, MiB

@@ -2,12 +2,17 @@
 
 import hashlib
 import json
+import os
+import re
+import threading
 from pathlib import Path
 
+import matplotlib.figure
 import pytest
 
 from precopy import figures as F
 from precopy.cli import main
+from precopy.plotting import new_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,12 +97,6 @@ def test_figures_is_a_cli_command():
 # ---------------------------------------------------------------------------------------------
 # the output folder: atomic files, manifest, lock, errors (with small stand-in figures)
 
-import os                     # noqa: E402
-import threading              # noqa: E402
-
-import matplotlib.figure      # noqa: E402
-
-from precopy.plotting import new_figure    # noqa: E402
 
 _FAKE = ("_t_alpha", "_t_beta", "_t_slow")
 _release = threading.Event()
@@ -178,7 +177,7 @@ def test_an_interrupt_at_any_rename_never_leaves_a_wrong_hash(tmp_path, fake_fig
         F.render_all(["_t_alpha", "_t_beta"], d, quick=True, progress=False)
         calls = []
 
-        def replace(src, dst):
+        def replace(src, dst, calls=calls, k=k):
             calls.append(dst)
             if len(calls) == k + 1:
                 raise KeyboardInterrupt
@@ -274,8 +273,6 @@ def test_every_input_is_checked_before_drawing(tmp_path, fake_figures, monkeypat
 
 # ---------------------------------------------------------------------------------------------
 # figures a reviewer accepts
-
-import re                      # noqa: E402
 
 _IDENTIFIER = re.compile(r"\b[a-z]+_[a-z_]+\b|\b(qemu|xen|vmware|simgrid|hotcold)\b")
 

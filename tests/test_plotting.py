@@ -321,7 +321,7 @@ def test_link_fit_says_which_rates_are_fitted_and_which_extrapolated():
     fig = pl.plot_link_fit(fit.points, fit.fitted_gbps, pc.links.profiles())
     curves = {line.get_label().split(":")[0]: line for line in fig.axes[0].lines if ": " in line.get_label()}
     measured = {p.link_gbps for p in fit.points if p.use and p.stream_class == "modern" and p.link_gbps}
-    for name, pr in pc.links.profiles().items():
+    for pr in pc.links.profiles().values():
         gbps = pr.rate_bps / 1e9
         line = curves[f"{gbps:g} GbE"]
         if gbps in measured:            # modern-stack migrations measured at this rate
