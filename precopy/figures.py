@@ -7,6 +7,13 @@ PDF, byte-for-byte the same on every run (fixed seeds, fixed file metadata), and
 ``manifest.json`` lists every file with the function that drew it and its
 parameters, so a figure in a paper traces back to its code.
 
+Safe to interrupt and to run twice at once: every input (data files, the
+output folder, an existing manifest) is checked before anything is drawn; each
+file is written under a temporary name and renamed into place; the manifest is
+updated after the files, atomically, under a lock on the output folder, so its
+hashes always describe the files on disk and concurrent runs keep each other's
+entries.  ``--jobs N`` draws in N worker processes, byte for byte the same.
+
 Command line::
 
     precopy figures                 # all figures into ./figures
