@@ -42,11 +42,13 @@ import numpy as np
 from .units import GiB, MiB
 
 __all__ = ["Calibration", "load", "fit", "save", "CALIBRATION_PATH", "BG_GRID_MIBPS", "fit_stream_ceilings",
-           "fit_device_state", "fit_switchover"]
+           "fit_device_state", "fit_switchover", "BG_GRID_SET_MIB"]
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "data" / "calibration.json"
 #: Background write rates (MiB/s) at which the memory part of each downtime is simulated.
-BG_GRID_MIBPS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+BG_GRID_MIBPS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+#: Sizes (MiB) of the background set of pages an idle guest rewrites, on the same grid.
+BG_GRID_SET_MIB = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 #: vMotion rows of data/migration_stream_throughput.csv fitted for the vMotion stream ceiling.
 VMWARE_STREAM_ROWS = ("T1a", "T1b", "T1c", "T2")
 
@@ -91,7 +93,14 @@ class Calibration:
 
     @property
     def background_Bps(self) -> float:
+        """Page writes of an idle guest (bytes/s), all on its background set."""
         x = self.value("background_mibps")
+        return 0.0 if x is None else x * MiB(1)
+
+    @property
+    def background_set_bytes(self) -> float:
+        """Size of the set of pages an idle guest keeps rewriting (bytes)."""
+        x = self.value("background_set_mib")
         return 0.0 if x is None else x * MiB(1)
 
     def summary(self) -> str:
@@ -199,107 +208,118 @@ def _family(c):
     return get(c.hypervisor).family
 
 
-def _interp(curve, lg):
-    """Piecewise-linear interpolation of a grid curve at log10 rate ``lg``."""
-    xs = np.log10(np.array(BG_GRID_MIBPS[1:]))
-    return float(np.interp(lg, xs, np.asarray(curve[1:])))
+def fit_switchover(cases, ram_part, *, grid_mibps=BG_GRID_MIBPS, grid_set_mib=BG_GRID_SET_MIB) -> dict:
+    """Fit the idle guests' background dirtying and the QEMU/Xen switchover terms.
 
-
-def fit_switchover(cases, ram_part, *, grid=BG_GRID_MIBPS) -> dict:
-    """Fit the background rate and the QEMU/Xen switchover terms.
+    The background is a set of ``background_set_mib`` that an idle guest keeps
+    rewriting at ``background_mibps`` (uniformly within the set), so the pages it
+    leaves dirty saturate at the set size however long the migration runs.
 
     Parameters
     ----------
     cases : list
         Validation cases (:class:`precopy.validation.Case`); those with a measured
-        downtime and family ``qemu`` or ``xen`` are used.
+        downtime of a converged migration and family ``qemu`` or ``xen`` are used.
     ram_part : callable
-        ``ram_part(case, bg_mibps) -> seconds``: the memory part of the case's
-        downtime with background writes at ``bg_mibps`` (simulated, cached).
+        ``ram_part(case, bg)`` -> seconds: the memory part of the case's downtime
+        with background ``bg = (set_mib, mibps)`` (or None: no background);
+        simulated and cached by the caller.
     """
-    from scipy.optimize import least_squares, minimize_scalar
+    from scipy.interpolate import RegularGridInterpolator
+    from scipy.optimize import least_squares, minimize
     pts = [c for c in cases if c.kind in ("sim", "downtime") and c.measured["downtime_ms"]
-           and _family(c) in ("qemu", "xen")]
+           and c.measured["converged"] and _family(c) in ("qemu", "xen")]
     if not pts:
         return {}
     fam = [_family(c) for c in pts]
     mem = np.array([c.memory_bytes / GiB(1) for c in pts])
     meas = np.array([c.measured["downtime_ms"] / 1e3 for c in pts])
-    curves = [np.array([ram_part(c, g) for g in grid]) for c in pts]
-    uses_bg = any(c.workload is None and c.kind == "sim" for c in pts)
+    bg_rows = [c for c in pts if c.uses_background]
+    gx, gy = np.log10(np.array(grid_set_mib)), np.log10(np.array(grid_mibps))
+    interps = []
+    for c in pts:
+        if c.uses_background:
+            vals = np.array([[ram_part(c, (w, r)) for r in grid_mibps] for w in grid_set_mib])
+            interps.append(RegularGridInterpolator((gx, gy), vals))
+        else:
+            interps.append(ram_part(c, None))
     qmem = sorted({round(m, 3) for m, f in zip(mem, fam) if f == "qemu"})
-    per_gib = len(qmem) >= 2
+    per_gib = len(qmem) >= 2 and max(qmem) / max(min(qmem), 1e-9) >= 8
+    has_x, has_q = "xen" in fam, "qemu" in fam
+    nq = (1 + per_gib) if has_q else 0
 
     def inner(ram):
-        # parameters: qemu fixed, [qemu per GiB], xen fixed (when present)
-        has_x = "xen" in fam
-        has_q = "qemu" in fam
-        nq = (1 + per_gib) if has_q else 0
-
         def f(x):
             out = np.empty(len(pts))
             for i, fm in enumerate(fam):
-                if fm == "qemu" or not has_x:
+                if fm == "qemu" or not has_q:
                     sw = x[0] + (x[1] * mem[i] if per_gib and has_q else 0.0)
                 else:
                     sw = x[nq]
                 out[i] = math.log(max(ram[i] + sw, 1e-6)) - math.log(meas[i])
             return out
 
-        x0 = [0.05] * (nq + (1 if has_x else 0)) if has_q else [0.05]
-        if per_gib and has_q:
+        x0 = [0.02] * (max(nq, 1) + (1 if has_x and has_q else 0))
+        if per_gib:
             x0[1] = 1e-4
         res = least_squares(f, x0, bounds=(0.0, np.inf))
         return float(np.sum(res.fun ** 2)), res
 
-    def sse(lg):
-        return inner([_interp(cv, lg) for cv in curves])[0]
+    def ram_at(z):
+        return [float(it([z])[0]) if callable(it) else it for it in interps]
 
-    zero_sse, _ = inner([cv[0] for cv in curves])
-    if uses_bg:
-        lo, hi = math.log10(grid[1]), math.log10(grid[-1])
-        opt = minimize_scalar(sse, bounds=(lo, hi), method="bounded", options={"xatol": 0.01})
-        best_lg = float(opt.x) if opt.fun < zero_sse else None
+    def sse(z):
+        return inner(ram_at(z))[0]
+
+    best = None
+    if bg_rows:
+        cand = [(sse(np.array([x, y])), x, y) for x in gx for y in gy]
+        s0, x0, y0 = min(cand)
+        opt = minimize(sse, [x0, y0], method="L-BFGS-B", bounds=[(gx[0], gx[-1]), (gy[0], gy[-1])])
+        best = np.array(opt.x) if opt.fun <= s0 else np.array([x0, y0])
+    zero_ram = [ram_part(c, None) if c.uses_background else it for c, it in zip(pts, interps)]
+    zero_sse = inner(zero_ram)[0]
+    if best is not None and sse(best) < zero_sse:
+        ram, set_mib, mibps = ram_at(best), float(10 ** best[0]), float(10 ** best[1])
     else:
-        best_lg = None
-    ram = [cv[0] for cv in curves] if best_lg is None else [_interp(cv, best_lg) for cv in curves]
+        ram, set_mib, mibps = zero_ram, 0.0, 0.0
     s, res = inner(ram)
-    bg = 0.0 if best_lg is None else 10 ** best_lg
     names = [c.scenario for c in pts]
     qrows = [n for n, f in zip(names, fam) if f == "qemu"]
     xrows = [n for n, f in zip(names, fam) if f == "xen"]
     meth = ("scipy.optimize.least_squares (bounds >= 0) on log downtime for the switchover terms, inside "
-            "scipy.optimize.minimize_scalar (bounded, log10 rate) for the background rate; memory part "
-            "simulated on a grid of background rates, interpolated in log rate")
-    out = {"background_mibps": {"value": bg, "unit": "MiB/s", "rows": [c.scenario for c in pts
-                                                                     if c.workload is None and c.kind == "sim"],
-                                "method": meth, "sse_log": s, "grid_mibps": list(grid)}}
+            "scipy.optimize.minimize (L-BFGS-B, log10 set size and rate) for the background; the memory part "
+            "of each downtime simulated on a grid of background sets and rates, interpolated bilinearly in logs")
+    brows = [c.scenario for c in bg_rows]
+    out = {"background_set_mib": {"value": set_mib, "unit": "MiB", "rows": brows, "method": meth,
+                                  "grid": list(grid_set_mib), "sse_log": s},
+           "background_mibps": {"value": mibps, "unit": "MiB/s", "rows": brows, "method": meth,
+                                "grid": list(grid_mibps)}}
     x = list(res.x)
-    i = 0
-    if qrows:
+    if has_q:
         out["switchover_fixed_s[qemu]"] = {"value": x[0], "unit": "s", "rows": qrows, "method": meth}
-        i = 1
         if per_gib:
             out["switchover_per_gib_s[qemu]"] = {"value": x[1], "unit": "s/GiB", "rows": qrows, "method": meth}
-            i = 2
-    if xrows:
-        if qrows:
-            out["switchover_fixed_s[xen]"] = {"value": x[i], "unit": "s", "rows": xrows, "method": meth}
         else:
-            out["switchover_fixed_s[xen]"] = {"value": x[0], "unit": "s", "rows": xrows, "method": meth}
-    elif qrows:
-        out["switchover_fixed_s[xen]"] = {"value": None, "unit": "s", "rows": [], "fallback": "switchover_fixed_s[qemu]"}
-    if not qrows:
+            out["switchover_per_gib_s[qemu]"] = {"value": None, "unit": "s/GiB", "rows": [],
+                                                 "fallback": "0 (guest sizes span less than a factor of 8)"}
+    else:
         out["switchover_fixed_s[qemu]"] = {"value": None, "unit": "s", "rows": [],
                                            "fallback": "0 (no QEMU downtime rows)"}
+    if has_x:
+        out["switchover_fixed_s[xen]"] = {"value": x[nq] if has_q else x[0], "unit": "s", "rows": xrows,
+                                          "method": meth}
+    else:
+        out["switchover_fixed_s[xen]"] = {"value": None, "unit": "s", "rows": [],
+                                          "fallback": "switchover_fixed_s[qemu]"}
     return out
 
 
 def fit(cases, ram_part) -> Calibration:
     """Fit every parameter from ``cases`` (see the module notes).
 
-    ``ram_part(case, bg_mibps)`` gives the memory part of a case's downtime
-    (:func:`precopy.validation.ram_part`)."""
+    ``ram_part(case, bg)`` gives the memory part of a case's downtime with
+    background ``(set_mib, mibps)`` or None (:class:`precopy.validation.RamPart`)."""
     params = {"per_stream_gbps[vmware]": fit_stream_ceilings()}
     params.update(fit_device_state(cases))
     if "switchover_fixed_s[vmware]" not in params:

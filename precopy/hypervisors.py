@@ -12,7 +12,8 @@ A :class:`Hypervisor` bundles what precopy needs to predict one real system:
   :class:`precopy.vm.Switchover`; and, for state that cannot be pre-copied (a
   vGPU frame buffer), a device-state copy rate;
 * the background dirtying of an "idle" guest (timers, logging, page cache): a
-  uniform write rate over all memory.
+  small set of pages it keeps rewriting, so what it leaves dirty saturates at
+  that set's size.
 
 The fitted numbers come from :mod:`precopy.calibration` (``precopy calibrate``),
 which stores every parameter with the published rows it was fitted to in
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from . import _validate as v
 from .units import GiB, MiB
 
-__all__ = ["Hypervisor", "PRESETS", "NAMES", "get", "qemu_dirty_sync_count", "FAMILIES"]
+__all__ = ["Hypervisor", "PRESETS", "NAMES", "get", "qemu_dirty_sync_count", "FAMILIES", "background_workload"]
 
 FAMILIES = ("qemu", "xen", "vmware")
 
@@ -160,12 +161,34 @@ class Hypervisor:
         from .vm import Switchover
         return Switchover(resume_s=self.switchover_s(memory_bytes), **kwargs)
 
-    def idle_workload(self, page_bytes: int = 4096):
-        """An idle guest: uniform background writes at :attr:`background_Bps`
-        (:class:`precopy.workloads.Idle` when that rate is 0)."""
-        from .workloads import Idle, Uniform
-        rate = self.background_Bps
-        return Idle() if rate <= 0 else Uniform(writes_per_s=rate / page_bytes)
+    @property
+    def background_set_bytes(self) -> float:
+        """Size of the set of pages an idle guest keeps rewriting (bytes)."""
+        return self._params().background_set_bytes
+
+    def idle_workload(self, memory_bytes: int, page_bytes: int = 4096):
+        """An idle guest of ``memory_bytes``: writes at :attr:`background_Bps`, uniform
+        over its background set of :attr:`background_set_bytes` (rounded to whole
+        pages, at most all memory); :class:`precopy.workloads.Idle` when either is 0."""
+        return background_workload(self.background_set_bytes, self.background_Bps, memory_bytes, page_bytes)
+
+
+def background_workload(set_bytes: float, rate_Bps: float, memory_bytes: int, page_bytes: int = 4096):
+    """Writes at ``rate_Bps`` uniform over a set of ``set_bytes`` (whole pages, at
+    least one, at most all memory); :class:`precopy.workloads.Idle` when either is 0.
+
+    Examples
+    --------
+    >>> background_workload(2**20, 2**20, 2**30).wws_bytes
+    1048576
+    """
+    from .workloads import HotCold, Idle
+    s = v.real(set_bytes, "set_bytes", "bytes", lo=0.0)
+    r = v.real(rate_Bps, "rate_Bps", "bytes/s", lo=0.0)
+    if s <= 0 or r <= 0:
+        return Idle()
+    pages = min(max(1, int(round(s / page_bytes))), int(memory_bytes // page_bytes))
+    return HotCold(wws_bytes=pages * page_bytes, hot_fraction=1.0, writes_per_s=r / page_bytes)
 
 
 def qemu_dirty_sync_count(n_rounds: int, converged: bool = True) -> int:

@@ -401,17 +401,19 @@ def _hv(case, cal):
     return get(case.hypervisor).with_calibration(cal)
 
 
-def _prepared(case, cal, switchover=None, bg_mibps=None):
+def _prepared(case, cal, switchover=None, bg="calibrated"):
+    from .hypervisors import background_workload
     from .simulate import Prepared
     from .vm import VM
-    from .workloads import Idle, Uniform
     hv = _hv(case, cal)
     vm = VM(memory_bytes=case.memory_bytes, page_bytes=case.page_bytes, zero_fraction=case.zero_fraction)
     if case.workload is not None:
         wl = case.workload
+    elif bg == "calibrated":
+        wl = hv.idle_workload(vm.memory_bytes, case.page_bytes)
     else:
-        rate = hv.background_Bps if bg_mibps is None else bg_mibps * MiB(1)
-        wl = Idle() if rate <= 0 else Uniform(writes_per_s=rate / case.page_bytes)
+        set_mib, mibps = (0.0, 0.0) if bg is None else bg
+        wl = background_workload(set_mib * MiB(1), mibps * MiB(1), vm.memory_bytes, case.page_bytes)
     policy = hv.policy(**case.policy_kwargs)
     link = hv.link(case.link_bps, mtu=case.mtu, streams=case.streams)
     rate = link.goodput_bps if policy.max_bandwidth_bps is None else min(link.goodput_bps, policy.max_bandwidth_bps)
@@ -423,26 +425,26 @@ def _prepared(case, cal, switchover=None, bg_mibps=None):
 
 
 class RamPart:
-    """``ram_part(case, bg_mibps)``: the memory part of a case's downtime (s), with
-    background writes at ``bg_mibps`` for idle guests; simulated once per
-    (case, rate) and cached."""
+    """``ram_part(case, bg)``: the memory part of a case's downtime (s), with an idle
+    guest's background ``bg = (set_mib, mibps)`` (None: none); simulated once per
+    (case, background) and cached."""
 
     def __init__(self, seeds: int = 1):
         self.seeds = seeds
         self._cache = {}
 
-    def __call__(self, case, bg_mibps):
+    def __call__(self, case, bg):
         if case.kind == "downtime":
             if case.downtime_ram_bytes is None or not case.throughput_bps:
                 return 0.0
             return case.downtime_ram_bytes * 8.0 / case.throughput_bps
         if case.kind != "sim":
             return 0.0
-        key = (case.scenario, bg_mibps if case.uses_background else None)
+        key = (case.scenario, tuple(bg) if (case.uses_background and bg is not None) else None)
         if key not in self._cache:
             from .calibration import Calibration
             from .vm import Switchover
-            prep = _prepared(case, Calibration({}), Switchover(resume_s=0.0), bg_mibps=bg_mibps)
+            prep = _prepared(case, Calibration({}), Switchover(resume_s=0.0), bg=key[1])
             self._cache[key] = float(np.median([prep.run(seed=s).downtime_s for s in range(self.seeds)]))
         return self._cache[key]
 
@@ -453,12 +455,16 @@ def predict_case(case, cal, seeds: int = 1) -> dict:
     hv = _hv(case, cal)
     nan = math.nan
     if case.kind == "device":
+        if cal.device_rate_Bps(hv.family) is None:
+            # no row outside this source fits a device-state rate: nothing to predict with
+            return {"total_time_s": nan, "downtime_ms": nan, "data_sent_mib": nan, "rounds": nan,
+                    "converged": None, "stop_reason": "no_fitted_parameter"}
         dt = hv.switchover_s(0) + hv.device_state_s(case.device_bytes)
         ok = case.timeout_s is None or dt <= case.timeout_s
         return {"total_time_s": nan, "downtime_ms": dt * 1e3, "data_sent_mib": nan, "rounds": nan,
                 "converged": ok, "stop_reason": "device_state" if ok else "switchover_timeout"}
     if case.kind == "downtime":
-        dt = hv.switchover_s(case.memory_bytes) + RamPart()(case, 0.0)
+        dt = hv.switchover_s(case.memory_bytes) + RamPart()(case, None)
         return {"total_time_s": nan, "downtime_ms": dt * 1e3, "data_sent_mib": nan, "rounds": nan,
                 "converged": True, "stop_reason": "downtime_limit"}
     prep = _prepared(case, cal)
@@ -515,7 +521,8 @@ def _row(case, pred, label):
     r["measured_converged"] = case.measured["converged"]
     r["predicted_converged"] = pred["converged"]
     r["stop_reason"] = pred["stop_reason"]
-    r["verdict_ok"] = bool(pred["converged"]) == bool(case.measured["converged"])
+    r["verdict_ok"] = (None if pred["converged"] is None
+                       else bool(pred["converged"]) == bool(case.measured["converged"]))
     r["assumptions"] = case.assumptions
     return r
 
@@ -541,11 +548,14 @@ def _summarise(rows, excluded):
         rs = [r for r in rows if r["source_id"] == src]
         d = {k: ape_summary(r[f"ape_{k}"] for r in rs) for k in _METRIC_NAMES}
         d["downtime_abs_ms"] = _abs_summary(r["abs_err_downtime_ms"] for r in rs)
-        d["verdicts"] = {"right": sum(r["verdict_ok"] for r in rs), "wrong": sum(not r["verdict_ok"] for r in rs)}
+        d["verdicts"] = {"right": sum(r["verdict_ok"] is True for r in rs),
+                         "wrong": sum(r["verdict_ok"] is False for r in rs),
+                         "unpredicted": sum(r["verdict_ok"] is None for r in rs)}
         d["n"] = len(rs)
         summary["by_source"][src] = d
-    right = sum(r["verdict_ok"] for r in rows)
-    summary["verdicts"] = {"right": right, "wrong": len(rows) - right}
+    right = sum(r["verdict_ok"] is True for r in rows)
+    none = sum(r["verdict_ok"] is None for r in rows)
+    summary["verdicts"] = {"right": right, "wrong": len(rows) - right - none, "unpredicted": none}
     summary["n_included"], summary["n_excluded"] = len(rows), len(excluded)
     return summary
 
@@ -687,8 +697,9 @@ def format_report(rep: ValidationReport) -> str:
            f"{'rounds':>6s} {'pred':>5s} {'conv meas/pred':>14s}")
     L.append(hdr)
     for r in rep.rows:
-        conv = f"{'yes' if r['measured_converged'] else 'no'}/{'yes' if r['predicted_converged'] else 'no'}"
-        conv += "" if r["verdict_ok"] else " WRONG"
+        pc_ = r["predicted_converged"]
+        conv = f"{'yes' if r['measured_converged'] else 'no'}/{'-' if pc_ is None else ('yes' if pc_ else 'no')}"
+        conv += "" if r["verdict_ok"] in (True, None) else " WRONG"
         L.append(f"{r['scenario']:24s} {r['workload_rule']:4s} "
                  f"{_n(r['measured_total_time_s'], '12.2f')} {_n(r['predicted_total_time_s'], '9.2f')} "
                  f"{_n(r['ape_total_time_s'], '6.0f')} "
@@ -710,7 +721,8 @@ def format_report(rep: ValidationReport) -> str:
             return "-" if a["n"] == 0 else f"{a['median']:.0f}/{a['p90']:.0f}{unit} ({a['n']})"
         L.append(f"  {src:32s} {cell(d['total_time_s']):>16s} {cell(d['downtime_ms']):>16s} "
                  f"{cell(d['downtime_abs_ms'], ''):>16s} {cell(d['data_sent_mib']):>16s} {cell(d['rounds']):>16s} "
-                 f"{d['verdicts']['right']}/{d['verdicts']['wrong']:>6d}")
+                 f"{d['verdicts']['right']:>3d}/{d['verdicts']['wrong']}"
+                 + (f" ({d['verdicts']['unpredicted']} not predictable)" if d['verdicts']['unpredicted'] else ""))
     L.append(f"\nabsolute percentage error, median / p90 (n) over {s['n_included']} included rows "
              f"({s['n_excluded']} excluded) [{rep.mode}]:")
     for scope, label in (("all", "all rows"), ("out_of_sample", "rows outside other fits")):
@@ -723,7 +735,9 @@ def format_report(rep: ValidationReport) -> str:
     L.append(f"  downtime absolute error: {_n(a['median'], '.0f')} ms / {_n(a['p90'], '.0f')} ms ({a['n']})")
     a = s["all"]["analytic_total_time_s"]
     L.append(f"  analytic model, total time: {_n(a['median'], '.0f')}% / {_n(a['p90'], '.0f')}% ({a['n']})")
-    L.append(f"convergence verdicts: {s['verdicts']['right']} right, {s['verdicts']['wrong']} wrong")
+    L.append(f"convergence verdicts: {s['verdicts']['right']} right, {s['verdicts']['wrong']} wrong"
+             + (f", {s['verdicts']['unpredicted']} not predictable (no other source fits their parameter)"
+                if s["verdicts"]["unpredicted"] else ""))
     L.append("\nexcluded rows:")
     for e in rep.excluded:
         L.append(f"  {str(e['pub_row']):>33s} {e['source_id']:32s} {e['reason']}")
