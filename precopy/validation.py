@@ -282,7 +282,8 @@ def _old_cases(map_path, seeds):
         rule = mt["workload_rule"].strip()
         background = rule in ("W1", "W2", "W4", "W5")
         pub_rounds = mt["rounds"]
-        score = {"total_time_s": True, "downtime_ms": True, "data_sent_mib": mt["score_data"],
+        score = {"total_time_s": mt["total_time_s"] is not None, "downtime_ms": mt["downtime_ms"] is not None,
+                 "data_sent_mib": bool(mt["score_data"]) and mt["data_sent_mib"] is not None,
                  "rounds": pub_rounds is not None}
         out.append(Case(
             scenario=sc["scenario"], source_id=mt["source_id"], file="published_migrations.csv",
@@ -754,6 +755,8 @@ def add_arguments(p):
     p.add_argument("--source", action="append", metavar="SOURCE_ID",
                    help="only this source (repeatable); CV fits still use all other sources")
     p.add_argument("--csv", metavar="FILE", help="also write the per-row comparison as CSV")
+    p.add_argument("--scenarios-out", metavar="FILE",
+                   help="also write the scenario table derived from validation_map.csv (input of `precopy predict`)")
 
 
 def run(args) -> int:
@@ -769,4 +772,13 @@ def run(args) -> int:
             for r in rep.rows:
                 w.writerow({k: ("" if x is None else x) for k, x in r.items()})
         print(f"\nwrote {args.csv}")
+    if args.scenarios_out:
+        scen, _, _ = scenario_rows(args.map, seeds)
+        cols = [c for c in INPUT_COLUMNS if any(c in x for x in scen)]
+        with open(args.scenarios_out, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols)
+            w.writeheader()
+            for x in scen:
+                w.writerow(x)
+        print(f"wrote {args.scenarios_out}")
     return 0
