@@ -49,6 +49,9 @@ CALIBRATION_PATH = Path(__file__).resolve().parent / "data" / "calibration.json"
 BG_GRID_MIBPS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 #: Sizes (MiB) of the background set of pages an idle guest rewrites, on the same grid.
 BG_GRID_SET_MIB = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+#: Workload rules whose memory part of the downtime is not modelled from published facts
+#: (W5: a busy guest whose dirty rate is not published): their downtimes inform no fit.
+UNMODELLED_WORKLOAD_RULES = ("W5",)
 #: vMotion rows of data/migration_stream_throughput.csv fitted for the vMotion stream ceiling.
 VMWARE_STREAM_ROWS = ("T1a", "T1b", "T1c", "T2")
 
@@ -228,7 +231,8 @@ def fit_switchover(cases, ram_part, *, grid_mibps=BG_GRID_MIBPS, grid_set_mib=BG
     from scipy.interpolate import RegularGridInterpolator
     from scipy.optimize import least_squares, minimize
     pts = [c for c in cases if c.kind in ("sim", "downtime") and c.measured["downtime_ms"]
-           and c.measured["converged"] and _family(c) in ("qemu", "xen")]
+           and c.measured["converged"] and _family(c) in ("qemu", "xen")
+           and getattr(c, "workload_rule", "") not in UNMODELLED_WORKLOAD_RULES]
     if not pts:
         return {}
     fam = [_family(c) for c in pts]
