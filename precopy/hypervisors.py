@@ -223,10 +223,11 @@ PRESETS = {
                 "rate: calibration.json"),
     "qemu-2.x": Hypervisor(
         "qemu-2.x", "qemu", "qemu", (("max_bandwidth_bps", 32 * MiB(1) * 8.0),), None,
-        description="QEMU/KVM 1.x-5.1: max-bandwidth default 32 MiB/s (MAX_THROTTLE 32 << 20); the era's "
-                    "published single streams reach 1 GbE line rate, no faster link measured: line-bound",
-        sources="migration/migration.c of QEMU 2.x (MAX_THROTTLE (32 << 20)); QEMU docs/multi-thread-"
-                "compression.txt (0.89-0.94 Gbit/s on 1 GbE)"),
+        description="QEMU/KVM 1.x-5.1: max-bandwidth default 32 MiB/s (MAX_THROTTLE 32 << 20); downtime-limit "
+                    "300 ms (QEMU 1.x used 30 ms: pass downtime_limit_s=0.03); the era's published single streams "
+                    "reach 1 GbE line rate, no faster link measured: line-bound",
+        sources="migration/migration.c of QEMU 1.x-2.x (MAX_THROTTLE (32 << 20); QEMU 1.x: max_downtime = "
+                "30000000 ns); QEMU docs/multi-thread-compression.txt (0.89-0.94 Gbit/s on 1 GbE)"),
     "xen-3": Hypervisor(
         "xen-3", "xen", "xen-nsdi05", (), None,
         description="Xen 3 as Clark et al. measured it: adaptive rate 100-500 Mbit/s, 256 KB stop, final copy "
