@@ -19,6 +19,8 @@ COMMANDS = {
     "predict": ("precopy.predict", "predict every migration of a scenario table (CSV in, CSV out)"),
     "validate": ("precopy.validation", "predict the published measurements in data/ and report the errors"),
     "fit-workload": ("precopy.workload_fit", "fit workload parameters to observed rounds or dirty-page samples"),
+    "calibrate": ("precopy.calibration", "re-fit switchover, background and stream-ceiling parameters of the "
+                                         "hypervisor presets to the published rows"),
     "fit-links": ("precopy.linkfit", "re-fit the link model to data/link_fit_points.csv and rewrite the profiles"),
     "storage": ("precopy.storage", "simulate a Storage VMotion (snapshot, dirty block tracking, I/O mirroring)"),
     "figures": ("precopy.figures", "redraw every figure of the notebooks (PNG + PDF, deterministic, with a manifest)"),

@@ -308,7 +308,8 @@ NAMES = tuple(_FACTORIES)
 
 def get(name: str, **kwargs) -> Policy:
     """A policy by name: ``'qemu'``, ``'xen-legacy'``, ``'xen-nsdi05'``, ``'xen'``, ``'vmware'``,
-    ``'simgrid'``.
+    ``'simgrid'``, or a hypervisor/era preset of :mod:`precopy.hypervisors` (``'qemu-2.x'``,
+    ``'xen-3'``, ``'vmware-6'``, ``'vmware-8'``: its stop rule with the era's defaults).
 
     Examples
     --------
@@ -317,7 +318,10 @@ def get(name: str, **kwargs) -> Policy:
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in _FACTORIES:
-        raise ValueError(f"policy must be one of {', '.join(map(repr, NAMES))}; got {name!r}")
+        from .hypervisors import PRESETS      # era presets: 'qemu-2.x', 'xen-3', 'vmware-6', 'vmware-8'
+        if key in PRESETS:
+            return PRESETS[key].policy(**kwargs)
+        raise ValueError(f"policy must be one of {', '.join(map(repr, NAMES + tuple(PRESETS)))}; got {name!r}")
     return _FACTORIES[key](**kwargs)
 
 

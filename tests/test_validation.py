@@ -80,7 +80,8 @@ def test_compressed_rows_predict_with_compression(report):
     # the analytic models know no compression: not scored for these rows
     assert math.isnan(zstd["analytic_total_time_s"])
     idle, idle_z = by["qemu-doc-idle"], by["qemu-doc-idle-zlib8"]
-    assert idle_z["predicted_data_sent_mib"] == pytest.approx(idle_z["measured_data_sent_mib"], rel=1e-6)
+    # rule W4 derives the zero share from one pass; the idle guest's background pages add under 2 %
+    assert idle_z["predicted_data_sent_mib"] == pytest.approx(idle_z["measured_data_sent_mib"], rel=0.02)
     assert idle_z["ape_data_sent_mib"] is None and idle["ape_data_sent_mib"] is None
 
 
@@ -135,33 +136,55 @@ def test_workload_rules():
 
 
 def test_report_errors_are_computed_from_the_rows(report):
-    assert report.summary["n_included"] == len(report.rows) >= 8
-    assert report.summary["n_included"] + report.summary["n_excluded"] == 46
+    cs, ex = V.cases()
+    n_pub = sum(len(datasets.read_csv(f)) for f in ("published_migrations.csv", "published_migrations_more.csv",
+                                                    "qemu_info_migrate.csv"))
+    assert report.summary["n_included"] == len(report.rows) == len(cs) >= 20
+    assert report.summary["n_included"] + report.summary["n_excluded"] == n_pub
+    by_case = {c.scenario: c for c in cs}
     for r in report.rows:
-        for k in ("total_time_s", "downtime_ms", "data_sent_mib"):
+        c = by_case[r["scenario"]]
+        for k in ("total_time_s", "downtime_ms", "data_sent_mib", "rounds"):
             meas, pred, ape = r[f"measured_{k}"], r[f"predicted_{k}"], r[f"ape_{k}"]
             if ape is not None:
-                assert ape == pytest.approx(abs(pred - meas) / meas * 100)
-            elif meas is not None and k != "data_sent_mib":
-                pytest.fail(f"{r['scenario']} {k} measured but not scored")
+                assert c.score[k] and ape == pytest.approx(abs(pred - meas) / meas * 100)
+            elif c.score.get(k):
+                pytest.fail(f"{r['scenario']} {k} scored but has no error")
+        if r["ape_downtime_ms"] is not None:
+            assert r["abs_err_downtime_ms"] == pytest.approx(abs(r["predicted_downtime_ms"] - r["measured_downtime_ms"]))
         assert r["verdict_ok"] == (r["measured_converged"] == r["predicted_converged"])
-    tt = [r["ape_total_time_s"] for r in report.rows]
+    tt = [r["ape_total_time_s"] for r in report.rows if r["ape_total_time_s"] is not None]
     s = report.summary["all"]["total_time_s"]
     assert s["n"] == len(tt)
     assert s["median"] == pytest.approx(np.median(tt))
     assert s["p90"] == pytest.approx(np.percentile(tt, 90))
     v = report.summary["verdicts"]
-    assert v["right"] + v["wrong"] == len(report.rows)
-    oos = [r for r in report.rows if not r["in_sample"]]
-    assert report.summary["out_of_sample"]["total_time_s"]["n"] == len(oos)
+    assert v["right"] + v["wrong"] + v["unpredicted"] == len(report.rows)
+    assert report.mode == "in-sample"
+    for src, d in report.summary["by_source"].items():
+        assert d["n"] == sum(r["source_id"] == src for r in report.rows)
 
 
-def test_predictions_match_predict_table(report):
-    # the report is the predict command on the derived scenario table
-    from precopy.predict import predict_table
-    again = predict_table(report.scenarios[:2])
-    for a, b in zip(again, report.predictions[:2]):
-        assert a["total_time_s"] == b["total_time_s"]
+def test_predictions_are_predict_case_under_the_stored_calibration(report):
+    from precopy import calibration as C
+    cs, _ = V.cases()
+    by = {r["scenario"]: r for r in report.rows}
+    for c in cs[:3] + [c for c in cs if c.kind != "sim"][:2]:
+        p = V.predict_case(c, C.load(), seeds=1)
+        r = by[c.scenario]
+        assert r["predicted_downtime_ms"] == pytest.approx(p["downtime_ms"], rel=1e-12)
+        assert r["predicted_converged"] == p["converged"]
+
+
+def test_idle_qemu_downtime_is_no_longer_the_bare_resume(report):
+    """Converged QEMU guests: the downtime includes the fitted switchover term and the
+    background pages, not just the 9 ms resume of the old model."""
+    q = [r for r in report.rows if r["hypervisor"] == "qemu" and r["measured_downtime_ms"] and
+         r["measured_converged"] and r["workload_rule"] != "W5"]
+    assert q and all(r["predicted_downtime_ms"] > 15 for r in q)
+    # and the published idle-guest range (24-337 ms) is where they land, within a factor of 3
+    for r in q:
+        assert r["measured_downtime_ms"] / 3 < r["predicted_downtime_ms"] < r["measured_downtime_ms"] * 3, r["scenario"]
 
 
 def test_ape_summary():
@@ -190,6 +213,79 @@ def test_cli_validate(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "median / p90" in text and "convergence verdicts" in text and "excluded rows" in text
     rows = list(csv.DictReader(open(out)))
-    assert len(rows) >= 8 and "ape_total_time_s" in rows[0]
+    assert len(rows) >= 20 and "ape_total_time_s" in rows[0] and "abs_err_downtime_ms" in rows[0]
     # the derived scenario table is a valid `precopy predict` input
     assert main(["predict", str(sc), "-o", str(tmp_path / "r.csv")]) == 0
+
+
+# --- the second map (new published rows) and leave-one-source-out -------------------------------
+
+def test_more_map_lists_every_row_once_with_reasons():
+    mp = datasets.read_csv("validation_map_more.csv")
+    for f in {m["file"] for m in mp}:
+        rows = datasets.read_csv(f)
+        got = sorted(int(m["row"]) for m in mp if m["file"] == f)
+        assert got == list(range(1, len(rows) + 1)), f
+        for m in mp:
+            if m["file"] == f:
+                assert rows[int(m["row"]) - 1]["source_id"] == m["source_id"]
+    for m in mp:
+        assert m["status"] in ("included", "excluded")
+        if m["status"] == "excluded":
+            assert m["exclusion_reason"].strip()
+        else:
+            assert m["kind"] in V.KINDS and m["assumptions"].strip() and m["workload_rule"] in V.MORE_WORKLOAD_RULES
+
+
+def test_new_published_rows_carry_provenance():
+    for r in datasets.read_csv("qemu_info_migrate.csv"):
+        for col in ("source_id", "source", "url", "where_read", "exactness", "note"):
+            assert r[col].strip(), col
+        # transferred bytes are the printed kbytes in MiB; page counts add up to at most the guest
+        assert float(r["duplicate_pages"]) + float(r["normal_pages"]) <= float(r["vm_mem_mib"]) * 256 * 1.02
+    for r in datasets.read_csv("published_migrations_more.csv"):
+        assert r["source_id"].strip() and r["where_read"].strip() and r["exactness"].strip()
+
+
+def test_bad_more_map_is_rejected(tmp_path):
+    src = (datasets.data_dir() / "validation_map_more.csv").read_text().splitlines()
+    f = tmp_path / "m.csv"
+    f.write_text("\n".join(src[:-1]) + "\n")
+    with pytest.raises(ValueError, match="row"):
+        V.cases(more_map_path=f)
+    bad = [src[0]] + [ln.replace(",device,", ",magic,", 1) for ln in src[1:]]
+    f.write_text("\n".join(bad) + "\n")
+    with pytest.raises(ValueError, match="kind"):
+        V.cases(more_map_path=f)
+
+
+def test_cv_short_form_refits_without_the_held_out_source():
+    """The CI form of `precopy validate --cv source`: two sources, one seed."""
+    held = ["S4_qemu_mtcompress_doc", "Q2_consul2023_ppc_dirtyring"]
+    rep = V.validate(seeds=1, cv="source", sources=held, fit_seeds=1)
+    assert rep.mode == "cv-source" and set(rep.calibrations) == set(held)
+    assert {r["source_id"] for r in rep.rows} == set(held)
+    for src, cal in rep.calibrations.items():
+        mine = {r["scenario"] for r in rep.rows if r["source_id"] == src}
+        for name, rec in cal.params.items():
+            assert not mine & set(rec.get("rows", [])), (src, name)
+        assert all(r["prediction"] == f"cv: refit without {src}" for r in rep.rows if r["source_id"] == src)
+    assert set(rep.summary["by_source"]) == set(held)
+    text = V.format_report(rep)
+    assert "CROSS-VALIDATED" in text and "per source" in text and "downtime absolute error" in text
+
+
+def test_cv_rejects_unknown_source_and_mode():
+    with pytest.raises(ValueError, match="sources"):
+        V.validate(seeds=1, cv="source", sources=["nope"])
+    with pytest.raises(ValueError, match="cv"):
+        V.validate(seeds=1, cv="row")
+
+
+def test_device_rows_without_a_fitted_rate_are_not_predicted():
+    from precopy.calibration import Calibration
+    cs, _ = V.cases()
+    dev = [c for c in cs if c.kind == "device"]
+    assert dev
+    p = V.predict_case(dev[0], Calibration({}))
+    assert p["converged"] is None and math.isnan(p["downtime_ms"])
