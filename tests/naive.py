@@ -705,7 +705,7 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
     Returns (rounds list, stop reason, pre-copy time, final bytes, total bytes).
     """
     from precopy import workloads as W
-    from precopy.simulate import check_scenario
+    from precopy.scenario import check_scenario
 
     policy, sw, (rate_bps, final_bps, decision_bps) = check_scenario(vm, workload, link, policy, switchover)
     assert not policy.page_skip
@@ -721,14 +721,19 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
     min_dirty = max(policy.min_dirty_pages, math.ceil(policy.min_dirty_bytes / vm.page_bytes))
     max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
     limit = policy.downtime_limit_s
+    ctl = Controls(policy, link.goodput_bps)
+    sender = ctl.sender()
+    follows = policy.switchover_bandwidth_bps is None
     t = counted = 0.0
     dirty, first, reason, rounds, total_bytes, total_pages = float(n), True, 0, [], 0.0, 0.0
+    limit = ctl.limit(policy, 0.0)
     if policy.check_before_first_round and limit is not None and n * P < decision * limit:
         reason = 1
     while reason == 0:
         rbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
-        dur = rbytes / rate
-        t += dur
+        t1 = send_time(sender, t, rbytes / rate)
+        dur = rbytes / rate / sender.f[0] if len(sender.f) == 1 else t1 - t
+        t = t1
         writes = max(math.floor(w * t) - counted, 0.0)
         counted += writes
         if probs is None:
@@ -740,9 +745,11 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
         total_pages += dirty
         first, dirty = False, new
         nxt = dirty * P / dur + ar.increment_bps / 8.0 if ar is not None else 0.0
+        limit = ctl.limit(policy, t)
+        fired = ctl.fired(t, dirty)
         if dirty == 0:
             reason = 4
-        elif limit is not None and dirty * P < decision * limit:
+        elif limit is not None and dirty * P < decision * (ctl.rate_factor(t) if follows else 1.0) * limit:
             reason = 1
         elif min_dirty > 0 and dirty < min_dirty:
             reason = 2
@@ -750,6 +757,8 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
             reason = 3
         elif ar is not None and nxt > ar.max_bps / 8.0:
             reason = MAX_RATE
+        elif fired:
+            reason = fired
         elif policy.max_rounds > 0 and len(rounds) + 1 >= policy.max_rounds:
             reason = 5
         elif max_data >= 0 and total_pages > max_data:
@@ -758,5 +767,8 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
             reason = 7
         if ar is not None and reason == 0:
             rate = min(max(nxt, ar.min_bps / 8.0), rate_bps / 8.0)
-    fbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
+    if reason in (ABORTED, POSTCOPY):
+        fbytes = 0.0
+    else:
+        fbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
     return rounds, REASONS[reason], t, fbytes, total_bytes + fbytes
