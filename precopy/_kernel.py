@@ -324,7 +324,8 @@ def _apply_until(tau1, wp, ws, bm, wc):
     """Apply, in order, every write whose guest time is <= tau1 (skip-off engine).
 
     Write m (1-based) of a rate phase entered at guest time ``P`` with write-clock
-    fraction ``e`` belongs when ``m <= floor(e + rate * (tau1 - P))``.  ``wc``
+    fraction ``e`` belongs when ``m <= floor(e + rate * (tau1 - P))``, and all
+    ``floor(e + rate * duration)`` of them once the phase has ended.  ``wc``
     (per-page write counts for XBZRLE) is None on the plain path: numba prunes
     its updates.  Returns the number of writes, or -1 if stopped by the caller.
     """
@@ -349,7 +350,12 @@ def _apply_until(tau1, wp, ws, bm, wc):
                 m += 1
                 total += 1
         elif kind != KIND_IDLE:
-            target = np.int64(np.floor(e + wp.rate[j] * (upto - P)))
+            # a finished phase has all its writes; else those up to tau1
+            target = _phase_limit(wp.rate[j], wp.dur[j], e)
+            if tau1 < E:
+                upto_target = np.int64(np.floor(e + wp.rate[j] * (tau1 - P)))
+                if upto_target < target:
+                    target = upto_target
             a = wp.a[j]
             b = wp.b[j]
             ua = np.uint64(a)
@@ -434,7 +440,7 @@ def _fill_writes(pd, wp, ws):
                 buf_page[k] = np.uint64(wp.trace_p[off + m])
                 m += 1
                 k += 1
-            if k > 0:
+            if nn > 0 and wp.trace_t[off] < dur:
                 idle_laps = 0
             if k == cap:
                 break
@@ -444,7 +450,7 @@ def _fill_writes(pd, wp, ws):
             a = wp.a[j]
             ua = np.uint64(a)
             ub = np.uint64(wp.b[j])
-            if m < limit:
+            if rate > 0.0:       # the write clock runs: a write will come
                 idle_laps = 0
             if kind == KIND_SEQUENTIAL:
                 b = wp.b[j]

@@ -137,7 +137,9 @@ class Writer:
                     out.append(int(self.c.trace_p[off + self.m]))
                     self.m += 1
             elif kind != KIND_IDLE:
-                target = math.floor(self.e + rate * (upto - self.P))
+                target = math.floor(self.e + rate * dur) if dur < math.inf else 2**62
+                if tau1 < E:
+                    target = min(target, math.floor(self.e + rate * (tau1 - self.P)))
                 for k in range(self.m, target):
                     out.append(a + (k % b) if kind == KIND_SEQUENTIAL else self.page(kind, a, b, thr, off))
                 self.m = max(self.m, target)
@@ -150,6 +152,9 @@ class Writer:
         laps = 0
         while True:
             kind, dur, rate, a, b, thr, off, n = self._phase()
+            if (kind == KIND_TRACE and n > 0 and float(self.c.trace_t[off]) < dur) or (
+                    kind not in (KIND_TRACE, KIND_IDLE) and rate > 0):
+                laps = 0          # this phase writes (now or, with the carried clock, on a later lap)
             if kind == KIND_TRACE:
                 if self.m < n and float(self.c.trace_t[off + self.m]) < dur:
                     self.m += 1
