@@ -262,8 +262,9 @@ class XBZRLE(Aid):
     Parameters
     ----------
     cache_bytes : int, default 64 MiB
-        ``xbzrle-cache-size`` (64 MiB); the number of page slots it holds must be
-        a power of two, as QEMU requires.
+        ``xbzrle-cache-size`` (64 MiB), in [512, 2**40] bytes and at most the
+        guest's memory; the number of page slots it holds must be a power of two,
+        as QEMU requires.
     bytes_per_write : int, default 64
         Bytes one page write changes.  No source measures this for a generic
         guest; 64 (one cache line) is this model's choice.  A guest that rewrites
@@ -312,8 +313,17 @@ class XBZRLE(Aid):
             object.__setattr__(self, "encode_Bps",
                                v.real(self.encode_Bps, "XBZRLE.encode_Bps", "bytes/s", lo=1e3, hi=1e13))
 
-    def slots(self, page_bytes: int) -> int:
-        """Cache slots for a page size (ValueError unless a power of two >= 1)."""
+    def slots(self, page_bytes: int, memory_bytes: int | None = None) -> int:
+        """Cache slots for a page size (ValueError unless a power of two >= 1).
+
+        With ``memory_bytes`` the cache may not exceed guest memory, QEMU's rule
+        ("cache size exceeds guest ram size", ``migration/ram.c``); checked here,
+        before the cache is allocated.
+        """
+        if memory_bytes is not None and self.cache_bytes > memory_bytes:
+            raise ValueError(
+                f"XBZRLE.cache_bytes (bytes) must be in [{page_bytes}, memory_bytes={memory_bytes}]: QEMU refuses "
+                f"a cache larger than guest memory; got {self.cache_bytes}")
         n = self.cache_bytes // page_bytes
         if self.cache_bytes % page_bytes or n < 1 or n & (n - 1):
             raise ValueError(

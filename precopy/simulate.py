@@ -103,7 +103,7 @@ class Prepared:
             raise ValueError("aids must be empty with a policy that has an adaptive_rate (Clark et al.'s "
                              f"per-round rate limit models a Xen without them); got {len(self.aids)} aid(s)")
         xb = A.find(self.aids, A.XBZRLE)
-        n_slots = xb.slots(vm.page_bytes) if xb is not None else 1
+        n_slots = xb.slots(vm.page_bytes, vm.memory_bytes) if xb is not None else 1
         self.thr_t, self.thr_f = _check_throttle(throttle)
         self.vm, self.workload, self.link, self.policy, self.switchover = vm, workload, link, policy, switchover
         self.rate_bps, self.final_rate_bps, self.decision_bps = rates
