@@ -71,3 +71,60 @@ def choice(value, name, options):
 def seed(value, name="seed"):
     """A non-negative integer seed below 2**63."""
     return integer(value, name, "integer seed", lo=0, hi=2**63 - 1)
+
+
+def flag(value, name):
+    """True or False (a NumPy bool too); nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def instance(value, name, cls, what=None):
+    """``value`` if it is an instance of ``cls``, else a ValueError naming ``name``."""
+    if not isinstance(value, cls):
+        raise ValueError(f"{name} must be {what or 'a ' + cls.__name__}; got {type(value).__name__}")
+    return value
+
+
+def callback(value, name):
+    """None or a callable."""
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be a callable or None; got {type(value).__name__}")
+    return value
+
+
+def file_name(value, name):
+    """A file name (str or os.PathLike) as a ``pathlib.Path``; existence is the caller's to check."""
+    import os
+    from pathlib import Path
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a file name (str or os.PathLike); got {type(value).__name__}")
+    return Path(value)
+
+
+def reals(value, name, unit, *, lo=None, hi=None, lo_open=False, hi_open=False, min_len=1, ndim=1):
+    """A 1-D float64 array of finite numbers in the stated range (a copy)."""
+    rng = _fmt_range(lo, hi, lo_open, hi_open)
+    what = f"{name} ({unit}) must be a {ndim}-D array of finite numbers in {rng}"
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{what}; got {value!r}")
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}; got {type(value).__name__} ({e})") from None
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{what}; got dtype {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{what}; got shape {a.shape}")
+    if a.size < min_len:
+        raise ValueError(f"{what} with at least {min_len} value(s); got {a.size}")
+    a = a.astype(np.float64)
+    bad = ~np.isfinite(a)
+    if lo is not None:
+        bad |= (a < lo) | ((a == lo) if lo_open else False)
+    if hi is not None:
+        bad |= (a > hi) | ((a == hi) if hi_open else False)
+    if bad.any():
+        raise ValueError(f"{what}; got {a[bad].flat[0]!r} at index {int(np.flatnonzero(bad.ravel())[0])}")
+    return a

@@ -320,6 +320,11 @@ class XBZRLE(Aid):
         ("cache size exceeds guest ram size", ``migration/ram.c``); checked here,
         before the cache is allocated.
         """
+        page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=512, hi=2**30)
+        if page_bytes & (page_bytes - 1):
+            raise ValueError(f"page_bytes (bytes) must be a power of two in [512, 1073741824]; got {page_bytes}")
+        if memory_bytes is not None:
+            memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes)
         if memory_bytes is not None and self.cache_bytes > memory_bytes:
             raise ValueError(
                 f"XBZRLE.cache_bytes (bytes) must be in [{page_bytes}, memory_bytes={memory_bytes}]: QEMU refuses "
@@ -392,6 +397,10 @@ class Compression(Aid):
 
     def page_time_s(self, wire_bytes: float, rate_Bps: float, page_bytes: int, streams: int) -> float:
         """Seconds one compressed page occupies the pipeline at ``rate_Bps``."""
+        wire_bytes = v.real(wire_bytes, "wire_bytes", "bytes", lo=0.0)
+        rate_Bps = v.real(rate_Bps, "rate_Bps", "bytes/s", lo=0.0, lo_open=True)
+        page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=1)
+        streams = v.integer(streams, "streams", "count", lo=1, hi=1024)
         t = wire_bytes / rate_Bps
         n = streams if self.threads is None else self.threads
         if self.cpu_Bps is not None:

@@ -165,6 +165,8 @@ class Link:
     profile: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        if self.profile is not None and not isinstance(self.profile, str):
+            raise ValueError(f"profile must be a profile name (str) or None; got {self.profile!r}")
         object.__setattr__(self, "rate_bps", v.real(self.rate_bps, "rate_bps", "bit/s", lo=1e3, hi=1e13))
         if self.mtu is not None:
             object.__setattr__(self, "mtu", v.integer(self.mtu, "mtu", "bytes", lo=576, hi=65535))

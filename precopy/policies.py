@@ -158,6 +158,11 @@ class Policy:
 
     def with_(self, **changes) -> "Policy":
         """A copy with some fields changed (validated again)."""
+        from dataclasses import fields
+        names = [f.name for f in fields(self)]
+        for k in changes:
+            if k not in names:
+                raise ValueError(f"{k} is not a Policy field (fields: {', '.join(names)})")
         return replace(self, **changes)
 
 

@@ -147,7 +147,14 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     >>> s.vm.memory_bytes == 2**30, s.workload.writes_per_s, s.seeds
     (True, 25600.0, 5)
     """
+    from collections.abc import Mapping
+    if row is not None:
+        row = v.integer(row, "row", "row number", lo=1)
+    if line is not None:
+        line = v.integer(line, "line", "line number", lo=1)
     where = _where(row, line)
+    if not isinstance(raw, Mapping):
+        raise _RowError(f"{where}raw (a scenario row) must be a dict of column -> value; got {type(raw).__name__}")
 
     def err(col, msg):
         return _RowError(f"{where}column {col!r}: {msg}")
@@ -329,6 +336,8 @@ def predict_scenario(sc: Scenario, *, keep_results: bool = False) -> dict:
     objects are returned under the key ``"results"`` as well.
     """
     from .simulate import Prepared
+    v.instance(sc, "sc", Scenario, "a precopy.predict.Scenario (from parse_scenario)")
+    v.flag(keep_results, "keep_results")
     prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, Switchover(), aids=sc.aids)
     res = [prep.run(seed=s) for s in range(sc.seeds)]
     tt = np.array([r.total_time_s for r in res])
@@ -425,8 +434,7 @@ def predict_table(table, *, progress: bool = False) -> list[dict]:
     >>> out[0]["converged"], out[0]["rounds"]
     (True, 1.0)
     """
-    if not isinstance(progress, bool):
-        raise ValueError(f"progress must be True or False; got {progress!r}")
+    v.flag(progress, "progress")
     rows = _rows_of(table)
     scenarios = [parse_scenario(r, row=i) for i, r in enumerate(rows, start=1)]
     _check_ids(scenarios)

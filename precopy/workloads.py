@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -198,10 +199,7 @@ def _check_vm(vm):
     return vm
 
 
-def _flag(x, name):
-    if not isinstance(x, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False; got {x!r}")
-    return bool(x)
+_flag = v.flag
 
 
 @dataclass(frozen=True)
@@ -695,10 +693,8 @@ class Trace(Workload):
             that is not ``.npz``, object (pickled) arrays, or missing or malformed
             entries.
         """
-        import os
         import zipfile
-        if not isinstance(path, (str, os.PathLike)):
-            raise ValueError(f"path must be a file name (str or os.PathLike); got {type(path).__name__}")
+        v.file_name(path, "path")
         loop = _flag(loop, "loop")
         try:
             z = np.load(path, allow_pickle=False)
@@ -806,6 +802,15 @@ class Trace(Workload):
             size = min(2 * size, max_writes)
 
     def save(self, path):
-        """Write the trace as ``.npz`` with arrays ``times_s``, ``pages``, ``duration_s``."""
+        """Write the trace as ``.npz`` with arrays ``times_s``, ``pages``, ``duration_s``
+        (NumPy adds ``.npz`` to a name without it)."""
+        target = v.file_name(path, "path")
+        if target.is_dir():
+            raise ValueError(f"path {path!s}: is a directory; give a file name for the trace")
+        if not (target.parent if str(target.parent) else Path(".")).is_dir():
+            raise ValueError(f"path {path!s}: folder {target.parent} does not exist")
         extra = {} if self.page_bytes is None else {"page_bytes": self.page_bytes}
-        np.savez_compressed(path, times_s=self.times_s, pages=self.pages, duration_s=self.duration_s, **extra)
+        try:
+            np.savez_compressed(path, times_s=self.times_s, pages=self.pages, duration_s=self.duration_s, **extra)
+        except OSError as e:
+            raise ValueError(f"path {path!s}: cannot write the trace ({e.strerror or e})") from None
