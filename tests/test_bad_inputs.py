@@ -53,6 +53,11 @@ THREADS = ["2", 1.5, NAN, 0, -1]
 NONNUMERIC = (str, list, type(None), dict, tuple, bool)
 
 
+def vec(values):
+    """For parameters that take arrays too (the analytic models broadcast): drop the one-element list."""
+    return [x for x in values if not isinstance(x, list)]
+
+
 def _numeric(x) -> bool:
     return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
 
@@ -303,17 +308,17 @@ def targets(tmp):
         T("page_groups", AN.page_groups, dict(probabilities=[0.5, 0.5]),
           dict(probabilities=["x", [0.5, 0.4], [[0.5, 0.5]], [NAN, 1.0], [-0.5, 1.5]])),
         T("geometric_model", AN.geometric_model, dict(memory_bytes=2**20, dirty_Bps=1e6, rate_Bps=1e8),
-          dict(memory_bytes=REAL_POS, dirty_Bps=REAL_NONNEG, rate_Bps=REAL_POS, threshold_bytes=REAL_NONNEG,
-               final_rate_Bps=REAL_POS, resume_s=REAL_NONNEG, max_rounds=INT_NONNEG,
-               min_remaining_bytes=REAL_NONNEG, min_round_bytes=REAL_NONNEG, max_bytes=["1", NAN, -1.0, 0.0],
-               timeout_s=["1", NAN, -1.0, 0.0], stop_before_first=BOOL, empty_bytes=REAL_NONNEG)),
+          dict(memory_bytes=vec(REAL_POS), dirty_Bps=vec(REAL_NONNEG), rate_Bps=vec(REAL_POS), threshold_bytes=vec(REAL_NONNEG),
+               final_rate_Bps=vec(REAL_POS), resume_s=vec(REAL_NONNEG), max_rounds=vec(INT_NONNEG),
+               min_remaining_bytes=vec(REAL_NONNEG), min_round_bytes=vec(REAL_NONNEG), max_bytes=["1", NAN, -1.0],
+               timeout_s=["1", NAN, -1.0, 0.0], stop_before_first=BOOL, empty_bytes=vec(REAL_NONNEG))),
         T("saturation_model", AN.saturation_model, dict(writes_per_s=1e3, link_Bps=1e8, n_pages=1024),
-          dict(writes_per_s=REAL_NONNEG, link_Bps=REAL_POS, n_pages=INT_POS, hot_pages=INT_NONNEG + [2000],
-               hot_fraction=FRAC, policy=[1, "nope"], page_bytes=INT_POS + [3000], zero_pages=INT_NONNEG + [2000],
+          dict(writes_per_s=vec(REAL_NONNEG), link_Bps=vec(REAL_POS), n_pages=vec(INT_POS), hot_pages=vec(INT_NONNEG) + [2000],
+               hot_fraction=vec(FRAC), policy=[1, "nope"], page_bytes=vec(INT_POS) + [256, 2**31], zero_pages=vec(INT_NONNEG) + [2000],
                probabilities=["x", [0.5, 0.5], [NAN] * 1024], switchover=[1, "x"])),
         T("hotcold_model", AN.hotcold_model, dict(writes_per_s=1e3, link_Bps=1e8, n_pages=1024),
-          dict(writes_per_s=REAL_NONNEG, link_Bps=REAL_POS, n_pages=INT_POS, hot_pages=INT_NONNEG + [2000],
-               hot_fraction=FRAC, policy=[1, "nope"], page_bytes=INT_POS + [3000], zero_pages=INT_NONNEG + [2000],
+          dict(writes_per_s=vec(REAL_NONNEG), link_Bps=vec(REAL_POS), n_pages=vec(INT_POS), hot_pages=vec(INT_NONNEG) + [2000],
+               hot_fraction=vec(FRAC), policy=[1, "nope"], page_bytes=vec(INT_POS) + [256, 2**31], zero_pages=vec(INT_NONNEG) + [2000],
                switchover=[1, "x"])),
         # --- storage -------------------------------------------------------------------------------------
         T("Disk", S.Disk, dict(size_bytes=pc.MiB(4)),
