@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,13 @@ def load_points(path=POINTS_FILE) -> list[FitPoint]:
     True
     """
     out = []
-    for i, r in enumerate(datasets.read_csv(path), start=1):
+    rows = datasets.read_csv(path)
+    need = ("point_id", "source_id", "system", "testbed", "stream_class", "link_gbps", "streams", "achieved_gbps",
+            "mtu_assumed", "use", "exclusion_reason", "exactness", "source")
+    missing = [c for c in need if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"path {path!s}: missing column(s) {', '.join(missing)}")
+    for i, r in enumerate(rows, start=1):
         use = r["use"].strip().lower()
         if use not in ("yes", "no"):
             raise ValueError(f"{path} row {i}: column 'use' must be 'yes' or 'no'; got {r['use']!r}")
@@ -115,6 +122,9 @@ def mtu_by_rule(points: list[FitPoint]) -> dict[str, int | None]:
     >>> rule["chv-pr7669-100g"], rule["vmware-kb323379-40g"]
     (9000, 1500)
     """
+    if isinstance(points, (str, bytes)) or not hasattr(points, "__iter__") or \
+            not all(isinstance(p, FitPoint) for p in points):
+        raise ValueError(f"points must be a list of FitPoint (from load_points()); got {points!r:.80}")
     cap = framing_efficiency(1500)
     out: dict[str, int | None] = {}
     for p in points:
@@ -225,6 +235,8 @@ def fit_links(path=POINTS_FILE, *, check_mtu_rule: bool = True) -> LinkFit:
     """
     from scipy.optimize import least_squares
 
+    if not isinstance(check_mtu_rule, bool):
+        raise ValueError(f"check_mtu_rule must be True or False; got {check_mtu_rule!r}")
     pts = load_points(path)
     rule = mtu_by_rule(pts)
     used = [p for p in pts if p.use]
@@ -326,6 +338,10 @@ def write_profiles(points_path=POINTS_FILE, out_path=PROFILES_PATH) -> LinkFit:
     """
     from . import links
 
+    if isinstance(out_path, bool) or not isinstance(out_path, (str, os.PathLike)):
+        raise ValueError(f"out_path must be a file name (str or os.PathLike); got {type(out_path).__name__}")
+    if Path(out_path).is_dir():
+        raise ValueError(f"out_path {out_path!s}: is a directory; give the JSON file to write")
     fit = fit_links(points_path)
     rec = fit_record(fit, points_path)
     out = Path(out_path)

@@ -545,6 +545,7 @@ def predict_csv(in_path, out_path, *, progress: bool = False) -> list[dict]:
     >>> open(os.path.join(d, "r.csv")).read().splitlines()[0].split(",")[:3]
     ['scenario', 'total_time_s', 'downtime_ms']
     """
+    v.flag(progress, "progress")
     scenarios = read_scenarios(in_path)
     out = []
     for sc in scenarios:

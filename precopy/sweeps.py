@@ -239,7 +239,10 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
         if not isinstance(s, tuple) or len(s) not in (4, 5):
             raise ValueError(f"scenarios[{i}] must be a precopy.Prepared or a tuple (vm, workload, link, "
                              f"policy[, switchover]); got {s!r}")
-        Prepared(*s)          # validates; its zeroed buffers are never touched and freed at once
+        try:
+            Prepared(*s)      # validates; its zeroed buffers are never touched and freed at once
+        except ValueError as e:
+            raise ValueError(f"scenarios[{i}]: {e}") from None
     n = len(items)
     nthreads = _threads(threads, n)
 

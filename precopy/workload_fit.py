@@ -486,7 +486,8 @@ def fit_dirty_samples(intervals_s, dirty_pages, *, memory_bytes, page_bytes=KiB(
     t = v.reals(intervals_s, "intervals_s", "s", lo=0.0, lo_open=True)
     obs = _check_counts(v.reals(dirty_pages, "dirty_pages", "pages", lo=0.0), "dirty_pages", n_pages)
     if obs.shape != t.shape:
-        raise ValueError(f"dirty_pages must have one entry per interval ({len(t)}); got {obs.shape}")
+        raise ValueError(f"dirty_pages and intervals_s must have one entry per interval each; got {obs.shape} "
+                         f"and ({len(t)},)")
     fx = _prepare_fixed(fixed, page_bytes, n_pages)
 
     def predict(w, H, h):
