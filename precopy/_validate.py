@@ -15,8 +15,10 @@ import numpy as np
 def _fmt_range(lo, hi, lo_open, hi_open):
     left = "(" if lo_open else "["
     right = ")" if hi_open else "]"
-    lo_s = "-inf" if lo is None else f"{lo:g}"
-    hi_s = "inf" if hi is None else f"{hi:g}"
+    def fmt(x):          # whole-number bounds exactly, others briefly
+        return str(x) if isinstance(x, (int, np.integer)) and not isinstance(x, bool) else f"{x:g}"
+    lo_s = "-inf" if lo is None else fmt(lo)
+    hi_s = "inf" if hi is None else fmt(hi)
     return f"{left}{lo_s}, {hi_s}{right}"
 
 

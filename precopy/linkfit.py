@@ -79,6 +79,11 @@ def _num(s):
     return None if s == "" else float(s)
 
 
+def _file_name(x, name):
+    if isinstance(x, bool) or not isinstance(x, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a file name (str or os.PathLike); got {type(x).__name__}")
+
+
 def load_points(path=POINTS_FILE) -> list[FitPoint]:
     """Read ``data/link_fit_points.csv`` (all rows, used and excluded).
 
@@ -89,6 +94,7 @@ def load_points(path=POINTS_FILE) -> list[FitPoint]:
     True
     """
     out = []
+    _file_name(path, "path")
     rows = datasets.read_csv(path)
     need = ("point_id", "source_id", "system", "testbed", "stream_class", "link_gbps", "streams", "achieved_gbps",
             "mtu_assumed", "use", "exclusion_reason", "exactness", "source")
@@ -141,7 +147,15 @@ def mtu_by_rule(points: list[FitPoint]) -> dict[str, int | None]:
 def model_gbps(theta, link_gbps, mtu, streams, stream_class) -> float:
     """Goodput (Gbit/s) the model gives one point for parameters ``theta``
     (in the order of :data:`PARAM_NAMES`)."""
-    eta, k, s_modern, s_hv = (float(x) for x in theta)
+    from . import _validate as v
+    if isinstance(theta, (str, bytes)) or not hasattr(theta, "__len__") or len(theta) != len(PARAM_NAMES):
+        raise ValueError(f"theta must hold the {len(PARAM_NAMES)} parameters {', '.join(PARAM_NAMES)}; got {theta!r}")
+    eta, k, s_modern, s_hv = (v.real(x, f"theta[{n}]", "model parameter", lo=0.0, lo_open=True)
+                              for x, n in zip(theta, PARAM_NAMES))
+    if link_gbps is not None:
+        link_gbps = v.real(link_gbps, "link_gbps", "Gbit/s", lo=0.0, lo_open=True, hi=1e4)
+    streams = v.integer(streams, "streams", "count", lo=1, hi=1024)
+    v.choice(stream_class, "stream_class", STREAM_CLASSES)
     line = math.inf if link_gbps is None else link_gbps * framing_efficiency(mtu) * eta
     per = {"modern": s_modern, "hyperv-2012": s_hv, "none": math.inf}[stream_class]
     return soft_min(line, streams * per, k)
@@ -235,6 +249,7 @@ def fit_links(path=POINTS_FILE, *, check_mtu_rule: bool = True) -> LinkFit:
     """
     from scipy.optimize import least_squares
 
+    _file_name(path, "path")
     if not isinstance(check_mtu_rule, bool):
         raise ValueError(f"check_mtu_rule must be True or False; got {check_mtu_rule!r}")
     pts = load_points(path)
@@ -338,8 +353,8 @@ def write_profiles(points_path=POINTS_FILE, out_path=PROFILES_PATH) -> LinkFit:
     """
     from . import links
 
-    if isinstance(out_path, bool) or not isinstance(out_path, (str, os.PathLike)):
-        raise ValueError(f"out_path must be a file name (str or os.PathLike); got {type(out_path).__name__}")
+    _file_name(points_path, "points_path")
+    _file_name(out_path, "out_path")
     if Path(out_path).is_dir():
         raise ValueError(f"out_path {out_path!s}: is a directory; give the JSON file to write")
     fit = fit_links(points_path)

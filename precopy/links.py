@@ -343,7 +343,8 @@ class LinkProfile:
                                                             lo=0.0, hi=1.0, lo_open=True))
         object.__setattr__(self, "sharpness", v.real(self.sharpness, "sharpness", "exponent", lo=1.0, hi=100.0))
         if not isinstance(self.per_stream_bps, dict):
-            raise ValueError(f"per_stream_bps must be a dict stream class -> bit/s or None; got {self.per_stream_bps!r}")
+            raise ValueError(f"per_stream_bps must be a dict stream class -> bit/s or None; "
+                             f"got {self.per_stream_bps!r}")
         for c, x in self.per_stream_bps.items():
             v.choice(c, "per_stream_bps key", STREAM_CLASSES)
             if x is not None:

@@ -148,6 +148,7 @@ def scenario_rows(map_path=MAP_FILE, seeds: int = 5):
     """
     from . import _validate as v
     seeds = v.integer(seeds, "seeds", "count", lo=1, hi=1000)
+    v.file_name(map_path, "map_path")
     pub = datasets.read_csv("published_migrations.csv")
     mp = datasets.read_csv(map_path)
     need = ("pub_row", "source_id", "status", "exclusion_reason", "scenario", "link_gbps", "mtu", "streams",

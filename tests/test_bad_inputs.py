@@ -308,17 +308,20 @@ def targets(tmp):
         T("page_groups", AN.page_groups, dict(probabilities=[0.5, 0.5]),
           dict(probabilities=["x", [0.5, 0.4], [[0.5, 0.5]], [NAN, 1.0], [-0.5, 1.5]])),
         T("geometric_model", AN.geometric_model, dict(memory_bytes=2**20, dirty_Bps=1e6, rate_Bps=1e8),
-          dict(memory_bytes=vec(REAL_POS), dirty_Bps=vec(REAL_NONNEG), rate_Bps=vec(REAL_POS), threshold_bytes=vec(REAL_NONNEG),
-               final_rate_Bps=vec(REAL_POS), resume_s=vec(REAL_NONNEG), max_rounds=vec(INT_NONNEG),
-               min_remaining_bytes=vec(REAL_NONNEG), min_round_bytes=vec(REAL_NONNEG), max_bytes=["1", NAN, -1.0],
-               timeout_s=["1", NAN, -1.0, 0.0], stop_before_first=BOOL, empty_bytes=vec(REAL_NONNEG))),
+          dict(memory_bytes=vec(REAL_POS), dirty_Bps=vec(REAL_NONNEG), rate_Bps=vec(REAL_POS),
+               threshold_bytes=vec(REAL_NONNEG), final_rate_Bps=vec(REAL_POS), resume_s=vec(REAL_NONNEG),
+               max_rounds=vec(INT_NONNEG), min_remaining_bytes=vec(REAL_NONNEG), min_round_bytes=vec(REAL_NONNEG),
+               max_bytes=["1", NAN, -1.0], timeout_s=["1", NAN, -1.0, 0.0], stop_before_first=BOOL,
+               empty_bytes=vec(REAL_NONNEG))),
         T("saturation_model", AN.saturation_model, dict(writes_per_s=1e3, link_Bps=1e8, n_pages=1024),
-          dict(writes_per_s=vec(REAL_NONNEG), link_Bps=vec(REAL_POS), n_pages=vec(INT_POS), hot_pages=vec(INT_NONNEG) + [2000],
-               hot_fraction=vec(FRAC), policy=[1, "nope"], page_bytes=vec(INT_POS) + [256, 2**31], zero_pages=vec(INT_NONNEG) + [2000],
+          dict(writes_per_s=vec(REAL_NONNEG), link_Bps=vec(REAL_POS), n_pages=vec(INT_POS),
+               hot_pages=vec(INT_NONNEG) + [2000], hot_fraction=vec(FRAC), policy=[1, "nope"],
+               page_bytes=vec(INT_POS) + [256, 2**31], zero_pages=vec(INT_NONNEG) + [2000],
                probabilities=["x", [0.5, 0.5], [NAN] * 1024], switchover=[1, "x"])),
         T("hotcold_model", AN.hotcold_model, dict(writes_per_s=1e3, link_Bps=1e8, n_pages=1024),
-          dict(writes_per_s=vec(REAL_NONNEG), link_Bps=vec(REAL_POS), n_pages=vec(INT_POS), hot_pages=vec(INT_NONNEG) + [2000],
-               hot_fraction=vec(FRAC), policy=[1, "nope"], page_bytes=vec(INT_POS) + [256, 2**31], zero_pages=vec(INT_NONNEG) + [2000],
+          dict(writes_per_s=vec(REAL_NONNEG), link_Bps=vec(REAL_POS), n_pages=vec(INT_POS),
+               hot_pages=vec(INT_NONNEG) + [2000], hot_fraction=vec(FRAC), policy=[1, "nope"],
+               page_bytes=vec(INT_POS) + [256, 2**31], zero_pages=vec(INT_NONNEG) + [2000],
                switchover=[1, "x"])),
         # --- storage -------------------------------------------------------------------------------------
         T("Disk", S.Disk, dict(size_bytes=pc.MiB(4)),
@@ -447,9 +450,25 @@ def targets(tmp):
     return t
 
 
-#: (target, parameter) pairs whose fix lives outside this test's reach, with the reason; each is a strict
-#: xfail (it fails the suite once fixed, so the entry must then be removed).
-KNOWN_OPEN: dict = {}
+#: Bad values still open, by (target, parameter): (reason, indices into the table's list).  Each is a strict
+#: xfail, so it fails the suite once fixed and its entry must then go.
+_UNITS = ("units helpers and parsers are fixed with the CLI's unit handling (issue 12 sections 2 and 3: "
+          "pc.KiB('16'), pc.GiB('16'), bare numbers)")
+_FILES = ("scenario and result files are checked with the CLI's output handling (issue 12 section 2: "
+          "predict -o into a directory or a missing folder, a binary input file)")
+KNOWN_OPEN: dict = {
+    **{(f"units.{n}", "x"): (_UNITS, range(6)) for n in ("KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps",
+                                                        "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us")},
+    ("to_MiB", "nbytes"): (_UNITS, range(4)), ("to_Gbps", "bps"): (_UNITS, range(4)),
+    ("parse_bytes", "text"): (_UNITS, (0, 7)), ("parse_byte_rate", "text"): (_UNITS, (0,)),
+    ("parse_seconds", "text"): (_UNITS, (0,)),
+    **{(f, "name"): (_UNITS, (0, 1)) for f in ("parse_bytes", "parse_rate_bps", "parse_byte_rate", "parse_seconds")},
+    ("read_scenarios", "path"): (_FILES, (0, 3)), ("predict_csv", "in_path"): (_FILES, (0, 3)),
+    ("predict_csv", "out_path"): (_FILES, (0, 1, 2)), ("write_results", "rows"): (_FILES, (0, 1, 2)),
+    ("write_results", "path"): (_FILES, (0, 1, 2)),
+}
+#: Open cases not even run: pc.GiB("16") builds a 2 GiB string before failing.
+NOT_RUN = {("units.GiB", "x", 0)}
 
 #: Public callables that take no input worth probing, or are results (outputs, not inputs).
 NOT_INPUTS = {
@@ -483,10 +502,12 @@ def _params(t: Target):
 def _cases():
     for t in _table():
         for p, values in t.bad.items():
+            reason, open_ = KNOWN_OPEN.get((t.name, p), ("", ()))
             for i, x in enumerate(values):
-                yield pytest.param(t, p, x, id=f"{t.name}-{p}-{i}",
-                                   marks=[pytest.mark.xfail(strict=True, reason=KNOWN_OPEN[(t.name, p)])]
-                                   if (t.name, p) in KNOWN_OPEN else [])
+                marks = []
+                if i in open_:
+                    marks = [pytest.mark.xfail(strict=True, reason=reason, run=(t.name, p, i) not in NOT_RUN)]
+                yield pytest.param(t, p, x, id=f"{t.name}-{p}-{i}", marks=marks)
 
 
 #: a message about a number must give its range: an interval or a stated bound
@@ -558,7 +579,7 @@ def test_every_public_callable_is_covered():
 
 
 def test_model_gbps_rejects_bad_input():
-    theta = LF.fit_links().values
+    theta = [LF.fit_links().values[n] for n in LF.PARAM_NAMES]
     good = dict(theta=theta, link_gbps=10.0, mtu=1500, streams=1, stream_class="modern")
     LF.model_gbps(**good)
     for p, bad in [("link_gbps", NAN), ("link_gbps", -1.0), ("mtu", 10), ("streams", 0), ("streams", 1.5),
@@ -594,7 +615,7 @@ def test_phases_shorter_than_the_floor_are_rejected(make):
 
 def test_phase_floor_runs_in_bounded_time():
     # the shortest allowed phase: at most 1e6 phase changes per simulated second
-    wl = W.Phased([(W.Uniform(writes_per_s=1e4), W.MIN_PHASE_S), (W.Idle(), W.MIN_PHASE_S)])
+    wl = W.Phased([(W.Uniform(writes_per_s=1e7), W.MIN_PHASE_S), (W.Idle(), W.MIN_PHASE_S)])
     r = pc.simulate(pc.VM(memory_bytes=pc.MiB(1)), wl, pc.Link(rate_bps=1e9), P.Custom(max_rounds=3))
     assert r.n_rounds == 3 and math.isfinite(r.total_time_s)
 
