@@ -130,3 +130,26 @@ def reals(value, name, unit, *, lo=None, hi=None, lo_open=False, hi_open=False, 
     if bad.any():
         raise ValueError(f"{what}; got {a[bad].flat[0]!r} at index {int(np.flatnonzero(bad.ravel())[0])}")
     return a
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    import os
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_budget(nbytes, name, value, what):
+    """Refuse, before allocating, working memory beyond this machine's physical memory.
+
+    ``nbytes`` is the estimated allocation, ``name``/``value`` the parameter that
+    drives it and ``what`` the structure being built.  A ValueError names the
+    parameter and the largest size the machine holds; nothing is clamped.
+    """
+    total = physical_memory_bytes()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{name} ({value!r}) needs about {nbytes / 2**30:.1f} GiB of working memory for {what}, "
+                         f"more than this machine's {total / 2**30:.1f} GiB of physical memory; "
+                         f"allowed: at most {total / 2**30:.1f} GiB for {what}")

@@ -48,6 +48,11 @@ MAX_PHASE_S = 1e9
 MAX_WRITES_PER_S = 1e11
 #: Most writes :meth:`Trace.record` may allocate room for (16 bytes each: 4 GiB).
 MAX_RECORD_WRITES = 2**28
+#: Peak working memory the Zipf tables take per page of the region while they are
+#: built (ranks, weights, permutation, the alias table and its work lists):
+#: 73 bytes measured with ``tracemalloc`` over 2**22 pages, rounded up.  Used to
+#: refuse, before allocating, a region the machine cannot hold.
+ZIPF_TABLE_BYTES_PER_PAGE = 80
 #: Page indices must fit the kernel's addressing (:data:`precopy.vm.MAX_PAGES`).
 _MAX_PAGE_INDEX = 2**32 - 2
 
@@ -102,6 +107,11 @@ def _compile_phases(phases: list[_Phase]) -> _Compiled:
     cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(1, dt)  # noqa: E731
     return _Compiled(kind, dur, rate, a, b, thr, off, n,
                      cat(probs, np.uint64), cat(idxs, np.int64), cat(tts, np.float64), cat(tps, np.int64))
+
+
+def _per_page(vm):
+    """Refuse a per-page probability array (8 bytes a page) the machine cannot hold."""
+    v.memory_budget(8 * vm.n_pages, "memory_bytes", vm.memory_bytes, "per-page write probabilities")
 
 
 def _pages_of(nbytes, vm, name):
@@ -218,6 +228,7 @@ class Idle(Workload):
         return [_Phase(KIND_IDLE, math.inf)]
 
     def page_probabilities(self, vm, seed=0):
+        _per_page(vm)
         return np.zeros(vm.n_pages)
 
 
@@ -285,6 +296,7 @@ class HotCold(Workload):
     def page_probabilities(self, vm, seed=0):
         a, h = self._hot(vm)
         hot = self._threshold() / _U32          # exactly what the kernel draws
+        _per_page(vm)
         p = np.full(vm.n_pages, (1.0 - hot) / vm.n_pages)
         if h:
             p[a:a + h] += hot / h
@@ -351,6 +363,9 @@ class Zipf(Workload):
         self._check(vm)
 
     def _probs(self, b, rng):
+        name, value = (("region_bytes", self.region_bytes) if self.region_bytes is not None
+                       else ("memory_bytes (the Zipf region: all memory from offset_bytes)", b))
+        v.memory_budget(b * ZIPF_TABLE_BYTES_PER_PAGE, name, value, f"the Zipf popularity table of {b} pages")
         ranks = np.arange(1, b + 1, dtype=np.float64)
         w = ranks ** (-self.s)
         w /= w.sum()
@@ -365,6 +380,7 @@ class Zipf(Workload):
 
     def page_probabilities(self, vm, seed=0):
         a, b = self._check(vm)
+        _per_page(vm)
         thr, alias = alias_table(self._probs(b, np.random.default_rng(seed)))
         p = np.zeros(vm.n_pages)
         p[a:a + b] = alias_probabilities(thr, alias)
@@ -413,6 +429,7 @@ class Sequential(Workload):
 
     def page_probabilities(self, vm, seed=0):
         a, b = _region(self.offset_bytes, self.region_bytes, vm, "Sequential")
+        _per_page(vm)
         p = np.zeros(vm.n_pages)
         p[a:a + b] = 1.0 / b
         return p
@@ -788,6 +805,7 @@ class Trace(Workload):
         workload.validate(vm)
         c = workload.compile(vm, seed=seed)
         size = min(int(expected * 1.1) + 16, max_writes)
+        v.memory_budget(16 * size, "max_writes", max_writes, "the recorded trace (16 bytes per write)")
         while True:
             out_t = np.empty(size, np.float64)
             out_p = np.empty(size, np.int64)
@@ -800,6 +818,7 @@ class Trace(Workload):
             if size >= max_writes:
                 raise ValueError(f"the workload made more than max_writes={max_writes} writes in duration_s")
             size = min(2 * size, max_writes)
+            v.memory_budget(16 * size, "max_writes", max_writes, "the recorded trace (16 bytes per write)")
 
     def save(self, path):
         """Write the trace as ``.npz`` with arrays ``times_s``, ``pages``, ``duration_s``

@@ -698,3 +698,26 @@ def test_npz_errors_name_the_path_and_the_entry(tmp_path):
 def test_predict_table_rejects_a_list_row_by_row_number():
     with pytest.raises(ValueError, match=r"row 1: table rows must be dicts"):
         pc.predict_table([["scenario", "a"]])
+
+
+def test_allocations_beyond_physical_memory_are_refused_before_allocating():
+    """The 32 GiB inputs: per-page probabilities and Zipf tables of a 2**32-page guest."""
+    import tracemalloc
+    from precopy._validate import physical_memory_bytes
+    total = physical_memory_bytes()
+    if total is None or total >= 8 * (2**32 - 1):
+        pytest.skip("this machine holds 32 GiB: the refusal cannot be provoked")
+    vm = pc.VM(memory_bytes=(2**32 - 1) * 4096)
+    tracemalloc.start()
+    try:
+        for call in (lambda: W.Zipf(writes_per_s=1).page_probabilities(vm),
+                     lambda: W.Uniform(writes_per_s=1).page_probabilities(vm),
+                     lambda: W.Zipf(writes_per_s=1).compile(vm),
+                     lambda: AN.saturation(vm, W.Zipf(writes_per_s=1e3), pc.Link(rate_bps=1e11),
+                                           P.QEMU(max_bandwidth_bps=None, timeout_s=1e8))):
+            with pytest.raises(ValueError, match=r"memory_bytes .* needs about \d+\.0 GiB .* at most"):
+                call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20
