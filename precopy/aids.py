@@ -324,7 +324,7 @@ class XBZRLE(Aid):
         if page_bytes & (page_bytes - 1):
             raise ValueError(f"page_bytes (bytes) must be a power of two in [512, 1073741824]; got {page_bytes}")
         if memory_bytes is not None:
-            memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes)
+            memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes, hi=2**62)
         if memory_bytes is not None and self.cache_bytes > memory_bytes:
             raise ValueError(
                 f"XBZRLE.cache_bytes (bytes) must be in [{page_bytes}, memory_bytes={memory_bytes}]: QEMU refuses "
@@ -399,7 +399,7 @@ class Compression(Aid):
         """Seconds one compressed page occupies the pipeline at ``rate_Bps``."""
         wire_bytes = v.real(wire_bytes, "wire_bytes", "bytes", lo=0.0)
         rate_Bps = v.real(rate_Bps, "rate_Bps", "bytes/s", lo=0.0, lo_open=True)
-        page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=1)
+        page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=1, hi=2**30)
         streams = v.integer(streams, "streams", "count", lo=1, hi=1024)
         t = wire_bytes / rate_Bps
         n = streams if self.threads is None else self.threads

@@ -149,9 +149,9 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     """
     from collections.abc import Mapping
     if row is not None:
-        row = v.integer(row, "row", "row number", lo=1)
+        row = v.integer(row, "row", "row number", lo=1, hi=2**62)
     if line is not None:
-        line = v.integer(line, "line", "line number", lo=1)
+        line = v.integer(line, "line", "line number", lo=1, hi=2**62)
     where = _where(row, line)
     if not isinstance(raw, Mapping):
         raise _RowError(f"{where}raw (a scenario row) must be a dict of column -> value; got {type(raw).__name__}")

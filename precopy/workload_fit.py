@@ -365,7 +365,7 @@ def _finish(d, se, cov, fixed, observed, pred, x, memory_bytes, page_bytes, kind
 
 
 def _vm_pages(memory_bytes, page_bytes):
-    memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=1)
+    memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=1, hi=2**62)
     page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=512, hi=2**30)
     if memory_bytes % page_bytes:
         raise ValueError(f"memory_bytes (bytes) must be a whole multiple of page_bytes={page_bytes}; "

@@ -55,6 +55,8 @@ MAX_RECORD_WRITES = 2**28
 ZIPF_TABLE_BYTES_PER_PAGE = 80
 #: Page indices must fit the kernel's addressing (:data:`precopy.vm.MAX_PAGES`).
 _MAX_PAGE_INDEX = 2**32 - 2
+#: Largest guest a VM may describe: 2**32 - 1 pages of 1 GiB (sizes and offsets above it fit no VM).
+_MAX_BYTES = (2**32 - 1) * 2**30
 
 
 @dataclass
@@ -264,10 +266,10 @@ class HotCold(Workload):
     offset_bytes: int = 0
 
     def __post_init__(self):
-        object.__setattr__(self, "wws_bytes", v.integer(self.wws_bytes, "wws_bytes", "bytes", lo=0))
+        object.__setattr__(self, "wws_bytes", v.integer(self.wws_bytes, "wws_bytes", "bytes", lo=0, hi=_MAX_BYTES))
         object.__setattr__(self, "hot_fraction", v.fraction(self.hot_fraction, "hot_fraction"))
         object.__setattr__(self, "writes_per_s", _rate(self.writes_per_s))
-        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0))
+        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0, hi=_MAX_BYTES))
 
     def _hot(self, vm):
         h = _pages_of(self.wws_bytes, vm, "wws_bytes")
@@ -353,8 +355,8 @@ class Zipf(Workload):
         object.__setattr__(self, "s", v.real(self.s, "s", "Zipf exponent", lo=0.0, hi=10.0))
         object.__setattr__(self, "writes_per_s", _rate(self.writes_per_s))
         if self.region_bytes is not None:
-            object.__setattr__(self, "region_bytes", v.integer(self.region_bytes, "region_bytes", "bytes", lo=1))
-        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0))
+            object.__setattr__(self, "region_bytes", v.integer(self.region_bytes, "region_bytes", "bytes", lo=1, hi=_MAX_BYTES))
+        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0, hi=_MAX_BYTES))
 
     def _check(self, vm):
         return _region(self.offset_bytes, self.region_bytes, vm, "Zipf")
@@ -414,9 +416,9 @@ class Sequential(Workload):
     offset_bytes: int = 0
 
     def __post_init__(self):
-        object.__setattr__(self, "region_bytes", v.integer(self.region_bytes, "region_bytes", "bytes", lo=1))
+        object.__setattr__(self, "region_bytes", v.integer(self.region_bytes, "region_bytes", "bytes", lo=1, hi=_MAX_BYTES))
         object.__setattr__(self, "writes_per_s", _rate(self.writes_per_s))
-        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0))
+        object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0, hi=_MAX_BYTES))
 
     def validate(self, vm):
         _region(self.offset_bytes, self.region_bytes, vm, "Sequential")

@@ -45,8 +45,8 @@ MISSING = "no/such/dir/missing.csv"
 REAL_POS = ["1.0", [1.0], NAN, INF, -INF, -1.0, 0.0]          # a finite number > 0
 REAL_NONNEG = ["1.0", [1.0], NAN, INF, -INF, -1.0]            # a finite number >= 0
 FRAC = ["0.5", NAN, INF, -0.1, 1.5]                           # a share in [0, 1]
-INT_POS = ["1", 1.5, NAN, INF, -1, 0]                         # a whole number >= 1
-INT_NONNEG = ["1", 1.5, NAN, INF, -1]                         # a whole number >= 0
+INT_POS = ["1", 1.5, NAN, INF, -1, 0, 10**400]                       # a whole number >= 1
+INT_NONNEG = ["1", 1.5, NAN, INF, -1, 10**400]                       # a whole number >= 0
 BOOL = ["yes", 2, None]
 SEED = ["1", 1.5, NAN, -1, 2**64]
 THREADS = ["2", 1.5, NAN, 0, -1]
