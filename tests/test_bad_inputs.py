@@ -35,6 +35,7 @@ from precopy import units as U
 from precopy import validation as VA
 from precopy import workload_fit as WF
 from precopy import workloads as W
+from precopy.simulate import check_scenario
 
 NAN, INF = math.nan, math.inf
 MISSING = "no/such/dir/missing.csv"
@@ -278,7 +279,7 @@ def targets(tmp):
                throttle=[1, [(1.0, 0.5)], [(0.0, NAN)]], aids=[1, [1]])),
         T("Prepared.run", pc.Prepared.run, {}, dict(seed=SEED),
           call=lambda **kw: PREP.run(**kw), exempt={"self": "the prepared scenario"}),
-        T("check_scenario", pc.simulate.__globals__["check_scenario"],
+        T("check_scenario", check_scenario,
           dict(vm=VM, workload=WL, link=LINK, policy=POL, switchover=None),
           dict(vm=[None, 1], workload=[None, 1], link=[None, 1], policy=[1, "nope"], switchover=[1])),
         T("warmup", pc.warmup, {}, {}),
