@@ -111,8 +111,9 @@ def _compile_phases(phases: list[_Phase]) -> _Compiled:
                      cat(probs, np.uint64), cat(idxs, np.int64), cat(tts, np.float64), cat(tps, np.int64))
 
 
-def _per_page(vm):
-    """Refuse a per-page probability array (8 bytes a page) the machine cannot hold."""
+def _per_page(vm, seed):
+    """Check ``seed``, and refuse a per-page probability array (8 bytes a page) the machine cannot hold."""
+    v.seed(seed)
     v.memory_budget(8 * vm.n_pages, "memory_bytes", vm.memory_bytes, "per-page write probabilities")
 
 
@@ -124,6 +125,7 @@ def _pages_of(nbytes, vm, name):
 
 
 def _region(offset_bytes, region_bytes, vm, name):
+    _check_vm(vm)
     a = _pages_of(offset_bytes, vm, f"{name} offset_bytes")
     b = vm.n_pages - a if region_bytes is None else _pages_of(region_bytes, vm, f"{name} region")
     if b < 1 or a + b > vm.n_pages:
@@ -183,7 +185,8 @@ class Workload:
 
     def compile(self, vm, seed: int = 0) -> _Compiled:
         """Flatten into the arrays the kernel reads (validates against ``vm``)."""
-        return _compile_phases(self._phases(vm, np.random.default_rng(seed)))
+        _check_vm(vm)
+        return _compile_phases(self._phases(vm, np.random.default_rng(v.seed(seed))))
 
     def page_probabilities(self, vm, seed: int = 0) -> np.ndarray:
         """Probability that one write hits each page (length ``vm.n_pages``).
@@ -230,7 +233,7 @@ class Idle(Workload):
         return [_Phase(KIND_IDLE, math.inf)]
 
     def page_probabilities(self, vm, seed=0):
-        _per_page(vm)
+        _per_page(vm, seed)
         return np.zeros(vm.n_pages)
 
 
@@ -272,6 +275,7 @@ class HotCold(Workload):
         object.__setattr__(self, "offset_bytes", v.integer(self.offset_bytes, "offset_bytes", "bytes", lo=0, hi=_MAX_BYTES))
 
     def _hot(self, vm):
+        _check_vm(vm)
         h = _pages_of(self.wws_bytes, vm, "wws_bytes")
         a = _pages_of(self.offset_bytes, vm, "offset_bytes")
         if a + h > vm.n_pages:
@@ -298,7 +302,7 @@ class HotCold(Workload):
     def page_probabilities(self, vm, seed=0):
         a, h = self._hot(vm)
         hot = self._threshold() / _U32          # exactly what the kernel draws
-        _per_page(vm)
+        _per_page(vm, seed)
         p = np.full(vm.n_pages, (1.0 - hot) / vm.n_pages)
         if h:
             p[a:a + h] += hot / h
@@ -382,8 +386,8 @@ class Zipf(Workload):
 
     def page_probabilities(self, vm, seed=0):
         a, b = self._check(vm)
-        _per_page(vm)
-        thr, alias = alias_table(self._probs(b, np.random.default_rng(seed)))
+        _per_page(vm, seed)
+        thr, alias = alias_table(self._probs(b, np.random.default_rng(v.seed(seed))))
         p = np.zeros(vm.n_pages)
         p[a:a + b] = alias_probabilities(thr, alias)
         return p
@@ -431,7 +435,7 @@ class Sequential(Workload):
 
     def page_probabilities(self, vm, seed=0):
         a, b = _region(self.offset_bytes, self.region_bytes, vm, "Sequential")
-        _per_page(vm)
+        _per_page(vm, seed)
         p = np.zeros(vm.n_pages)
         p[a:a + b] = 1.0 / b
         return p

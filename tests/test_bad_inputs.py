@@ -187,6 +187,11 @@ def targets(tmp):
                       [1, 2, 2**40], [1, 2]],
                duration_s=REAL_POS + [1e-300, 0.001, 1e12],
                loop=BOOL, page_bytes=INT_POS + [3000, 2**31])),
+        *[T(f"{type(wl).__name__}.{m}", getattr(W.Workload, m), dict(vm=VM, seed=0) if m != "validate" else
+            dict(vm=VM), dict(vm=[None, 1, "x"], seed=SEED) if m != "validate" else dict(vm=[None, 1, "x"]),
+            call=lambda wl=wl, m=m, **kw: getattr(wl, m)(**kw), exempt={"self": "the workload"})
+          for wl in (WL, W.Zipf(writes_per_s=1.0), W.Sequential(region_bytes=4096, writes_per_s=1.0))
+          for m in ("compile", "page_probabilities", "validate")],
         T("Trace.from_bitmaps", W.Trace.from_bitmaps,
           dict(bitmaps=np.zeros((2, 1), np.uint8), interval_s=0.1, n_pages=8),
           dict(bitmaps=[None, "x", np.zeros(3, np.uint8), np.zeros((2, 3), np.uint8), np.full((2, 8), 0.5)],
