@@ -16,8 +16,10 @@ def fmt_range(lo, hi, lo_open, hi_open):
     """An interval as text, e.g. ``[0, inf)`` (for error messages)."""
     left = "(" if lo_open else "["
     right = ")" if hi_open else "]"
-    lo_s = "-inf" if lo is None else f"{lo:g}"
-    hi_s = "inf" if hi is None else f"{hi:g}"
+    def fmt(x):          # whole-number bounds exactly, others briefly
+        return str(x) if isinstance(x, (int, np.integer)) and not isinstance(x, bool) else f"{x:g}"
+    lo_s = "-inf" if lo is None else fmt(lo)
+    hi_s = "inf" if hi is None else fmt(hi)
     return f"{left}{lo_s}, {hi_s}{right}"
 
 
@@ -75,3 +77,83 @@ def choice(value, name, options):
 def seed(value, name="seed"):
     """A non-negative integer seed below 2**63."""
     return integer(value, name, "integer seed", lo=0, hi=2**63 - 1)
+
+
+def flag(value, name):
+    """True or False (a NumPy bool too); nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def instance(value, name, cls, what=None):
+    """``value`` if it is an instance of ``cls``, else a ValueError naming ``name``."""
+    if not isinstance(value, cls):
+        raise ValueError(f"{name} must be {what or 'a ' + cls.__name__}; got {type(value).__name__}")
+    return value
+
+
+def callback(value, name):
+    """None or a callable."""
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be a callable or None; got {type(value).__name__}")
+    return value
+
+
+def file_name(value, name):
+    """A file name (str or os.PathLike) as a ``pathlib.Path``; existence is the caller's to check."""
+    import os
+    from pathlib import Path
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a file name (str or os.PathLike); got {type(value).__name__}")
+    return Path(value)
+
+
+def reals(value, name, unit, *, lo=None, hi=None, lo_open=False, hi_open=False, min_len=1, ndim=1):
+    """A 1-D float64 array of finite numbers in the stated range (a copy)."""
+    rng = _fmt_range(lo, hi, lo_open, hi_open)
+    what = f"{name} ({unit}) must be a {ndim}-D array of finite numbers in {rng}"
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{what}; got {value!r}")
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}; got {type(value).__name__} ({e})") from None
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{what}; got dtype {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{what}; got shape {a.shape}")
+    if a.size < min_len:
+        raise ValueError(f"{what} with at least {min_len} value(s); got {a.size}")
+    a = a.astype(np.float64)
+    bad = ~np.isfinite(a)
+    if lo is not None:
+        bad |= (a < lo) | ((a == lo) if lo_open else False)
+    if hi is not None:
+        bad |= (a > hi) | ((a == hi) if hi_open else False)
+    if bad.any():
+        raise ValueError(f"{what}; got {a[bad].flat[0]!r} at index {int(np.flatnonzero(bad.ravel())[0])}")
+    return a
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    import os
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_budget(nbytes, name, value, what):
+    """Refuse, before allocating, working memory beyond this machine's physical memory.
+
+    ``nbytes`` is the estimated allocation, ``name``/``value`` the parameter that
+    drives it and ``what`` the structure being built.  A ValueError names the
+    parameter and the largest size the machine holds; nothing is clamped.
+    """
+    total = physical_memory_bytes()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{name} ({value!r}) needs about {nbytes / 2**30:.1f} GiB of working memory for {what}, "
+                         f"more than this machine's {total / 2**30:.1f} GiB of physical memory; "
+                         f"allowed: at most {total / 2**30:.1f} GiB for {what}")

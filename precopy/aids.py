@@ -262,8 +262,9 @@ class XBZRLE(Aid):
     Parameters
     ----------
     cache_bytes : int, default 64 MiB
-        ``xbzrle-cache-size`` (64 MiB); the number of page slots it holds must be
-        a power of two, as QEMU requires.
+        ``xbzrle-cache-size`` (64 MiB), in [512, 2**40] bytes and at most the
+        guest's memory; the number of page slots it holds must be a power of two,
+        as QEMU requires.
     bytes_per_write : int, default 64
         Bytes one page write changes.  No source measures this for a generic
         guest; 64 (one cache line) is this model's choice.  A guest that rewrites
@@ -312,8 +313,22 @@ class XBZRLE(Aid):
             object.__setattr__(self, "encode_Bps",
                                v.real(self.encode_Bps, "XBZRLE.encode_Bps", "bytes/s", lo=1e3, hi=1e13))
 
-    def slots(self, page_bytes: int) -> int:
-        """Cache slots for a page size (ValueError unless a power of two >= 1)."""
+    def slots(self, page_bytes: int, memory_bytes: int | None = None) -> int:
+        """Cache slots for a page size (ValueError unless a power of two >= 1).
+
+        With ``memory_bytes`` the cache may not exceed guest memory, QEMU's rule
+        ("cache size exceeds guest ram size", ``migration/ram.c``); checked here,
+        before the cache is allocated.
+        """
+        page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=512, hi=2**30)
+        if page_bytes & (page_bytes - 1):
+            raise ValueError(f"page_bytes (bytes) must be a power of two in [512, 1073741824]; got {page_bytes}")
+        if memory_bytes is not None:
+            memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes, hi=2**62)
+        if memory_bytes is not None and self.cache_bytes > memory_bytes:
+            raise ValueError(
+                f"XBZRLE.cache_bytes (bytes) must be in [{page_bytes}, memory_bytes={memory_bytes}]: QEMU refuses "
+                f"a cache larger than guest memory; got {self.cache_bytes}")
         n = self.cache_bytes // page_bytes
         if self.cache_bytes % page_bytes or n < 1 or n & (n - 1):
             raise ValueError(
@@ -382,6 +397,10 @@ class Compression(Aid):
 
     def page_time_s(self, wire_bytes: float, rate_Bps: float, page_bytes: int, streams: int) -> float:
         """Seconds one compressed page occupies the pipeline at ``rate_Bps``."""
+        wire_bytes = v.real(wire_bytes, "wire_bytes", "bytes", lo=0.0)
+        rate_Bps = v.real(rate_Bps, "rate_Bps", "bytes/s", lo=0.0, lo_open=True)
+        page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=1, hi=2**30)
+        streams = v.integer(streams, "streams", "count", lo=1, hi=1024)
         t = wire_bytes / rate_Bps
         n = streams if self.threads is None else self.threads
         if self.cpu_Bps is not None:

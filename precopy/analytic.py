@@ -236,11 +236,12 @@ def _arr(x, name, unit, *, lo=None, hi=None, lo_open=False, allow_inf=False, int
     fin = "" if allow_inf else "finite "
     what = f"{name} ({unit}) must be {fin}{kind} in {rng}"
     try:
-        a = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
+        if raw.dtype.kind not in "iuf":         # strings, objects and booleans are not numbers
+            raise TypeError
+        a = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{what}; got {x!r}") from None
-    if np.asarray(x).dtype == bool:
-        raise ValueError(f"{what}; got {x!r}")
     bad = np.isnan(a)
     if not allow_inf:
         bad |= np.isinf(a)
@@ -1331,6 +1332,7 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     (6, [59964, 31987])
     """
     sc = _scenario(vm, workload, link, policy, switchover)
+    seed = v.seed(seed)
     vm, wl = sc.vm, sc.workload
     if isinstance(wl, (Phased, Trace)):
         raise ValueError(f"workload must be stationary for the saturation model (Idle, Uniform, HotCold, Zipf, "
@@ -1549,7 +1551,11 @@ def compare(vm: VM, workload: Workload, link: Link, policy: Policy | str | None 
             raise ValueError("seeds must be a count >= 1 or a non-empty sequence of seeds; got an empty sequence")
     if isinstance(models, str):
         models = (models,)
+    if not hasattr(models, "__iter__"):
+        raise ValueError(f"models must be a model name or a sequence of them ({', '.join(MODELS)}); got {models!r}")
     models = tuple(v.choice(m, "models[]", MODELS) for m in models)
+    if not models:
+        raise ValueError(f"models must name at least one of {', '.join(MODELS)}; got none")
     prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, sc.switchover)
     sims = tuple(prep.run(s) for s in seed_list)
     simulated = {}

@@ -46,6 +46,8 @@ def path(name: str | os.PathLike) -> Path:
     >>> path("published_migrations.csv").name
     'published_migrations.csv'
     """
+    if isinstance(name, bool) or not isinstance(name, (str, os.PathLike)):
+        raise ValueError(f"name must be a dataset file name (str or os.PathLike); got {type(name).__name__}")
     p = Path(name)
     if p.exists():
         return p
@@ -64,5 +66,11 @@ def read_csv(name: str | os.PathLike) -> list[dict[str, str]]:
     >>> rows[0]["source_id"]
     'T1a'
     """
-    with open(path(name), newline="") as f:
-        return list(csv.DictReader(f))
+    p = path(name)
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except UnicodeDecodeError:
+        raise ValueError(f"dataset {name!s}: {p} is not a UTF-8 text (CSV) file") from None
+    except (OSError, csv.Error) as e:
+        raise ValueError(f"dataset {name!s}: cannot read {p} ({e})") from None

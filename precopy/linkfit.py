@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,11 @@ def _num(s):
     return None if s == "" else float(s)
 
 
+def _file_name(x, name):
+    if isinstance(x, bool) or not isinstance(x, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a file name (str or os.PathLike); got {type(x).__name__}")
+
+
 def load_points(path=POINTS_FILE) -> list[FitPoint]:
     """Read ``data/link_fit_points.csv`` (all rows, used and excluded).
 
@@ -88,7 +94,14 @@ def load_points(path=POINTS_FILE) -> list[FitPoint]:
     True
     """
     out = []
-    for i, r in enumerate(datasets.read_csv(path), start=1):
+    _file_name(path, "path")
+    rows = datasets.read_csv(path)
+    need = ("point_id", "source_id", "system", "testbed", "stream_class", "link_gbps", "streams", "achieved_gbps",
+            "mtu_assumed", "use", "exclusion_reason", "exactness", "source")
+    missing = [c for c in need if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"path {path!s}: missing column(s) {', '.join(missing)}")
+    for i, r in enumerate(rows, start=1):
         use = r["use"].strip().lower()
         if use not in ("yes", "no"):
             raise ValueError(f"{path} row {i}: column 'use' must be 'yes' or 'no'; got {r['use']!r}")
@@ -115,6 +128,9 @@ def mtu_by_rule(points: list[FitPoint]) -> dict[str, int | None]:
     >>> rule["chv-pr7669-100g"], rule["vmware-kb323379-40g"]
     (9000, 1500)
     """
+    if isinstance(points, (str, bytes)) or not hasattr(points, "__iter__") or \
+            not all(isinstance(p, FitPoint) for p in points):
+        raise ValueError(f"points must be a list of FitPoint (from load_points()); got {points!r:.80}")
     cap = framing_efficiency(1500)
     out: dict[str, int | None] = {}
     for p in points:
@@ -131,7 +147,15 @@ def mtu_by_rule(points: list[FitPoint]) -> dict[str, int | None]:
 def model_gbps(theta, link_gbps, mtu, streams, stream_class) -> float:
     """Goodput (Gbit/s) the model gives one point for parameters ``theta``
     (in the order of :data:`PARAM_NAMES`)."""
-    eta, k, s_modern, s_hv = (float(x) for x in theta)
+    from . import _validate as v
+    if isinstance(theta, (str, bytes)) or not hasattr(theta, "__len__") or len(theta) != len(PARAM_NAMES):
+        raise ValueError(f"theta must hold the {len(PARAM_NAMES)} parameters {', '.join(PARAM_NAMES)}; got {theta!r}")
+    eta, k, s_modern, s_hv = (v.real(x, f"theta[{n}]", "model parameter", lo=0.0, lo_open=True)
+                              for x, n in zip(theta, PARAM_NAMES))
+    if link_gbps is not None:
+        link_gbps = v.real(link_gbps, "link_gbps", "Gbit/s", lo=0.0, lo_open=True, hi=1e4)
+    streams = v.integer(streams, "streams", "count", lo=1, hi=1024)
+    v.choice(stream_class, "stream_class", STREAM_CLASSES)
     line = math.inf if link_gbps is None else link_gbps * framing_efficiency(mtu) * eta
     per = {"modern": s_modern, "hyperv-2012": s_hv, "none": math.inf}[stream_class]
     return soft_min(line, streams * per, k)
@@ -225,6 +249,9 @@ def fit_links(path=POINTS_FILE, *, check_mtu_rule: bool = True) -> LinkFit:
     """
     from scipy.optimize import least_squares
 
+    _file_name(path, "path")
+    if not isinstance(check_mtu_rule, bool):
+        raise ValueError(f"check_mtu_rule must be True or False; got {check_mtu_rule!r}")
     pts = load_points(path)
     rule = mtu_by_rule(pts)
     used = [p for p in pts if p.use]
@@ -326,6 +353,10 @@ def write_profiles(points_path=POINTS_FILE, out_path=PROFILES_PATH) -> LinkFit:
     """
     from . import links
 
+    _file_name(points_path, "points_path")
+    _file_name(out_path, "out_path")
+    if Path(out_path).is_dir():
+        raise ValueError(f"out_path {out_path!s}: is a directory; give the JSON file to write")
     fit = fit_links(points_path)
     rec = fit_record(fit, points_path)
     out = Path(out_path)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -101,6 +102,10 @@ def soft_min(a: float, b: float, sharpness: float | None) -> float:
     >>> round(soft_min(10.0, 10.0, 2.0), 4)      # two equal limits: 10 / sqrt(2)
     7.0711
     """
+    a = v.real(a, "a", "bit/s", lo=0.0, lo_open=True, allow_inf=True)
+    b = v.real(b, "b", "bit/s", lo=0.0, lo_open=True, allow_inf=True)
+    if sharpness is not None:
+        sharpness = v.real(sharpness, "sharpness", "exponent", lo=1.0, hi=100.0)
     if sharpness is None or math.isinf(a) or math.isinf(b):
         return min(a, b)
     lo, hi = (a, b) if a <= b else (b, a)
@@ -165,6 +170,8 @@ class Link:
     profile: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        if self.profile is not None and not isinstance(self.profile, str):
+            raise ValueError(f"profile must be a profile name (str) or None; got {self.profile!r}")
         object.__setattr__(self, "rate_bps", v.real(self.rate_bps, "rate_bps", "bit/s", lo=1e3, hi=1e13))
         if self.mtu is not None:
             object.__setattr__(self, "mtu", v.integer(self.mtu, "mtu", "bytes", lo=576, hi=65535))
@@ -250,9 +257,12 @@ class Link:
 def _load(path: str) -> dict:
     p = Path(path)
     if not p.exists():
-        raise ValueError(f"link profile file {p} does not exist; run `precopy fit-links` to create it")
-    with open(p) as f:
-        return json.load(f)
+        raise ValueError(f"path: link profile file {p} does not exist; run `precopy fit-links` to create it")
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"path: cannot read the link profile file {p} ({e})") from None
 
 
 def fitted_parameters(path: str | Path | None = None) -> dict:
@@ -277,6 +287,8 @@ def fitted_parameters(path: str | Path | None = None) -> dict:
     >>> 0.8 < p["stack_efficiency"]["value"] <= 1.0
     True
     """
+    if path is not None and (isinstance(path, bool) or not isinstance(path, (str, os.PathLike))):
+        raise ValueError(f"path must be a file name (str or os.PathLike) or None; got {type(path).__name__}")
     return _load(str(PROFILES_PATH if path is None else Path(path)))
 
 
@@ -321,6 +333,29 @@ class LinkProfile:
     window_bytes: int
     extrapolation: bool
     evidence: tuple = ()
+
+    def __post_init__(self):
+        # the same ranges as Link's, checked here so that a bad profile fails when built
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty profile name (str); got {self.name!r}")
+        object.__setattr__(self, "rate_bps", v.real(self.rate_bps, "rate_bps", "bit/s", lo=1e3, hi=1e13))
+        object.__setattr__(self, "stack_efficiency", v.real(self.stack_efficiency, "stack_efficiency", "fraction",
+                                                            lo=0.0, hi=1.0, lo_open=True))
+        object.__setattr__(self, "sharpness", v.real(self.sharpness, "sharpness", "exponent", lo=1.0, hi=100.0))
+        if not isinstance(self.per_stream_bps, dict):
+            raise ValueError(f"per_stream_bps must be a dict stream class -> bit/s or None; "
+                             f"got {self.per_stream_bps!r}")
+        for c, x in self.per_stream_bps.items():
+            v.choice(c, "per_stream_bps key", STREAM_CLASSES)
+            if x is not None:
+                v.real(x, f"per_stream_bps[{c!r}]", "bit/s", lo=1e3, hi=1e13)
+        object.__setattr__(self, "window_bytes", v.integer(self.window_bytes, "window_bytes", "bytes",
+                                                           lo=1024, hi=2**40))
+        object.__setattr__(self, "extrapolation", v.flag(self.extrapolation, "extrapolation"))
+        if isinstance(self.evidence, (str, bytes)) or not hasattr(self.evidence, "__iter__") or \
+                not all(isinstance(e, str) for e in self.evidence):
+            raise ValueError(f"evidence must be a sequence of fit point ids (str); got {self.evidence!r}")
+        object.__setattr__(self, "evidence", tuple(self.evidence))
 
     def link(self, *, mtu: int | None = 1500, streams: int = 1, cap_bps: float | None = None,
              rtt_s: float = 0.0, per_stream_bps: float | None = None, stream_class: str = "modern") -> Link:
@@ -409,11 +444,11 @@ def profile(name, *, path: str | Path | None = None) -> LinkProfile:
     if isinstance(name, str):
         canon = _canonical(name)
         if canon is None:
-            raise ValueError(f"link profile must be one of {', '.join(map(repr, PROFILE_NAMES))} "
+            raise ValueError(f"name (link profile) must be one of {', '.join(map(repr, PROFILE_NAMES))} "
                              f"or a rate in bit/s; got {name!r}")
         rec = fit["profiles"][canon]
         return _profile_from(canon, rec["rate_gbps"] * 1e9, fit, rec["extrapolation"], rec["evidence"])
-    rate = v.real(name, "rate_bps", "bit/s", lo=1e3, hi=1e13)
+    rate = v.real(name, "name (a nominal rate_bps)", "bit/s", lo=1e3, hi=1e13)
     for n, rec in fit["profiles"].items():
         if abs(rec["rate_gbps"] * 1e9 - rate) <= 1e-9 * rate:
             return _profile_from(n, rate, fit, rec["extrapolation"], rec["evidence"])

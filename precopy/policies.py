@@ -34,6 +34,9 @@ __all__ = ["Policy", "AdaptiveRate", "Controls", "QEMU", "XenLegacy", "XenNSDI05
 
 DEFAULT_TIMEOUT_S = 3600.0
 
+#: Range of every downtime limit (s): :attr:`Policy.downtime_limit_s`.
+_DOWNTIME = dict(lo=0.0, hi=3600.0)
+
 
 @dataclass(frozen=True)
 class AdaptiveRate:
@@ -211,11 +214,15 @@ class Policy:
     controls: Controls | None = None
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"name must be a non-empty string (a label for reports); got {self.name!r}")
         if self.downtime_limit_s is not None:
             object.__setattr__(self, "downtime_limit_s",
-                               v.real(self.downtime_limit_s, "downtime_limit_s", "s", lo=0.0, hi=3600.0))
-        object.__setattr__(self, "min_dirty_pages", v.integer(self.min_dirty_pages, "min_dirty_pages", "pages", lo=0))
-        object.__setattr__(self, "min_round_pages", v.integer(self.min_round_pages, "min_round_pages", "pages", lo=0))
+                               v.real(self.downtime_limit_s, "downtime_limit_s", "s", **_DOWNTIME))
+        object.__setattr__(self, "min_dirty_pages", v.integer(self.min_dirty_pages, "min_dirty_pages", "pages", lo=0,
+                                                                        hi=2**32))
+        object.__setattr__(self, "min_round_pages", v.integer(self.min_round_pages, "min_round_pages", "pages", lo=0,
+                                                                        hi=2**32))
         object.__setattr__(self, "max_rounds", v.integer(self.max_rounds, "max_rounds", "rounds", lo=0, hi=10**6))
         if self.max_rounds == 1:
             raise ValueError("max_rounds (rounds) must be 0 (no cap) or in [2, 1000000]: the bulk pass and "
@@ -223,14 +230,16 @@ class Policy:
         if self.max_data_factor is not None:
             object.__setattr__(self, "max_data_factor",
                                v.real(self.max_data_factor, "max_data_factor", "multiple of memory", lo=1.0, hi=1e6))
-        object.__setattr__(self, "min_dirty_bytes", v.integer(self.min_dirty_bytes, "min_dirty_bytes", "bytes", lo=0))
+        object.__setattr__(self, "min_dirty_bytes", v.integer(self.min_dirty_bytes, "min_dirty_bytes", "bytes", lo=0,
+                                                                        hi=2**62))
         if self.adaptive_rate is not None and not isinstance(self.adaptive_rate, AdaptiveRate):
             raise ValueError(f"adaptive_rate must be a precopy.policies.AdaptiveRate or None; got {self.adaptive_rate!r}")
         for f in ("max_bandwidth_bps", "switchover_bandwidth_bps", "final_bandwidth_bps"):
             if getattr(self, f) is not None:
                 object.__setattr__(self, f, v.real(getattr(self, f), f, "bit/s", lo=1e3, hi=1e13))
-        if not isinstance(self.page_skip, bool):
-            raise ValueError(f"page_skip must be True or False; got {self.page_skip!r}")
+        for f in ("page_skip", "check_before_first_round"):
+            if not isinstance(getattr(self, f), bool):
+                raise ValueError(f"{f} must be True or False; got {getattr(self, f)!r}")
         v.choice(self.send_order, "send_order", ("address", "permuted"))
         object.__setattr__(self, "header_bytes", v.integer(self.header_bytes, "header_bytes", "bytes", lo=0, hi=2**20))
         object.__setattr__(self, "timeout_s", v.real(self.timeout_s, "timeout_s", "s", lo=0.0, hi=1e9, lo_open=True))
@@ -242,6 +251,11 @@ class Policy:
 
     def with_(self, **changes) -> "Policy":
         """A copy with some fields changed (validated again)."""
+        from dataclasses import fields
+        names = [f.name for f in fields(self)]
+        for k in changes:
+            if k not in names:
+                raise ValueError(f"{k} is not a Policy field (fields: {', '.join(names)})")
         return replace(self, **changes)
 
 
@@ -325,6 +339,7 @@ def XenNSDI05(min_bps: float = 100e6, increment_bps: float = 50e6, max_bps: floa
     >>> p = XenNSDI05(); p.adaptive_rate.min_bps, p.final_bandwidth_bps
     (100000000.0, 500000000.0)
     """
+    min_remaining_bytes = v.integer(min_remaining_bytes, "min_remaining_bytes", "bytes", lo=0, hi=2**62)
     return Policy("xen-nsdi05", min_dirty_bytes=min_remaining_bytes, max_rounds=max_rounds,
                   max_data_factor=max_data_factor, page_skip=True, send_order="permuted", header_bytes=8,
                   timeout_s=timeout_s, adaptive_rate=AdaptiveRate(min_bps, increment_bps, max_bps),
@@ -361,6 +376,7 @@ def VMware(switchover_goal_s: float = 0.5, timeout_s: float = DEFAULT_TIMEOUT_S,
     >>> VMware().downtime_limit_s
     0.5
     """
+    switchover_goal_s = v.real(switchover_goal_s, "switchover_goal_s", "s", **_DOWNTIME)
     return Policy("vmware", downtime_limit_s=switchover_goal_s, timeout_s=timeout_s, controls=controls)
 
 
@@ -375,6 +391,7 @@ def SimGrid(max_downtime_s: float = 0.03, timeout_s: float = DEFAULT_TIMEOUT_S,
     >>> SimGrid().downtime_limit_s
     0.03
     """
+    max_downtime_s = v.real(max_downtime_s, "max_downtime_s", "s", **_DOWNTIME)
     return Policy("simgrid", downtime_limit_s=max_downtime_s, timeout_s=timeout_s, controls=controls)
 
 
@@ -391,6 +408,8 @@ def Custom(*, max_rounds: int = 0, min_dirty_pages: int = 0, downtime_target_s: 
     >>> p.max_rounds, p.downtime_limit_s
     (30, 0.3)
     """
+    if downtime_target_s is not None:
+        downtime_target_s = v.real(downtime_target_s, "downtime_target_s", "s", **_DOWNTIME)
     return Policy("custom", downtime_limit_s=downtime_target_s, min_dirty_pages=min_dirty_pages,
                   min_round_pages=min_round_pages, max_rounds=max_rounds, max_data_factor=max_data_factor,
                   page_skip=page_skip, send_order=send_order, header_bytes=header_bytes,
@@ -413,12 +432,19 @@ def get(name: str, **kwargs) -> Policy:
     >>> get("xen").name
     'xen'
     """
-    key = str(name).strip().lower().replace("_", "-")
+    if not isinstance(name, str):
+        raise ValueError(f"name must be a policy name, one of {', '.join(map(repr, NAMES))}; got {name!r}")
+    key = name.strip().lower().replace("_", "-")
     if key not in _FACTORIES:
         from .hypervisors import PRESETS      # era presets: 'qemu-2.x', 'xen-3', 'vmware-6', 'vmware-8'
         if key in PRESETS:
             return PRESETS[key].policy(**kwargs)
         raise ValueError(f"policy must be one of {', '.join(map(repr, NAMES + tuple(PRESETS)))}; got {name!r}")
+    import inspect
+    allowed = tuple(inspect.signature(_FACTORIES[key]).parameters)
+    for k in kwargs:
+        if k not in allowed:
+            raise ValueError(f"{k} is not a parameter of policy {key!r} (allowed: {', '.join(allowed)})")
     return _FACTORIES[key](**kwargs)
 
 

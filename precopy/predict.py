@@ -117,7 +117,9 @@ def _where(row, line):
 
 
 def _blank(x) -> bool:
-    return x is None or (isinstance(x, str) and x.strip() == "") or (isinstance(x, float) and math.isnan(x))
+    # NaN is a value (and rejected by the range checks), not an empty cell: a
+    # pandas DataFrame's missing cells are turned into None by _rows_of.
+    return x is None or (isinstance(x, str) and x.strip() == "")
 
 
 def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -> Scenario:
@@ -126,7 +128,9 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     Parameters
     ----------
     raw : dict
-        Column name -> value.  Empty strings, None and nan mean "not given".
+        Column name -> value.  Empty strings and None mean "not given"; NaN and
+        infinite numbers are rejected (in a pandas DataFrame given to
+        :func:`predict_table`, missing cells are "not given").
     row, line : int, optional
         Row number (1-based, data rows) and file line, for error messages.
 
@@ -143,7 +147,14 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     >>> s.vm.memory_bytes == 2**30, s.workload.writes_per_s, s.seeds
     (True, 25600.0, 5)
     """
+    from collections.abc import Mapping
+    if row is not None:
+        row = v.integer(row, "row", "row number", lo=1, hi=2**62)
+    if line is not None:
+        line = v.integer(line, "line", "line number", lo=1, hi=2**62)
     where = _where(row, line)
+    if not isinstance(raw, Mapping):
+        raise _RowError(f"{where}raw (a scenario row) must be a dict of column -> value; got {type(raw).__name__}")
 
     def err(col, msg):
         return _RowError(f"{where}column {col!r}: {msg}")
@@ -325,6 +336,8 @@ def predict_scenario(sc: Scenario, *, keep_results: bool = False) -> dict:
     objects are returned under the key ``"results"`` as well.
     """
     from .simulate import Prepared
+    v.instance(sc, "sc", Scenario, "a precopy.predict.Scenario (from parse_scenario)")
+    v.flag(keep_results, "keep_results")
     prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, Switchover(), aids=sc.aids)
     res = [prep.run(seed=s) for s in range(sc.seeds)]
     tt = np.array([r.total_time_s for r in res])
@@ -361,16 +374,28 @@ def predict_scenario(sc: Scenario, *, keep_results: bool = False) -> dict:
 
 def _rows_of(table):
     """Normalise a table (list of dicts, dict of columns, or a DataFrame) to a list of dicts."""
-    if hasattr(table, "to_dict") and hasattr(table, "columns"):     # pandas DataFrame
-        return table.to_dict("records")
-    if isinstance(table, dict):
+    from collections.abc import Mapping
+    what = "table must be a list of dicts (column -> value), a dict of columns, or a pandas DataFrame"
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):     # pandas DataFrame: NaN marks a missing cell
+        return [{k: (None if isinstance(x, float) and math.isnan(x) else x) for k, x in r.items()}
+                for r in table.to_dict("records")]
+    if isinstance(table, Mapping):
         cols = list(table)
+        for c in cols:
+            if isinstance(table[c], (str, bytes)) or not hasattr(table[c], "__len__"):
+                raise ValueError(f"{what}; column {c!r} of the dict is not a sequence: {table[c]!r}")
         n = {len(table[c]) for c in cols}
         if len(n) > 1:
             raise ValueError(f"table columns must have equal lengths; got {sorted(n)}")
         k = n.pop() if n else 0
         return [{c: table[c][i] for c in cols} for i in range(k)]
-    return [dict(r) for r in table]
+    if isinstance(table, (str, bytes)) or not hasattr(table, "__iter__"):
+        raise ValueError(f"{what}; got {type(table).__name__}")
+    rows = list(table)
+    for i, r in enumerate(rows, start=1):
+        if not isinstance(r, Mapping):
+            raise ValueError(f"row {i}: table rows must be dicts (column -> value); got {type(r).__name__} {r!r:.80}")
+    return [dict(r) for r in rows]
 
 
 def _check_ids(scenarios):
@@ -409,6 +434,7 @@ def predict_table(table, *, progress: bool = False) -> list[dict]:
     >>> out[0]["converged"], out[0]["rounds"]
     (True, 1.0)
     """
+    v.flag(progress, "progress")
     rows = _rows_of(table)
     scenarios = [parse_scenario(r, row=i) for i, r in enumerate(rows, start=1)]
     _check_ids(scenarios)
@@ -519,6 +545,7 @@ def predict_csv(in_path, out_path, *, progress: bool = False) -> list[dict]:
     >>> open(os.path.join(d, "r.csv")).read().splitlines()[0].split(",")[:3]
     ['scenario', 'total_time_s', 'downtime_ms']
     """
+    v.flag(progress, "progress")
     scenarios = read_scenarios(in_path)
     out = []
     for sc in scenarios:

@@ -204,7 +204,7 @@ class Prepared:
             raise ValueError("aids must be empty with a policy that has an adaptive_rate (Clark et al.'s "
                              f"per-round rate limit models a Xen without them); got {len(self.aids)} aid(s)")
         xb = A.find(self.aids, A.XBZRLE)
-        self._n_slots = xb.slots(vm.page_bytes) if xb is not None else 1
+        self._n_slots = xb.slots(vm.page_bytes, vm.memory_bytes) if xb is not None else 1
         thr_t, thr_f = check_throttle(throttle)
         self.vm, self.workload, self.link, self.policy, self.switchover = vm, workload, link, policy, switchover
         _, rate_t, rate_f = rate_schedule(policy, link)

@@ -624,6 +624,7 @@ def migrate_vm(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     if not isinstance(link, Link):
         raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
     path = StoragePath(rate_Bps=link.goodput_Bps, rtt_s=link.rtt_s)
+    v.instance(disk_workload, "disk_workload", Workload, "a precopy.workloads.Workload (block writes)")
     dvm, strategy, _ = _check_common(disk, disk_workload, path, strategy, None)
     mirror_Bps = disk_workload.writes_per_s * disk.block_bytes
     left_bps = link.goodput_bps - 8.0 * mirror_Bps

@@ -66,6 +66,8 @@ def ethernet_links(gbe=(1, 10, 25), fitted: bool = True) -> dict[str, Link]:
     from .links import profile
     if not isinstance(fitted, bool):
         raise ValueError(f"fitted must be True or False; got {fitted!r}")
+    if isinstance(gbe, (str, bytes)) or not hasattr(gbe, "__iter__"):
+        raise ValueError(f"gbe must be a sequence of line rates (Gbit/s) in [1e-06, 10000]; got {gbe!r}")
     out = {}
     for g in gbe:
         g = v.real(g, "gbe", "Gbit/s", lo=1e-6, hi=1e4)
@@ -226,6 +228,10 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
     [1, 1]
     """
     seed = v.seed(seed)
+    v.callback(progress, "progress")
+    if isinstance(scenarios, (str, bytes)) or not hasattr(scenarios, "__iter__"):
+        raise ValueError(f"scenarios must be a sequence of precopy.Prepared or (vm, workload, link, policy"
+                         f"[, switchover]) tuples; got {type(scenarios).__name__}")
     items = list(scenarios)
     for i, s in enumerate(items):
         if isinstance(s, Prepared):
@@ -233,7 +239,10 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
         if not isinstance(s, tuple) or len(s) not in (4, 5):
             raise ValueError(f"scenarios[{i}] must be a precopy.Prepared or a tuple (vm, workload, link, "
                              f"policy[, switchover]); got {s!r}")
-        Prepared(*s)          # validates; its zeroed buffers are never touched and freed at once
+        try:
+            Prepared(*s)      # validates; its zeroed buffers are never touched and freed at once
+        except ValueError as e:
+            raise ValueError(f"scenarios[{i}]: {e}") from None
     n = len(items)
     nthreads = _threads(threads, n)
 
@@ -311,11 +320,14 @@ def _as_link(x):
     return x
 
 
-def _as_policy(x):
+def _as_policy(x, name="policies"):
     if isinstance(x, str):
-        return get_policy(x)
+        try:
+            return get_policy(x)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
     if not isinstance(x, Policy):
-        raise ValueError(f"policies must be precopy.policies.Policy objects or names; got {x!r}")
+        raise ValueError(f"{name} must be precopy.policies.Policy objects or policy names; got {x!r}")
     return x
 
 
@@ -446,7 +458,7 @@ def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes
     r = [v.real(x, "rate_bps", "bit/s", lo=1e3, hi=1e13) for x in np.atleast_1d(np.asarray(rate_bps, dtype=object)).tolist()]
     if not w or not r:
         raise ValueError("writes_per_s and rate_bps must each hold at least one value")
-    pol = _as_policy(policy)
+    pol = _as_policy(policy, "policy")
     if timeout_s is not None:
         timeout_s = v.real(timeout_s, "timeout_s", "s", lo=0.0, hi=1e9, lo_open=True)
         pol = pol.with_(timeout_s=timeout_s)
@@ -544,6 +556,13 @@ def model_sweep(vm: VM, workloads, link: Link, policy="qemu", *, param: str, val
     from . import analytic
     if not isinstance(vm, VM):
         raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
+    v.callback(progress, "progress")
+    for name, x in (("workloads", workloads), ("values", values)):
+        if isinstance(x, (str, bytes)) or not hasattr(x, "__iter__"):
+            raise ValueError(f"{name} must be a sequence; got {type(x).__name__}")
+    if models is not None and (isinstance(models, str) or not hasattr(models, "__iter__")):
+        raise ValueError(f"models must be a sequence of model names ({', '.join(analytic.MODELS)}) or None; "
+                         f"got {models!r}")
     workloads, values = list(workloads), list(values)
     if not workloads or len(workloads) != len(values):
         raise ValueError(f"workloads and values must be non-empty and of equal length; got "
@@ -553,7 +572,7 @@ def model_sweep(vm: VM, workloads, link: Link, policy="qemu", *, param: str, val
     models = tuple(analytic.MODELS if models is None else models)
     for m in models:
         v.choice(m, "models[]", analytic.MODELS)
-    pol = _as_policy(policy)
+    pol = _as_policy(policy, "policy")
     for wl in workloads:                # validate every point before running any
         Prepared(vm, wl, link, pol, switchover)
     n = len(workloads)

@@ -148,8 +148,17 @@ def scenario_rows(map_path=MAP_FILE, seeds: int = 5):
     >>> len(sc) + len(ex) == len(datasets.read_csv("published_migrations.csv"))
     True
     """
+    from . import _validate as v
+    seeds = v.integer(seeds, "seeds", "count", lo=1, hi=1000)
+    v.file_name(map_path, "map_path")
     pub = datasets.read_csv("published_migrations.csv")
     mp = datasets.read_csv(map_path)
+    need = ("pub_row", "source_id", "status", "exclusion_reason", "scenario", "link_gbps", "mtu", "streams",
+            "policy", "max_bandwidth_mibps", "downtime_limit_ms", "workload_rule", "assumptions", "in_sample",
+            "measured_converged", "total_time_s_derived")
+    missing = [c for c in need if mp and c not in mp[0]]
+    if missing:
+        raise ValueError(f"map_path {map_path!s}: missing column(s) {', '.join(missing)}")
     rows = sorted(int(m["pub_row"]) for m in mp)
     if rows != list(range(1, len(pub) + 1)):
         raise ValueError(f"{map_path}: column 'pub_row' must list every row of published_migrations.csv "
@@ -202,7 +211,12 @@ def ape_summary(errors) -> dict:
     >>> ape_summary([10.0, 20.0, 30.0])
     {'n': 3, 'median': 20.0, 'p90': 28.0}
     """
-    e = np.array([x for x in errors if x is not None and not math.isnan(x)], float)
+    from . import _validate as v
+    if isinstance(errors, (str, bytes)) or not hasattr(errors, "__iter__"):
+        raise ValueError(f"errors must be a sequence of absolute percentage errors (%) in [0, inf) or None; "
+                         f"got {errors!r}")
+    e = [x for x in errors if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    e = np.array([v.real(x, "errors[]", "%", lo=0.0) for x in e], float)
     if len(e) == 0:
         return {"n": 0, "median": math.nan, "p90": math.nan}
     return {"n": int(len(e)), "median": float(np.median(e)), "p90": float(np.percentile(e, 90))}
@@ -688,6 +702,8 @@ def _n(x, fmt):
 
 def format_report(rep: ValidationReport) -> str:
     """The per-row table, the per-source table and the summary as text."""
+    if not isinstance(rep, ValidationReport):
+        raise ValueError(f"rep must be a ValidationReport (from validate()); got {type(rep).__name__}")
     L = []
     title = {"in-sample": "IN-SAMPLE: every parameter fitted on all rows (optimistic)",
              "cv-source": "CROSS-VALIDATED (leave one source out): each source predicted by parameters "

@@ -103,7 +103,7 @@ class Switchover:
     device_state_bytes : int, default 0
         CPU and device state sent while the VM is stopped (bytes).  No source we
         could read gives a typical size; it is small next to memory, so the default
-        is 0.  Set it for your platform.
+        is 0.  Set it for your platform; at most 2**50 bytes (1 PiB).
     resume_s : float, default 0.009
         Time from the last byte received to the VM running on the target (s).
         Default: the 9 ms resume measured by Clark et al. (NSDI 2005, Sec. 6.3,
@@ -147,7 +147,7 @@ class Switchover:
 
     def __post_init__(self):
         object.__setattr__(self, "device_state_bytes",
-                           v.integer(self.device_state_bytes, "device_state_bytes", "bytes", lo=0))
+                           v.integer(self.device_state_bytes, "device_state_bytes", "bytes", lo=0, hi=2**50))
         object.__setattr__(self, "resume_s", v.real(self.resume_s, "resume_s", "s", lo=0.0, hi=3600.0))
         object.__setattr__(self, "announce_initial_s",
                            v.real(self.announce_initial_s, "announce_initial_s", "s", lo=0.001, hi=100.0))

@@ -97,7 +97,21 @@ def expected_distinct_pages(n_pages, writes_per_s, wws_pages, hot_fraction, t_s)
     >>> round(float(expected_distinct_pages(1000, 1000, 0, 0.0, 1.0)[0]), 1)   # uniform: 1000 (1 - e^-1)
     632.3
     """
-    t = np.atleast_1d(np.asarray(t_s, np.float64))
+    n_pages, writes_per_s, wws_pages, hot_fraction = _model_args(n_pages, writes_per_s, wws_pages, hot_fraction)
+    t = v.reals(np.atleast_1d(t_s) if not isinstance(t_s, (str, bytes)) else t_s, "t_s", "s", lo=0.0)
+    return _distinct(n_pages, writes_per_s, wws_pages, hot_fraction, t)
+
+
+def _model_args(n_pages, writes_per_s, wws_pages, hot_fraction):
+    """The HotCold model's numbers, checked (the fits call the unchecked bodies)."""
+    n_pages = v.integer(n_pages, "n_pages", "pages", lo=1, hi=2**32)
+    writes_per_s = v.real(writes_per_s, "writes_per_s", "page writes per second", lo=0.0, hi=1e11)
+    wws_pages = v.real(wws_pages, "wws_pages", "pages", lo=0.0, hi=n_pages)
+    hot_fraction = v.fraction(hot_fraction, "hot_fraction")
+    return n_pages, writes_per_s, wws_pages, hot_fraction
+
+
+def _distinct(n_pages, writes_per_s, wws_pages, hot_fraction, t):
     counts, haz = _classes(n_pages, writes_per_s, wws_pages, hot_fraction)
     return (counts[None, :] * -np.expm1(-haz[None, :] * t[:, None])).sum(axis=1)
 
@@ -144,7 +158,13 @@ def expected_round_pages(n_pages, writes_per_s, wws_pages, hot_fraction, duratio
     >>> [round(float(x), 1) for x in e]
     [95.2, 48.8]
     """
-    T = np.asarray(durations_s, np.float64)
+    n_pages, writes_per_s, wws_pages, hot_fraction = _model_args(n_pages, writes_per_s, wws_pages, hot_fraction)
+    T = v.reals(durations_s, "durations_s", "s", lo=0.0)
+    return _round_pages(n_pages, writes_per_s, wws_pages, hot_fraction, T, v.flag(page_skip, "page_skip"),
+                        v.flag(first_round, "first_round"))
+
+
+def _round_pages(n_pages, writes_per_s, wws_pages, hot_fraction, T, page_skip, first_round):
     counts, haz = _classes(n_pages, writes_per_s, wws_pages, hot_fraction)
     n = len(T) - 1
     out = np.empty(n)
@@ -311,6 +331,9 @@ def _fit(predict, observed, n_pages, fixed, x_obs, w_guess):
 
 
 def _prepare_fixed(fixed, page_bytes, n_pages):
+    from collections.abc import Mapping
+    if fixed is not None and not isinstance(fixed, Mapping):
+        raise ValueError(f"fixed must be a dict of parameters among {PARAMS} or None; got {fixed!r}")
     fixed = dict(fixed or {})
     for k in fixed:
         if k not in PARAMS:
@@ -342,7 +365,7 @@ def _finish(d, se, cov, fixed, observed, pred, x, memory_bytes, page_bytes, kind
 
 
 def _vm_pages(memory_bytes, page_bytes):
-    memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=1)
+    memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=1, hi=2**62)
     page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=512, hi=2**30)
     if memory_bytes % page_bytes:
         raise ValueError(f"memory_bytes (bytes) must be a whole multiple of page_bytes={page_bytes}; "
@@ -400,14 +423,19 @@ def fit_rounds(durations_s, *, memory_bytes, pages_sent=None, bytes_sent=None, p
     memory_bytes, page_bytes, n_pages = _vm_pages(memory_bytes, page_bytes)
     if (pages_sent is None) == (bytes_sent is None):
         raise ValueError("give exactly one of pages_sent (pages) and bytes_sent (bytes)")
-    header_bytes = v.integer(header_bytes, "header_bytes", "bytes", lo=0)
-    T = np.asarray(durations_s, np.float64)
+    header_bytes = v.integer(header_bytes, "header_bytes", "bytes", lo=0, hi=2**20)
+    page_skip = v.flag(page_skip, "page_skip")
+    try:
+        T = np.asarray(durations_s, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"durations_s (s) must be a 1-D array of round durations; got {durations_s!r}") from None
     if T.ndim != 1 or len(T) < 2:
         raise ValueError("durations_s (s) must list at least two rounds (the bulk pass and one more)")
     if not np.all(np.isfinite(T[:-1])) or np.any(T[:-1] <= 0):
-        raise ValueError("durations_s (s) must be finite and > 0 for every round but the stop-and-copy")
-    counts = (np.asarray(pages_sent, np.float64) if pages_sent is not None
-              else np.asarray(bytes_sent, np.float64) / (page_bytes + header_bytes))
+        raise ValueError("durations_s (s) must be finite and > 0 (in (0, inf)) for every round but the "
+                         "stop-and-copy")
+    counts = (v.reals(pages_sent, "pages_sent", "pages", lo=0.0) if pages_sent is not None
+              else v.reals(bytes_sent, "bytes_sent", "bytes", lo=0.0) / (page_bytes + header_bytes))
     if counts.shape != T.shape:
         raise ValueError(f"pages_sent/bytes_sent must have one entry per round ({len(T)}); got {counts.shape}")
     first = 0 if page_skip else 1
@@ -415,7 +443,7 @@ def fit_rounds(durations_s, *, memory_bytes, pages_sent=None, bytes_sent=None, p
     fx = _prepare_fixed(fixed, page_bytes, n_pages)
 
     def predict(w, H, h):
-        return expected_round_pages(n_pages, w, H, h, T, page_skip=page_skip, first_round=page_skip)
+        return _round_pages(n_pages, w, H, h, T, page_skip, page_skip)
 
     w_guess = float(counts[1] / T[0])
     d, se, cov, pred, rms = _fit(predict, obs, n_pages, fx, T[:-1], max(w_guess, 1.0))
@@ -455,16 +483,15 @@ def fit_dirty_samples(intervals_s, dirty_pages, *, memory_bytes, page_bytes=KiB(
     0.8
     """
     memory_bytes, page_bytes, n_pages = _vm_pages(memory_bytes, page_bytes)
-    t = np.asarray(intervals_s, np.float64)
-    if t.ndim != 1 or len(t) == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise ValueError("intervals_s (s) must be a non-empty 1-D array of positive durations")
-    obs = _check_counts(dirty_pages, "dirty_pages", n_pages)
+    t = v.reals(intervals_s, "intervals_s", "s", lo=0.0, lo_open=True)
+    obs = _check_counts(v.reals(dirty_pages, "dirty_pages", "pages", lo=0.0), "dirty_pages", n_pages)
     if obs.shape != t.shape:
-        raise ValueError(f"dirty_pages must have one entry per interval ({len(t)}); got {obs.shape}")
+        raise ValueError(f"dirty_pages and intervals_s must have one entry per interval each; got {obs.shape} "
+                         f"and ({len(t)},)")
     fx = _prepare_fixed(fixed, page_bytes, n_pages)
 
     def predict(w, H, h):
-        return expected_distinct_pages(n_pages, w, H, h, t)
+        return _distinct(n_pages, w, H, h, t)
 
     i0 = int(np.argmin(t))
     d, se, cov, pred, rms = _fit(predict, obs, n_pages, fx, t, max(float(obs[i0] / t[i0]), 1.0))
@@ -492,9 +519,11 @@ def sample_dirty_pages(vm, workload, intervals_s, seed=0):
     from .simulate import simulate
     from .vm import VM
 
-    t = np.asarray(intervals_s, np.float64)
-    if t.ndim != 1 or len(t) == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise ValueError("intervals_s (s) must be a non-empty 1-D array of positive durations")
+    from .workloads import Workload
+    v.instance(vm, "vm", VM, "a precopy.VM")
+    v.instance(workload, "workload", Workload, "a precopy.workloads.Workload")
+    seed = v.seed(seed)
+    t = v.reals(intervals_s, "intervals_s", "s", lo=0.0, hi=1e7, lo_open=True)
     plain = VM(memory_bytes=vm.memory_bytes, page_bytes=vm.page_bytes)
     out = np.empty(len(t))
     for i, ti in enumerate(t):
@@ -556,7 +585,16 @@ def clark_round_durations(mib_sent, *, total_time_s, downtime_s, first_s=None, f
     >>> round(float(d[:-1].sum() + 0.1), 6)
     10.0
     """
-    B = np.asarray(mib_sent, np.float64) * MiB(1) * 8 / 1e6       # Mbit
+    B = v.reals(mib_sent, "mib_sent", "MiB", lo=0.0) * MiB(1) * 8 / 1e6       # Mbit
+    total_time_s = v.real(total_time_s, "total_time_s", "s", lo=0.0, lo_open=True)
+    downtime_s = v.real(downtime_s, "downtime_s", "s", lo=0.0, hi=total_time_s)
+    if first_s is not None:
+        first_s = v.real(first_s, "first_s", "s", lo=0.0, lo_open=True, hi=total_time_s)
+    if final_s is not None:
+        final_s = v.real(final_s, "final_s", "s", lo=0.0, lo_open=True, hi=total_time_s)
+    start_mbps = v.real(start_mbps, "start_mbps", "Mbit/s", lo=0.0, lo_open=True, hi=1e7)
+    increment_mbps = v.real(increment_mbps, "increment_mbps", "Mbit/s", lo=0.0, hi=1e7)
+    max_mbps = v.real(max_mbps, "max_mbps", "Mbit/s", lo=0.0, lo_open=True, hi=1e7)
     n = len(B)
     T = np.empty(n)
     T[0] = first_s if first_s is not None else B[0] / start_mbps
@@ -652,6 +690,8 @@ def clark_demo(run: str, seeds: int = 3, rate_bps: float = CLARK_START_MBPS * 1e
     from .simulate import Prepared
     from .vm import VM
 
+    seeds = v.integer(seeds, "seeds", "count", lo=1, hi=100)
+    rate_bps = v.real(rate_bps, "rate_bps", "bit/s", lo=1e3, hi=1e13)
     fit = fit_clark(run)
     c = clark_runs()[run]
     vm = VM(memory_bytes=c.memory_bytes)

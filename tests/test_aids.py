@@ -321,7 +321,7 @@ def aid_scenarios(draw):
     elif slow == "sdps":
         aids.append(A.SDPS(target_ratio=draw(st.floats(0.05, 0.95))))
     if draw(st.booleans()):
-        aids.append(A.XBZRLE(cache_bytes=4096 * 2 ** draw(st.integers(0, 12)),
+        aids.append(A.XBZRLE(cache_bytes=4096 * 2 ** draw(st.integers(0, min(12, n.bit_length() - 1))),  # <= memory
                              bytes_per_write=draw(st.integers(1, 8192))))
     if draw(st.booleans()):
         cpu = draw(st.one_of(st.none(), st.floats(1e6, 1e10)))

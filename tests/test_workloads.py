@@ -171,3 +171,28 @@ def test_prepared_compiles_a_seed_dependent_workload_for_each_seed():
     assert len(offsets) == 3
     hc = pc.Prepared(VM, W.HotCold(wws_bytes=pc.MiB(1), writes_per_s=100), pc.Link(rate_bps=pc.Gbps(1)), "qemu")
     assert hc.write_process(1) is hc.write_process(2)      # not seed-dependent: compiled once
+
+
+def test_uint64_page_frame_numbers_load_and_replay(tmp_path):
+    """An .npz of u64 page frame numbers (the common format) replays as int64 pages."""
+    pages = np.array([0, 7, 2**14 - 1, 3], np.uint64)
+    np.savez(tmp_path / "u64.npz", times_s=np.array([0.0, 0.1, 0.2, 0.3]), pages=pages, duration_s=0.5)
+    tr = W.Trace.load(tmp_path / "u64.npz")
+    assert tr.pages.dtype == np.int64 and tr.pages.tolist() == [0, 7, 2**14 - 1, 3]
+    r = pc.simulate(pc.VM(memory_bytes=pc.MiB(64)), tr, pc.Link(rate_bps=1e9), "xen")
+    assert r.rounds["writes"].sum() >= 1
+    with pytest.raises(ValueError, match=r"pages \(page index\) must be in \[0, 255\]"):
+        pc.simulate(pc.VM(memory_bytes=pc.MiB(1)), tr, pc.Link(rate_bps=1e9), "xen")
+
+
+def test_packed_bitmap_rows_must_match_n_pages():
+    with pytest.raises(ValueError, match=r"ceil\(n_pages / 8\) = 2"):
+        W.Trace.from_bitmaps(np.zeros((2, 3), np.uint8), interval_s=0.1, n_pages=16)
+
+
+def test_phase_and_trace_duration_bounds_are_inclusive():
+    W.Phased([(W.Idle(), W.MIN_PHASE_S), (W.Idle(), W.MAX_PHASE_S)])
+    W.Trace(times_s=[0.0], pages=[1], duration_s=W.MIN_PHASE_S, loop=True)
+    for bad in (W.MIN_PHASE_S / 2, W.MAX_PHASE_S * 2):
+        with pytest.raises(ValueError, match=r"duration_s \(s of guest time\) must be .* in \[1e-06, 1e\+09\]"):
+            W.Phased([(W.Idle(), bad)])
