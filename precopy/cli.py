@@ -94,7 +94,7 @@ def _check_text_file(path: Path, flag: str) -> None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:              # not just a character cut at the 64 KiB boundary
+        if len(head) < (1 << 16) or e.start < len(head) - 4:    # not just a character cut at 64 KiB
             raise ValueError(f"{flag}: {path} is not a UTF-8 text file (undecodable byte at offset {e.start}); "
                              f"a CSV file is expected") from None
 

@@ -646,16 +646,18 @@ def _run_in_thread(fn, *, expected_s: float, progress: bool, desc: str):
     t.start()
     bar = None
     try:
-        while t.is_alive():
-            t.join(0.1)
+        while True:
             el = time.perf_counter() - t0
-            if bar is None and progress and (expected_s > PROGRESS_AFTER_S or el > PROGRESS_AFTER_S) and t.is_alive():
-                bar = _progress_bar(round(max(expected_s, el), 1), desc, "s", True)
+            if bar is None and progress and (expected_s > PROGRESS_AFTER_S or el > PROGRESS_AFTER_S):
+                bar = _progress_bar(round(max(expected_s, el, 0.1), 1), desc, "s", True)
             if bar is not None:
                 if el > bar.total:
                     bar.total = round(el * 1.5, 1)
                 bar.n = round(el, 1)
                 bar.refresh()
+            if not t.is_alive():
+                break
+            t.join(0.1)
     finally:
         if bar is not None:
             bar.close()
