@@ -671,7 +671,7 @@ def _run_in_thread(fn, *, expected_s: float, progress: bool, desc: str):
 def _add_work_arguments(p):
     p.add_argument("--max-writes", type=float, default=MAX_WRITES, metavar="N",
                    help=f"refuse to start above about N simulated page writes (default {MAX_WRITES:.0e}, "
-                        f"a few minutes); the estimate is printed when refused")
+                        f"a few minutes; inf: no bound); the estimate is printed when refused")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -683,8 +683,9 @@ def add_arguments(p):
 
 
 def _positive(x, flag):
-    if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
-        raise ValueError(f"{flag} must be a positive number; got {x!r}")
+    """``x`` if it is a positive number (``inf``: no bound); else a ValueError naming ``flag``."""
+    if not (isinstance(x, (int, float)) and not math.isnan(x) and x > 0):
+        raise ValueError(f"{flag} must be a positive number (inf: no bound); got {x!r}")
     return x
 
 

@@ -122,6 +122,8 @@ def test_the_bound_is_adjustable(capsys):
     assert rc == 2 and "above the bound of 1e+03" in err
     rc, out, _ = _err(capsys, argv[:-2] + ["--max-writes", "1e12"])
     assert rc == 0 and out.startswith("converged")
+    rc, _, err = _err(capsys, argv[:-2] + ["--max-writes", "nan"])
+    assert rc == 2 and "--max-writes must be a positive number" in err
 
 
 def test_estimate_is_writes_times_simulated_time():
