@@ -1,4 +1,4 @@
-"""Write data/example_trace.npz: a small SYNTHETIC trace that shows the file format.
+"""Write precopy/data/example_trace.npz: a small SYNTHETIC trace that shows the file format.
 
 It is not a measurement.  It records 5 s of a phased model workload (a 2 MiB
 sequential sweep, then a 4 MiB hot set) on a 64 MiB guest with precopy's own
@@ -22,7 +22,7 @@ WORKLOAD = W.Phased([(W.Sequential(region_bytes=pc.MiB(2), offset_bytes=pc.MiB(8
                                 writes_per_s=6000), 1.5)])
 
 
-def main(path=Path(__file__).with_name("example_trace.npz")):
+def main(path=Path(__file__).resolve().parents[1] / "precopy" / "data" / "example_trace.npz"):
     tr = W.Trace.record(WORKLOAD, VM, DURATION_S, seed=2005)
     k = int(round(DURATION_S / INTERVAL_S))
     dirty = np.zeros((k, VM.n_pages), bool)

@@ -13,18 +13,30 @@ Under QEMU's default 128 MiB/s ``max-bandwidth`` the hot set never fits 300 ms:
 >>> r = pc.simulate(vm, wl, link, policy=pc.policies.QEMU(timeout_s=300), seed=1)
 >>> r.converged, r.stop_reason
 (False, 'timeout')
+
+Importing the package is cheap: the submodules (and numba, SciPy, Matplotlib behind
+them) are imported on first use of a name, so ``import precopy`` and ``precopy --help``
+start fast.
 """
 
-from . import (aids, analytic, datasets, linkfit, links, policies, storage, units, validation, workload_fit,
-               workloads)
-from .links import Link
-from .predict import predict_table
-from .results import MigrationResult, RoundTable
-from .simulate import Prepared, simulate, warmup
+import importlib
+import sys
+import types
+
 from .units import GB, KB, MB, GiB, GiBps, KiB, MiB, MiBps, TiB, Gbps, Mbps, kbps, ms, us
-from .vm import VM, Switchover
 
 __version__ = "0.1.0"
+
+#: public submodules, imported on first access (``pc.workloads``, ``pc.policies``, ...)
+_SUBMODULES = ("aids", "analytic", "datasets", "figures", "linkfit", "links", "plotting", "policies", "predict",
+               "results", "storage", "sweeps", "units", "validation", "vm", "widgets", "workload_fit",
+               "workloads")
+#: public names -> the submodule that defines them
+_NAMES = {
+    "VM": "vm", "Switchover": "vm", "Link": "links", "predict_table": "predict",
+    "MigrationResult": "results", "RoundTable": "results",
+    "Prepared": "simulate", "warmup": "simulate",
+}
 
 __all__ = [
     "VM", "Switchover", "Link", "simulate", "warmup", "Prepared", "MigrationResult", "RoundTable",
@@ -32,3 +44,36 @@ __all__ = [
     "workload_fit", "validation", "predict_table",
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
 ]
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+
+
+class _Package(types.ModuleType):
+    """``pc.simulate`` is the function, although ``precopy.simulate`` is also a submodule:
+    importing the submodule (which the import system records as an attribute of the
+    package) must not replace the function."""
+
+    @property
+    def simulate(self):
+        return importlib.import_module(".simulate", __name__).simulate
+
+    @simulate.setter
+    def simulate(self, value):
+        if not isinstance(value, types.ModuleType):     # the import system setting the submodule
+            raise AttributeError("precopy.simulate is the simulate() function; it cannot be replaced")
+
+
+sys.modules[__name__].__class__ = _Package

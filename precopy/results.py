@@ -64,8 +64,13 @@ class RoundTable:
         return dict(self._cols)
 
     def to_pandas(self):
-        """A pandas DataFrame (pandas is optional)."""
-        import pandas as pd
+        """A pandas DataFrame (pandas is optional: ``pip install 'precopy[pandas]'``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("RoundTable.to_pandas() needs pandas, an optional dependency: "
+                              "pip install 'precopy[pandas]' (or pandas itself); "
+                              "to_dict() and to_csv() work without it") from None
         return pd.DataFrame(self._cols)
 
     def to_csv(self, path=None) -> str:

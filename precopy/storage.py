@@ -39,6 +39,7 @@ granularity 64 KiB).  ``docs/reference.md``, section 3.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -657,34 +658,90 @@ def add_arguments(p):
     p.add_argument("--path-rate", required=True, help="copy throughput, e.g. 400MiB/s")
     p.add_argument("--rtt", default="0", help="round trip to the destination datastore, e.g. 0.5ms (default 0)")
     p.add_argument("--wws", help="written region (hot set), e.g. 4GiB; without it writes are uniform")
-    p.add_argument("--hot-fraction", type=float, default=0.9, help="share of writes on --wws (default 0.9)")
+    p.add_argument("--hot-fraction", help="share of writes on --wws (default 0.9; needs --wws)")
     p.add_argument("--write-rate", default="0", help="guest block writes x block size, e.g. 50MiB/s (default 0)")
     p.add_argument("--strategy", default="all", choices=["all", *STRATEGIES],
                    help="Storage VMotion generation (default: compare all three)")
     p.add_argument("--downtime-target", default="500ms", help="stun goal of snapshot and DBT (default 500ms)")
-    p.add_argument("--io-depth", type=int, default=32, help="mirrored writes in flight before the guest waits")
+    p.add_argument("--io-depth", default="32", help="mirrored writes in flight before the guest waits (default 32)")
     p.add_argument("--timeout", default="3600s", help="simulated-time limit (default 3600s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", default="0", help="random seed (default 0)")
+
+
+#: internal parameter names -> the flag a user of ``precopy storage`` typed
+_STORAGE_FLAGS = {"size_bytes": "--disk", "memory_bytes": "--disk", "block_bytes": "--block",
+                  "rate_Bps": "--path-rate", "rtt_s": "--rtt", "wws_bytes + offset_bytes": "--wws",
+                  "wws_bytes": "--wws", "hot_fraction": "--hot-fraction", "writes_per_s": "--write-rate",
+                  "downtime_target_s": "--downtime-target", "io_depth": "--io-depth", "timeout_s": "--timeout",
+                  "seed": "--seed"}
+
+
+def _flagged(make, typed: dict):
+    """``make()``, with a ValueError's internal parameter names replaced by the flags a user
+    typed (``rate_Bps`` -> ``--path-rate``) and the value by the text typed (``typed``: flag -> text)."""
+    try:
+        return make()
+    except ValueError as e:
+        msg = str(e)
+        m = re.match(r"([A-Za-z_]+(?: \+ [a-z_]+)?)", msg)
+        lead = _STORAGE_FLAGS.get(m.group(1)) if m else None
+        if lead:
+            msg = lead + msg[m.end():]
+        for name, flag in _STORAGE_FLAGS.items():
+            msg = msg.replace(f"{name}=", f"{flag}=")
+        if lead and typed.get(lead) is not None:
+            msg = re.sub(r"got ([^;]*)$", lambda g: f"got {typed[lead]!r} (= {g.group(1)})", msg)
+        raise ValueError(msg) from None
+
+
+def _whole(text, flag):
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{flag} must be a whole number; got {text!r}") from None
+
+
+def _fraction(text, flag):
+    try:
+        x = float(text)
+    except ValueError:
+        raise ValueError(f"{flag} must be a number in [0, 1]; got {text!r}") from None
+    return x
 
 
 def run(args) -> int:
     from . import workloads as W
     from .units import parse_bytes
-    disk = Disk(size_bytes=parse_bytes(args.disk, name="--disk"), block_bytes=parse_bytes(args.block, name="--block"))
-    path = StoragePath(rate_Bps=parse_byte_rate(args.path_rate, "--path-rate"), rtt_s=parse_seconds(args.rtt, "--rtt"))
+    typed = {"--disk": args.disk, "--block": args.block, "--path-rate": args.path_rate, "--rtt": args.rtt,
+             "--wws": args.wws, "--hot-fraction": args.hot_fraction, "--write-rate": args.write_rate,
+             "--downtime-target": args.downtime_target, "--io-depth": args.io_depth, "--timeout": args.timeout,
+             "--seed": args.seed}
+    block = parse_bytes(args.block, name="--block")
+    size = parse_bytes(args.disk, name="--disk")
+    disk = _flagged(lambda: Disk(size_bytes=size, block_bytes=block), typed)
+    rate = parse_byte_rate(args.path_rate, "--path-rate")
+    rtt = parse_seconds(args.rtt, "--rtt")
+    path = _flagged(lambda: StoragePath(rate_Bps=rate, rtt_s=rtt), typed)
     wps = parse_byte_rate(args.write_rate, "--write-rate") / disk.block_bytes
+    if args.hot_fraction is not None and not args.wws:
+        raise ValueError(f"--hot-fraction applies to the written region: give --wws too (got --hot-fraction "
+                         f"{args.hot_fraction!r} alone)")
     if args.wws:
-        wl = W.HotCold(wws_bytes=parse_bytes(args.wws, name="--wws"), hot_fraction=args.hot_fraction,
-                       writes_per_s=wps)
+        wws = parse_bytes(args.wws, name="--wws")
+        h = 0.9 if args.hot_fraction is None else _fraction(args.hot_fraction, "--hot-fraction")
+        wl = _flagged(lambda: W.HotCold(wws_bytes=wws, hot_fraction=h, writes_per_s=wps), typed)
     else:
-        wl = W.Uniform(writes_per_s=wps) if wps > 0 else W.Idle()
+        wl = _flagged(lambda: W.Uniform(writes_per_s=wps) if wps > 0 else W.Idle(), typed)
     target = parse_seconds(args.downtime_target, "--downtime-target")
     timeout = parse_seconds(args.timeout, "--timeout")
+    depth = _whole(args.io_depth, "--io-depth")
+    seed = _whole(args.seed, "--seed")
     make = {"snapshot": lambda: Snapshot(downtime_target_s=target, timeout_s=timeout),
             "dirty-block-tracking": lambda: DirtyBlockTracking(downtime_target_s=target, timeout_s=timeout),
-            "mirror": lambda: Mirror(io_depth=args.io_depth, timeout_s=timeout)}
+            "mirror": lambda: Mirror(io_depth=depth, timeout_s=timeout)}
     names = list(STRATEGIES) if args.strategy == "all" else [args.strategy]
-    for i, name in enumerate(names):
-        r = migrate_disk(disk, wl, path, make[name](), seed=args.seed)
+    strategies = [_flagged(make[name], typed) for name in names]     # every flag checked before any simulation
+    for i, strategy in enumerate(strategies):
+        r = _flagged(lambda: migrate_disk(disk, wl, path, strategy, seed=seed), typed)
         print(("\n" if i else "") + r.summary())
     return 0

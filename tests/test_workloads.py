@@ -8,7 +8,7 @@ import pytest
 import precopy as pc
 from precopy import workloads as W
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = pc.datasets.data_dir()          # the packaged datasets (precopy/data)
 VM = pc.VM(memory_bytes=pc.MiB(16))
 ALIAS_ATOL = 2.0 ** -31          # alias thresholds are rounded to 1/2**32
 
