@@ -76,6 +76,10 @@ KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
 WRITE_BATCH = 4096
 #: writes applied between two polls of the stop flag (skip-off engine)
 POLL_WRITES = 1 << 16
+#: laps of a cyclic workload's phases without a write after which the write
+#: generator concludes that none will come (the write clock carried across
+#: phases can need many laps of short phases for one write)
+MAX_IDLE_LAPS = 1 << 20
 #: return value of a kernel stopped by its caller
 STOPPED = -2
 
@@ -414,7 +418,8 @@ def _fill_writes(pd, wp, ws):
     at guest time ``P + (m - e) / rate`` while ``m <= floor(e + rate * duration)``;
     trace events at ``P + t_k`` while ``t_k < duration``.  Returns how many were
     written: fewer than the buffer holds only when no write will ever come again
-    (or the caller set the stop flag: then none).  One call per batch: numba
+    (``MAX_IDLE_LAPS`` laps of the phases without one, or a last phase of infinite
+    duration), or when the caller set the stop flag (then none).  One call per batch: numba
     would otherwise reference-count the arrays on every per-write call.
     """
     if ws.stop[0] != 0:
@@ -428,6 +433,7 @@ def _fill_writes(pd, wp, ws):
     e = ws.clock[1]
     s = ws.rng[0]
     k = 0
+    k_lap = 0
     idle_laps = 0
     while k < cap:
         kind = wp.kind[j]
@@ -440,8 +446,6 @@ def _fill_writes(pd, wp, ws):
                 buf_page[k] = np.uint64(wp.trace_p[off + m])
                 m += 1
                 k += 1
-            if nn > 0 and wp.trace_t[off] < dur:
-                idle_laps = 0
             if k == cap:
                 break
         elif kind != KIND_IDLE:
@@ -450,8 +454,6 @@ def _fill_writes(pd, wp, ws):
             a = wp.a[j]
             ua = np.uint64(a)
             ub = np.uint64(wp.b[j])
-            if rate > 0.0:       # the write clock runs: a write will come
-                idle_laps = 0
             if kind == KIND_SEQUENTIAL:
                 b = wp.b[j]
                 while k < cap and m < limit:
@@ -481,9 +483,13 @@ def _fill_writes(pd, wp, ws):
         j, P, e = _next_phase(wp, ws, j, P, e)
         m = 0
         if j == 0:
-            idle_laps += 1
-            if idle_laps > 1:   # a full lap of phases without any write: none will come
-                break
+            if k == k_lap:
+                idle_laps += 1
+                if idle_laps > MAX_IDLE_LAPS:   # no write for so many laps: none will come
+                    break
+            else:
+                idle_laps = 0
+            k_lap = k
     ws.pos[0] = j
     ws.pos[1] = m
     ws.clock[0] = P

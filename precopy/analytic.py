@@ -95,7 +95,8 @@ from .workloads import HotCold, Idle, Phased, Sequential, Trace, Workload
 
 __all__ = [
     "MODELS", "AnalyticResult", "AnalyticArrays", "Comparison",
-    "expected_distinct_pages", "expected_distinct_uniform", "expected_distinct_hotcold", "page_groups",
+    "expected_distinct_pages", "expected_distinct_groups", "expected_distinct_uniform",
+    "expected_distinct_hotcold", "page_groups",
     "geometric_model", "saturation_model", "hotcold_model",
     "geometric", "saturation", "hotcold", "predict", "compare",
 ]
@@ -263,8 +264,17 @@ def _arr(x, name, unit, *, lo=None, hi=None, lo_open=False, allow_inf=False, int
 # distinct pages after n writes (the saturation formula)
 # =============================================================================
 
-def _distinct_groups(writes, probs, counts):
-    """sum_g counts_g (1 - (1 - p_g)**writes), broadcast over ``writes``."""
+def expected_distinct_groups(writes, probs, counts):
+    """Expected distinct pages after ``writes`` independent writes, pages grouped
+    by equal write probability: ``sum_g counts_g (1 - (1 - p_g)**writes)``,
+    broadcast over ``writes`` (the one implementation behind every
+    ``expected_distinct_*`` function of the package).
+
+    Examples
+    --------
+    >>> round(float(expected_distinct_groups(1000, np.array([1e-3]), np.array([1000.0]))), 1)
+    632.3
+    """
     n = np.asarray(writes, np.float64)[..., None]
     logq = np.log1p(-probs)                        # -inf where p == 1
     with np.errstate(invalid="ignore"):
@@ -293,7 +303,7 @@ def expected_distinct_uniform(writes, n_pages):
 
     References
     ----------
-    QEMU calc-dirty-rate commit (2023), ``precopy-reference.md`` sec. 1.
+    QEMU calc-dirty-rate commit (2023), ``docs/reference.md`` sec. 1.
 
     Examples
     --------
@@ -352,7 +362,7 @@ def expected_distinct_hotcold(writes, n_pages, hot_pages, hot_fraction):
         raise ValueError("hot_pages (pages) must be at least 1 when hot_fraction > 0")
     probs, counts = _hotcold_groups(N, H, f)
     n, probs, counts = np.broadcast_arrays(n[..., None], probs, counts)
-    return _distinct_groups(n[..., 0], probs, counts)
+    return expected_distinct_groups(n[..., 0], probs, counts)
 
 
 def _hotcold_groups(N, H, f):
@@ -418,7 +428,7 @@ def expected_distinct_pages(writes, probabilities):
 
     References
     ----------
-    QEMU calc-dirty-rate commit (2023), ``precopy-reference.md`` sec. 1.
+    QEMU calc-dirty-rate commit (2023), ``docs/reference.md`` sec. 1.
 
     Examples
     --------
@@ -429,7 +439,7 @@ def expected_distinct_pages(writes, probabilities):
     """
     n = _arr(writes, "writes", "page writes", lo=0.0)
     probs, counts = page_groups(probabilities)
-    return _distinct_groups(n, probs, counts)
+    return expected_distinct_groups(n, probs, counts)
 
 
 # =============================================================================
@@ -1014,7 +1024,7 @@ def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=
     References
     ----------
     QEMU calc-dirty-rate commit (2023) and A. Gudkov's migration predictor
-    (qemu-devel, 2023, not merged), ``precopy-reference.md`` sec. 1 and 4.
+    (qemu-devel, 2023, not merged), ``docs/reference.md`` sec. 1 and 4.
 
     Examples
     --------
@@ -1321,7 +1331,7 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     References
     ----------
     QEMU calc-dirty-rate commit (2023) and A. Gudkov's migration predictor
-    (qemu-devel, 2023, not merged), ``precopy-reference.md`` sec. 1 and 4.
+    (qemu-devel, 2023, not merged), ``docs/reference.md`` sec. 1 and 4.
 
     Examples
     --------

@@ -260,7 +260,7 @@ def downtime_parts(reason: str, final_transfer_s: float, switchover, final_rate_
     >>> import precopy as pc
     >>> d = downtime_parts("downtime_limit", 0.1, pc.Switchover(announce_heard=3), 1e9)
     >>> round(d["announce_s"], 3), round(sum(d.values()), 3)
-    (0.2, 0.327)
+    (0.2, 0.309)
     """
     if reason == "aborted":
         return {"final_transfer_s": 0.0, "device_state_s": 0.0, "resume_s": 0.0, "announce_s": 0.0}

@@ -112,8 +112,12 @@ def _model_args(n_pages, writes_per_s, wws_pages, hot_fraction):
 
 
 def _distinct(n_pages, writes_per_s, wws_pages, hot_fraction, t):
-    counts, haz = _classes(n_pages, writes_per_s, wws_pages, hot_fraction)
-    return (counts[None, :] * -np.expm1(-haz[None, :] * t[:, None])).sum(axis=1)
+    from .analytic import expected_distinct_groups       # the package's one implementation
+    t = np.atleast_1d(np.asarray(t, np.float64))
+    N, H, h = float(n_pages), float(wws_pages), float(hot_fraction)
+    p_cold = (1.0 - h) / N
+    probs = np.array([(h / H if H > 0 else 0.0) + p_cold, p_cold])
+    return expected_distinct_groups(float(writes_per_s) * t, probs, np.array([H, N - H]))
 
 
 def _kept(x):

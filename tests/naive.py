@@ -12,6 +12,7 @@ import math
 
 
 MASK = (1 << 64) - 1
+MAX_IDLE_LAPS = 1 << 20
 GOLD = 0x9E3779B97F4A7C15
 
 KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
@@ -152,9 +153,6 @@ class Writer:
         laps = 0
         while True:
             kind, dur, rate, a, b, thr, off, n = self._phase()
-            if (kind == KIND_TRACE and n > 0 and float(self.c.trace_t[off]) < dur) or (
-                    kind not in (KIND_TRACE, KIND_IDLE) and rate > 0):
-                laps = 0          # this phase writes (now or, with the carried clock, on a later lap)
             if kind == KIND_TRACE:
                 if self.m < n and float(self.c.trace_t[off + self.m]) < dur:
                     self.m += 1
@@ -171,7 +169,7 @@ class Writer:
             self._next_phase(dur)
             if self.j == 0:
                 laps += 1
-                if laps > 1:
+                if laps > MAX_IDLE_LAPS:      # so many laps without a write: none will come
                     return math.inf, 0
 
 
