@@ -21,6 +21,7 @@ COMMANDS = {
     "fit-workload": ("precopy.workload_fit", "fit workload parameters to observed rounds or dirty-page samples"),
     "fit-links": ("precopy.linkfit", "re-fit the link model to data/link_fit_points.csv and rewrite the profiles"),
     "storage": ("precopy.storage", "simulate a Storage VMotion (snapshot, dirty block tracking, I/O mirroring)"),
+    "drain": ("precopy.drain", "simulate draining a host: VMs share its links under an orchestrator's limits"),
     "figures": ("precopy.figures", "redraw every figure of the notebooks (PNG + PDF, deterministic, with a manifest)"),
 }
 
