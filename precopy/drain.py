@@ -62,7 +62,7 @@ from .links import Link, profile
 
 __all__ = ["NIC", "Host", "Orchestrator", "PRESETS", "ORDERS", "VM_COLUMNS", "RESULT_COLUMNS", "DrainVM",
            "DrainResult", "DrainComparison", "max_min_fair", "parse_link", "preset", "read_vms", "drain",
-           "compare", "plot_drain_gantt", "validate_concurrent", "rate_model"]
+           "compare", "plot_drain_gantt", "validate_concurrent", "rate_model", "drain_gantt"]
 
 ORDERS = ("as-listed", "largest-first", "least-dirtying-first", "shortest-first", "busiest-first-postcopy")
 VM_COLUMNS = ("vm", "memory_mib", "page_kib", "workload", "wws_mib", "write_mibps", "hot_fraction", "zipf_s",
@@ -978,6 +978,28 @@ def plot_drain_gantt(result: DrainResult, ax=None):
         ax.set_title(f"{result.order}: makespan {result.makespan_s:.1f} s, {result.limit} at once")
         ax.legend(handles=[Patch(color=c, label=k) for k, c in colours.items()], loc="lower right", fontsize=7)
     return fig
+
+
+def drain_gantt(vms="examples/drain_vms.csv", link="25GbE", max_parallel=2, order="largest-first", seed=0):
+    """Gantt chart of draining the example fleet (notebook 7): live, paused and post-copy phases per VM.
+
+    Parameters
+    ----------
+    vms : str
+        A VM table, by path or by name inside the data folder (:func:`precopy.datasets.path`).
+    link : str
+        The host's NICs (see :func:`parse_link`).
+    max_parallel : int
+    order : str
+        One of :data:`ORDERS`.
+    seed : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .datasets import path
+    return plot_drain_gantt(drain(read_vms(path(vms)), link, max_parallel=max_parallel, order=order, seed=seed))
 
 
 # --- CLI: precopy drain ---------------------------------------------------------------------------

@@ -506,6 +506,9 @@ def link_fit(max_streams=16):
     return plot_link_fit(fit.points, fit.fitted_gbps, profiles(), max_streams=max_streams)
 
 
+register("07_host_drain.ipynb", quick={"order": "as-listed"})(__import__("precopy.drain", fromlist=["drain_gantt"]).drain_gantt)  # noqa: E501
+
+
 # ---------------------------------------------------------------------------------------------
 # command line
 
