@@ -151,7 +151,7 @@ def test_nics_pinned_and_pooled(fluid):
 # --- the real simulator -----------------------------------------------------------------------------
 
 def test_idle_vms_match_the_fluid_twin_within_page_overheads():
-    vms = idle_vms([256, 512, 128, 256])
+    vms = idle_vms([1024, 2048, 512, 1024])
     real = D.drain(vms, "10GbE", max_parallel=2)
     assert real.n_failed == 0 and all(x["verdict"] == "converged" for x in real.rows)
     with pytest.MonkeyPatch.context() as m:
