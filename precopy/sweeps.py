@@ -44,7 +44,8 @@ from .units import Gbps
 from .vm import VM, Switchover
 from .workloads import HotCold
 
-__all__ = ["Sweep", "ModelSweep", "parallel_map", "run_all", "wws_sweep", "convergence_grid", "model_sweep", "ethernet_links",
+__all__ = ["Sweep", "ModelSweep", "parallel_map", "run_all", "wws_sweep", "convergence_grid", "model_sweep",
+           "ethernet_links",
            "default_policies",
            "METRICS"]
 

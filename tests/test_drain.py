@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import precopy as pc
 from precopy import drain as D
 from precopy.config import IDENTITY_RTOL
 
