@@ -1,6 +1,6 @@
 """Sweep speed-up on worker processes and on a Dask cluster (not a test: prints its figures).
 
-A 200-scenario sweep (a 1 GiB guest, hot/cold writes at 20 rates x 10 link rates, QEMU
+A 200-scenario sweep (a 2 GiB guest, hot/cold writes at 20 rates x 10 link rates, QEMU
 without a bandwidth cap) runs
 
 * on joblib's loky backend with 1 and with 2 worker processes (target: 2 workers >= 1.8x);
@@ -29,7 +29,7 @@ from precopy import sweeps
 def grid(n, **kw):
     rows = 20
     cols = max(1, n // rows)
-    vm = pc.VM(memory_bytes=pc.GiB(1))
+    vm = pc.VM(memory_bytes=pc.GiB(2))
     return sweeps.convergence_grid(vm, np.geomspace(1e3, 3e5, rows), np.geomspace(1e9, 25e9, cols),
                                    pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=60.0), seed=1, **kw)
 
