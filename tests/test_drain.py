@@ -288,3 +288,10 @@ def test_cli_writes_results_and_gantt(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0 and "best ordering:" in text and len(list(csv.DictReader(out.open()))) == 15
     assert main(["drain", str(EXAMPLE), "--link", "fast", "-o", str(out)]) == 2
+
+
+def test_pc_drain_is_callable_and_a_module():
+    import precopy as pc
+    vms = idle_vms([64, 64])
+    assert pc.drain(vms, "10GbE").rows == D.drain(vms, "10GbE").rows
+    assert pc.drain.compare is D.compare and pc.drain.ORDERS == D.ORDERS

@@ -241,6 +241,7 @@ def test_dask_local_cluster_equals_serial_bit_for_bit(serial_grid):
         with joblib.parallel_config(backend="dask"):
             _same(serial_grid, _grid(n_jobs=-1))
         _same(serial_grid, _grid(backend="dask"))
+        _same(serial_grid, _grid(client=client, progress=True))       # Dask's own progress bar
 
 
 def test_workers_load_the_numba_cache_instead_of_compiling():
