@@ -295,3 +295,20 @@ def test_pc_drain_is_callable_and_a_module():
     vms = idle_vms([64, 64])
     assert pc.drain(vms, "10GbE").rows == D.drain(vms, "10GbE").rows
     assert pc.drain.compare is D.compare and pc.drain.ORDERS == D.ORDERS
+
+
+def test_a_later_rate_change_leaves_the_past_unchanged():
+    # the drain re-simulates a VM when its share changes and keeps what happened before: that needs a
+    # causal kernel (same rounds before the change, whatever the rates after it)
+    if D.rate_model() != "schedule":
+        pytest.skip("this kernel has no rate_schedule")
+    d = D._parse_vm({"vm": "a", "memory_mib": 512, "workload": "hotcold", "wws_mib": 256, "write_mibps": 400}, 1)
+    link = D.parse_link("10GbE").link(0, 1)
+    base = D._simulate_vm((d, link, [(0.0, 4e9)], False, 3))
+    t_change = base.rounds["start_s"][2]
+    later = D._simulate_vm((d, link, [(0.0, 4e9), (t_change, 8e9)], False, 3))
+    for col in ("pages_sent", "pages_dirtied", "writes"):
+        assert np.array_equal(base.rounds[col][:2], later.rounds[col][:2]), col
+    for col in ("start_s", "duration_s"):
+        np.testing.assert_allclose(base.rounds[col][:2], later.rounds[col][:2], rtol=IDENTITY_RTOL)
+    assert later.total_time_s < base.total_time_s
