@@ -24,7 +24,8 @@ finishes it.  The model:
 * **Timeouts.**  A migration still iterating after :data:`TIMEOUT_BULK_PASSES`
   times its bulk-pass time at the smallest share it can get is stopped as not
   converged (forced stop-and-copy, a long downtime).  An orchestrator with a completion timeout (Nova, KubeVirt:
-  800 s per GiB of memory) aborts a migration still in pre-copy at that time:
+  800 s per GiB of memory) aborts a migration still in pre-copy at that time,
+  and KubeVirt's progress timeout one whose remaining data stopped shrinking:
   the VM stays on the host (verdict ``aborted``), and its slot and bandwidth
   are freed.
 
@@ -207,6 +208,11 @@ class Orchestrator:
         memory is aborted (None: never).
     completion_timeout_min_gib : float, default 0
         Lower bound of the GiB count in that product (Nova: 2 GiB).
+    progress_timeout_s : float or None
+        A migration whose remaining data has not reached a new minimum for this
+        long is aborted (KubeVirt's ``progressTimeout``).  Needs the kernel's
+        run-time controls (:class:`precopy.policies.Controls`); ignored, and
+        said so by :func:`rate_model`, without them.
     source : str
         Where the numbers come from.
     """
@@ -216,6 +222,7 @@ class Orchestrator:
     max_parallel_cluster: int | None = None
     completion_timeout_per_gib_s: float | None = None
     completion_timeout_min_gib: float = 0.0
+    progress_timeout_s: float | None = None
     source: str = ""
 
     def __post_init__(self):
@@ -229,6 +236,10 @@ class Orchestrator:
             object.__setattr__(self, "completion_timeout_per_gib_s",
                                v.real(self.completion_timeout_per_gib_s, "completion_timeout_per_gib_s",
                                       "s per GiB", lo=0.0, hi=1e9, lo_open=True))
+        if self.progress_timeout_s is not None:
+            object.__setattr__(self, "progress_timeout_s",
+                               v.real(self.progress_timeout_s, "progress_timeout_s", "s", lo=0.0, hi=1e9,
+                                      lo_open=True))
         object.__setattr__(self, "completion_timeout_min_gib",
                            v.real(self.completion_timeout_min_gib, "completion_timeout_min_gib", "GiB",
                                   lo=0.0, hi=1e6))
@@ -251,7 +262,8 @@ _SOURCES = {
     "kubevirt": ("KubeVirt MigrationConfiguration defaults: parallelOutboundMigrationsPerNode 2, "
                  "parallelMigrationsPerCluster 5, completionTimeoutPerGiB 800 s (the migration is cancelled); "
                  "kubevirt pkg/virt-config/virt-config.go; OpenShift Virtualization docs, 'Live migration limits "
-                 "and timeouts'. progressTimeout (150 s) is not modelled."),
+                 "and timeouts'; progressTimeout 150 s (cancelled when the remaining data reaches no new minimum "
+                 "for that long; modelled with the kernel's run-time controls)."),
     "nova": ("OpenStack Nova: [DEFAULT] max_concurrent_live_migrations = 1; [libvirt] "
              "live_migration_completion_timeout = 800 s per GiB of RAM + disk with a lower bound of 2 GiB, "
              "live_migration_timeout_action = abort (Nova configuration reference)."),
@@ -289,7 +301,8 @@ def preset(name: str, host: Host | None = None) -> Orchestrator:
     name = v.choice(str(name).strip().lower(), "preset", PRESETS)
     src = _SOURCES[name]
     if name == "kubevirt":
-        return Orchestrator("kubevirt", 2, 5, completion_timeout_per_gib_s=800.0, source=src)
+        return Orchestrator("kubevirt", 2, 5, completion_timeout_per_gib_s=800.0, progress_timeout_s=150.0,
+                            source=src)
     if name == "nova":
         return Orchestrator("nova", 1, completion_timeout_per_gib_s=800.0, completion_timeout_min_gib=2.0,
                             source=src)
@@ -520,10 +533,18 @@ def _schedule_mean(schedule, duration_s):
 
 
 def _simulate_vm(job):
-    """One VM under a rate schedule: ``(DrainVM, link, schedule, postcopy, seed) -> MigrationResult``."""
+    """One VM under a rate schedule.
+
+    ``job`` is ``(DrainVM, link, schedule, postcopy, seed)`` or, with the
+    orchestrator's timeouts, ``(..., completion_timeout_s, progress_timeout_s)``
+    (None: none).  With the kernel's run-time controls the timeouts abort the
+    migration at a bitmap sync (``outcome == 'aborted'``); otherwise the drain
+    checks the completion timeout itself.
+    """
     from .simulate import simulate
     from .vm import Switchover
-    d, link, schedule, postcopy, seed = job
+    d, link, schedule, postcopy, seed = job[:5]
+    completion_s, progress_s = (tuple(job[5:7]) + (None, None))[:2]
     aids = None
     if postcopy:
         from .aids import PostCopy
@@ -532,7 +553,12 @@ def _simulate_vm(job):
     policy = d.policy.with_(final_bandwidth_bps=schedule[-1][1])
     Controls = _controls_class()
     if Controls is not None:
-        pol = policy.with_(controls=Controls(rate_schedule=tuple(schedule)))
+        ctl = {"rate_schedule": tuple(schedule)}
+        if completion_s is not None:
+            ctl.update(completion_timeout_s=completion_s, completion_action="abort")
+        if progress_s is not None:
+            ctl.update(progress_timeout_s=progress_s, progress_action="abort")
+        pol = policy.with_(controls=Controls(**ctl))
         return simulate(d.vm, d.workload, link, pol, seed=seed, switchover=Switchover(), aids=aids)
     rate = schedule[0][1]
     res = None
@@ -715,13 +741,19 @@ def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "a
         if key not in cache:
             if len(cache) > 4 * limit + 16:
                 cache.clear()
-            cache[key] = _simulate_vm((specs[i], a["link"], a["schedule"], postcopy, seed + i))
+            tmo = orchestrator.timeout_s(vms[i].vm.memory_bytes)
+            cache[key] = _simulate_vm((specs[i], a["link"], a["schedule"], postcopy, seed + i,
+                                       tmo if math.isfinite(tmo) else None, orchestrator.progress_timeout_s))
         res = cache[key]
         tmo = orchestrator.timeout_s(vms[i].vm.memory_bytes)
-        aborted = res.precopy_time_s > tmo
+        if getattr(res, "outcome", "") == "aborted":           # the kernel's run-time controls aborted it
+            aborted, end = True, res.total_time_s
+        else:
+            aborted = res.precopy_time_s > tmo
+            end = tmo if aborted else res.total_time_s
         a["result"], a["aborted"] = res, aborted
         # a migration cannot end before the moment its share changed (the mean-rate model is not causal)
-        a["end"] = max(t, a["start"] + (tmo if aborted else res.total_time_s))
+        a["end"] = max(t, a["start"] + end)
 
     pending = list(queue)
     while pending or active:

@@ -81,7 +81,7 @@ def test_fair_share_examples_and_errors():
 
 def fluid_vm(job):
     """An idle guest as a fluid: memory bytes at the schedule's rates, nothing else."""
-    d, link, schedule, postcopy, seed = job
+    d, link, schedule, postcopy, seed = job[:5]
     left = d.vm.memory_bytes * 8.0
     for k, (t, r) in enumerate(schedule):
         t_next = schedule[k + 1][0] if k + 1 < len(schedule) else math.inf
@@ -208,8 +208,11 @@ def test_completion_timeout_aborts_and_frees_the_slot():
     orch = D.Orchestrator("strict", 1, completion_timeout_per_gib_s=20.0)
     r = D.drain(vms, "1GbE", orchestrator=orch)
     busy, idle = r.rows
-    assert busy["verdict"] == "aborted" and busy["downtime_ms"] == 0.0 and busy["end_s"] == pytest.approx(20.0)
-    assert idle["start_s"] == pytest.approx(20.0) and idle["verdict"] == "converged"
+    assert busy["verdict"] == "aborted" and busy["downtime_ms"] == 0.0
+    # aborted at the timeout (or, with the kernel's run-time controls, at the first bitmap sync after it)
+    rounds = r.results["busy"].rounds
+    assert 20.0 <= busy["end_s"] <= 20.0 + rounds["duration_s"].max() * (1 + IDENTITY_RTOL)
+    assert idle["start_s"] == busy["end_s"] and idle["verdict"] == "converged"
     assert r.n_aborted == 1
     free = D.drain(vms, "1GbE", max_parallel=1)
     assert free.rows[0]["verdict"] == "not_converged" and free.n_not_converged == 1
