@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 #: public submodules, imported on first access (``pc.workloads``, ``pc.policies``, ...)
 _SUBMODULES = ("aids", "analytic", "datasets", "figures", "linkfit", "links", "plotting", "policies", "predict",
                "results", "storage", "sweeps", "units", "validation", "vm", "widgets", "workload_fit",
-               "workloads")
+               "workloads", "drain", "calibration", "hypervisors", "scenario")
 #: public names -> the submodule that defines them
 _NAMES = {
     "VM": "vm", "Switchover": "vm", "Link": "links", "predict_table": "predict",
@@ -41,7 +41,7 @@ _NAMES = {
 __all__ = [
     "VM", "Switchover", "Link", "simulate", "warmup", "Prepared", "MigrationResult", "RoundTable",
     "workloads", "policies", "aids", "storage", "analytic", "units", "links", "datasets", "linkfit",
-    "workload_fit", "validation", "predict_table",
+    "workload_fit", "validation", "predict_table", "drain",
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
 ]
 
@@ -61,19 +61,24 @@ def __dir__():
     return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
 
 
-class _Package(types.ModuleType):
-    """``pc.simulate`` is the function, although ``precopy.simulate`` is also a submodule:
-    importing the submodule (which the import system records as an attribute of the
-    package) must not replace the function."""
+def _function_over_submodule(name):
+    """A package property: ``pc.<name>`` is the function ``precopy.<name>.<name>``, although
+    ``precopy.<name>`` is also a submodule (which the import system records as an attribute
+    of the package when it is imported): that must not replace the function."""
 
-    @property
-    def simulate(self):
-        return importlib.import_module(".simulate", __name__).simulate
+    def get(self):
+        return getattr(importlib.import_module(f".{name}", __name__), name)
 
-    @simulate.setter
-    def simulate(self, value):
+    def set_(self, value):
         if not isinstance(value, types.ModuleType):     # the import system setting the submodule
-            raise AttributeError("precopy.simulate is the simulate() function; it cannot be replaced")
+            raise AttributeError(f"precopy.{name} is the {name}() function; it cannot be replaced")
+
+    return property(get, set_)
+
+
+class _Package(types.ModuleType):
+    simulate = _function_over_submodule("simulate")
+    warmup = _function_over_submodule("warmup")
 
 
 sys.modules[__name__].__class__ = _Package

@@ -51,9 +51,10 @@ def _index(name, fields):
     return namedtuple(name, fields)(*range(len(fields)))
 
 
-#: Columns of the per-round table, in :class:`precopy.RoundTable`'s names.
+#: Columns of the per-round table, in :class:`precopy.RoundTable`'s names (the
+#: rate in bytes/s: :func:`precopy.results.assemble` reports it in bit/s).
 TABLE_COLUMNS = ("start_s", "duration_s", "pages_sent", "pages_skipped", "pages_dirtied", "bytes_sent", "writes",
-                 "throttle", "stop_copy", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "postcopy", "rate_bps")
+                 "throttle", "stop_copy", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "postcopy", "rate_Bps")
 COL = _index("Col", TABLE_COLUMNS)
 N_COLS = len(TABLE_COLUMNS)
 #: Scalar outputs of :func:`simulate_kernel`.
@@ -722,7 +723,7 @@ def _price_set(first, final, dirty, n_pages, n_zero, gen, buf, wc, cost, out):
 
 @njit(**_INLINE)
 def _row(table, r, start, dur, sent, skipped, dirtied, nbytes, writes, throttle, stop_copy, cpu_thr, lost,
-         hits, postcopy, rate_bps):
+         hits, postcopy, rate_Bps):
     """Write row ``r`` of the per-round table."""
     table[r, COL.start_s] = start
     table[r, COL.duration_s] = dur
@@ -737,7 +738,7 @@ def _row(table, r, start, dur, sent, skipped, dirtied, nbytes, writes, throttle,
     table[r, COL.guest_lost_s] = lost
     table[r, COL.xbzrle_hits] = hits
     table[r, COL.postcopy] = postcopy
-    table[r, COL.rate_bps] = rate_bps
+    table[r, COL.rate_Bps] = rate_Bps
 
 
 # --- one round of each engine --------------------------------------------------------------------
@@ -912,9 +913,10 @@ def _postcopy(R, tau, pd, wp, ws, cost, out):
     return t_end
 
 
-# state of the slowdown aids between syncs
-AST_CNT, AST_T_LAST, AST_DIRTY, AST_XFER, AST_P, AST_DL_ON, AST_MAX_THR = range(7)
-N_AST = 7
+#: state of the slowdown aids between syncs (a float array, these positions)
+AID_STATE = ("cnt", "t_last", "dirty", "xfer", "p", "dl_on", "max_thr")
+AST = _index("AidState", AID_STATE)
+N_AST = len(AID_STATE)
 
 
 @njit(**NJIT)
@@ -933,17 +935,17 @@ def _aid_sync(aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_byt
             gn = g * aid.sdps_ratio * (page_bytes / t_full) / (dirtied * page_bytes / dur)
             g = gn if gn < 1.0 else 1.0
     else:
-        ast[AST_DIRTY] += dirtied
-        ast[AST_XFER] += rbytes
-        if t > ast[AST_T_LAST] + aid.interval:
-            d_bytes = ast[AST_DIRTY] * page_bytes
-            thr_bytes = ast[AST_XFER] * aid.trigger
+        ast[AST.dirty] += dirtied
+        ast[AST.xfer] += rbytes
+        if t > ast[AST.t_last] + aid.interval:
+            d_bytes = ast[AST.dirty] * page_bytes
+            thr_bytes = ast[AST.xfer] * aid.trigger
             if d_bytes > thr_bytes:
-                ast[AST_CNT] += 1.0
-                if ast[AST_CNT] >= 2.0:
-                    ast[AST_CNT] = 0.0
+                ast[AST.cnt] += 1.0
+                if ast[AST.cnt] >= 2.0:
+                    ast[AST.cnt] = 0.0
                     if aid.mode == AID_AUTOCONVERGE:
-                        p = ast[AST_P]
+                        p = ast[AST.p]
                         if p == 0.0:
                             p = aid.initial
                         else:
@@ -956,21 +958,21 @@ def _aid_sync(aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_byt
                             p = p + inc
                             if p > aid.max:
                                 p = aid.max
-                        ast[AST_P] = p
+                        ast[AST.p] = p
                         g = 1.0 - p
                     else:
-                        ast[AST_DL_ON] = 1.0
-            ast[AST_T_LAST] = t
-            ast[AST_DIRTY] = 0.0
-            ast[AST_XFER] = 0.0
-        if ast[AST_DL_ON] > 0.0 and writes > 0 and tau1 > tau0:
+                        ast[AST.dl_on] = 1.0
+            ast[AST.t_last] = t
+            ast[AST.dirty] = 0.0
+            ast[AST.xfer] = 0.0
+        if ast[AST.dl_on] > 0.0 and writes > 0 and tau1 > tau0:
             natural = writes / (tau1 - tau0)
             current = natural * g
             if abs(current - aid.dl_cap) > aid.dl_tol:
                 gn = aid.dl_cap / natural
                 g = gn if gn < 1.0 else 1.0
-    if 1.0 - g > ast[AST_MAX_THR]:
-        ast[AST_MAX_THR] = 1.0 - g
+    if 1.0 - g > ast[AST.max_thr]:
+        ast[AST.max_thr] = 1.0 - g
     return g
 
 
@@ -1055,7 +1057,7 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
             lost = (1.0 - g) * _tau_at(t1, t0, 0.0, seg, 1.0, clk.thr_t, clk.thr_f)
             out[OUT.lost] += lost
         _row(table, rows, t0, dur, sent, skipped, dirtied, rbytes, writes, throttle_now, 0.0, 1.0 - g, lost,
-             hits, 0.0, rate * clk.rate_f[rseg] * 8.0)
+             hits, 0.0, rate * clk.rate_f[rseg])
         rows += 1
         first = False
         prev_dirty = dirty
@@ -1072,7 +1074,7 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
                     rate = cost.rate
             if aid.mode != AID_NONE:   # guest-slowdown aids act at the sync
                 g = _aid_sync(aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, cost.t_full)
-    out[OUT.max_thr] = ast[AST_MAX_THR]
+    out[OUT.max_thr] = ast[AST.max_thr]
     out[OUT.t_stop] = t
     out[OUT.reason] = reason
     if reason == R_POSTCOPY:    # ---- the VM resumes on the destination ----------------------
@@ -1086,7 +1088,7 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
             return STOPPED
         # the caller adds the switchover blackout to the start
         _row(table, rows, t, pc_dur, dirty, 0, 0, out[OUT.pc_bytes], out[OUT.pc_writes], 1.0, 0.0, 0.0,
-             out[OUT.pc_stall], 0, 1.0, cost.frate * 8.0)
+             out[OUT.pc_stall], 0, 1.0, cost.frate)
         rows += 1
         out[OUT.total_bytes] = total_bytes + out[OUT.pc_bytes]
         out[OUT.total_pages] = total_pages + dirty
@@ -1100,7 +1102,7 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
         if dirty > 0:
             if rows >= cap:
                 return -1
-            _row(table, rows, t, ftime, dirty, 0, 0, fbytes, 0, 0.0, 1.0, 0.0, 0.0, fhits, 0.0, cost.frate * 8.0)
+            _row(table, rows, t, ftime, dirty, 0, 0, fbytes, 0, 0.0, 1.0, 0.0, 0.0, fhits, 0.0, cost.frate)
             rows += 1
         out[OUT.final_pages] = dirty
         out[OUT.final_bytes] = fbytes

@@ -205,7 +205,7 @@ def stop_rule_numbers(policy, page_bytes, n_pages, aids=(), round_guard=None) ->
         max_data_pages=-1.0 if policy.max_data_factor is None else float(np.floor(policy.max_data_factor * n_pages)),
         timeout_s=float(policy.timeout_s),
         round_guard=int(MAX_ROUNDS_GUARD if round_guard is None else round_guard),
-        ar_on=ar is not None, ar_max=0.0 if ar is None else ar.max_bps / 8.0,
+        ar_on=ar is not None, ar_max=0.0 if ar is None else ar.max_Bps,
         pc_on=pc is not None, pc_after=0 if pc is None or pc.after_rounds is None else int(pc.after_rounds),
         pc_noprog=bool(pc is not None and pc.on_no_progress),
         pc_minprog=0.0 if pc is None else float(pc.min_progress),

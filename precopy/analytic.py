@@ -814,7 +814,7 @@ def _engine(kind, sc, rule, table, out):
             table[rows, _C_WRITES] = writes
             table[rows, _C_FINAL] = 0.0
             table[rows, _C_SKIP] = visited - sent
-            table[rows, _C_RATE] = rate_Bps * clk.rate_f[rseg] * 8.0
+            table[rows, _C_RATE] = rate_Bps * clk.rate_f[rseg]
         rows += 1
         first = False
         prev_dirty = dirty
@@ -886,8 +886,8 @@ def _base(policy, clk, *, n_pages=0.0, n_zero=0.0, page_bytes=4096.0, w=0.0, rat
     return EngineScenario(
         float(n_pages), float(n_zero), float(page_bytes), float(policy.header_bytes), float(w), float(rate_Bps),
         float(decision_Bps), policy.switchover_bandwidth_bps is None, bool(policy.check_before_first_round),
-        bool(policy.page_skip), ar is not None, 0.0 if ar is None else ar.min_bps / 8.0,
-        0.0 if ar is None else ar.increment_bps / 8.0, clk, float(hot_pages), float(hot_rate), float(cold_rate),
+        bool(policy.page_skip), ar is not None, 0.0 if ar is None else ar.min_Bps,
+        0.0 if ar is None else ar.increment_Bps, clk, float(hot_pages), float(hot_rate), float(cold_rate),
         float(seq_pages), z if g_cnt is None else g_cnt, z if g_logq is None else g_logq)
 
 
@@ -1161,8 +1161,8 @@ def _result(kind, sc: _Scenario, total_live_s, final_pages, final_bytes, reason,
     final_s = final_bytes / sc.final_Bps
     cols["duration_s"] = np.where(final, final_s, cols["duration_s"])
     cols["throttle"] = np.where(final, 0.0, 1.0)
-    if "rate_bps" in cols:
-        cols["rate_bps"] = np.where(final, sc.final_Bps * 8.0, cols["rate_bps"])
+    if "rate_Bps" in cols:
+        cols["rate_Bps"] = np.where(final, sc.final_Bps, cols["rate_Bps"])
     k = len(final)
     cols.setdefault("pages_skipped", np.zeros(k))
     fields = assemble(reason=int(reason), t_stop_s=total_live_s, final_transfer_s=final_s, final_pages=final_pages,
@@ -1195,7 +1195,7 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
     tb = table[:rows]
     cols = {"start_s": tb[:, _C_START], "duration_s": tb[:, _C_DUR], "pages_sent": tb[:, _C_SENT],
             "pages_skipped": tb[:, _C_SKIP], "pages_dirtied": tb[:, _C_DIRTIED], "bytes_sent": tb[:, _C_BYTES],
-            "writes": tb[:, _C_WRITES], "rate_bps": tb[:, _C_RATE], "stop_copy": tb[:, _C_FINAL] > 0}
+            "writes": tb[:, _C_WRITES], "rate_Bps": tb[:, _C_RATE], "stop_copy": tb[:, _C_FINAL] > 0}
     return _result(kind, sc, out[_O_T_STOP], out[_O_FINAL_PAGES], out[_O_FINAL_BYTES],
                    int(out[_O_REASON]), out[_O_TOTAL_BYTES], out[_O_TOTAL_PAGES], cols)
 

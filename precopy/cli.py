@@ -33,6 +33,7 @@ COMMANDS = {
                                          "hypervisor presets to the published rows"),
     "fit-links": ("precopy.linkfit", "re-fit the link model to the published throughputs and rewrite the profiles"),
     "storage": ("precopy.storage", "simulate a Storage VMotion (snapshot, dirty block tracking, I/O mirroring)"),
+    "drain": ("precopy.drain", "simulate draining a host: VMs share its links under an orchestrator's limits"),
     "figures": ("precopy.figures", "redraw every figure of the notebooks (PNG + PDF, deterministic, with a manifest)"),
 }
 

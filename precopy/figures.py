@@ -864,6 +864,13 @@ def link_fit(max_streams=16):
     return plot_link_fit(fit.points, fit.fitted_gbps, profiles(), max_streams=max_streams)
 
 
+@register("07_host_drain.ipynb", quick={"order": "as-listed"})
+def drain_gantt(vms="examples/drain_vms.csv", link="25GbE", max_parallel=2, order="largest-first", seed=0):
+    """Gantt chart of draining the example fleet: live, paused and post-copy phases per VM."""
+    from .drain import drain_gantt as draw
+    return draw(vms=vms, link=link, max_parallel=max_parallel, order=order, seed=seed)
+
+
 # ---------------------------------------------------------------------------------------------
 # command line
 

@@ -65,6 +65,19 @@ class AdaptiveRate:
         if self.max_bps < self.min_bps:
             raise ValueError(f"max_bps (bit/s) must be >= min_bps={self.min_bps:g}; got {self.max_bps:g}")
 
+    # the same rates in bytes/s, as the round engines count
+    @property
+    def min_Bps(self) -> float:
+        return self.min_bps / 8.0
+
+    @property
+    def increment_Bps(self) -> float:
+        return self.increment_bps / 8.0
+
+    @property
+    def max_Bps(self) -> float:
+        return self.max_bps / 8.0
+
 
 def _schedule(pts, name, value_name, unit, lo, hi, lo_open=False):
     """A piecewise-constant schedule ``[(start_s, value), ...]`` as a tuple of float pairs."""

@@ -407,7 +407,7 @@ def _check_ids(scenarios):
         seen[s.scenario] = s.row
 
 
-def predict_table(table, *, progress: bool = False) -> list[dict]:
+def predict_table(table, *, progress: bool = False, n_jobs: int | None = 1) -> list[dict]:
     """Predict every row of a scenario table.
 
     Parameters
@@ -415,7 +415,10 @@ def predict_table(table, *, progress: bool = False) -> list[dict]:
     table : list of dict, dict of columns, or pandas.DataFrame
         Rows with the columns of :data:`INPUT_COLUMNS` (see the module docs).
     progress : bool, default False
-        Print one line per finished row on stderr.
+        Print one line per finished row on stderr (a progress bar with ``n_jobs != 1``).
+    n_jobs : int or None, default 1
+        Worker processes, as in scikit-learn (-1: every CPU); see
+        :func:`precopy.sweeps.parallel_map`.  The result does not depend on it.
 
     Returns
     -------
@@ -438,6 +441,9 @@ def predict_table(table, *, progress: bool = False) -> list[dict]:
     rows = _rows_of(table)
     scenarios = [parse_scenario(r, row=i) for i, r in enumerate(rows, start=1)]
     _check_ids(scenarios)
+    if n_jobs != 1:
+        from .sweeps import parallel_map
+        return parallel_map(predict_scenario, scenarios, n_jobs=n_jobs, progress=bool(progress), desc="rows")
     out = []
     for sc in scenarios:
         out.append(predict_scenario(sc))

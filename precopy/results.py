@@ -284,7 +284,8 @@ def assemble(*, reason: int, t_stop_s: float, final_transfer_s: float, final_pag
     One place for the downtime sum, ``total_time_s``, ``converged``, ``outcome``
     and the per-round table, used by the simulator, the analytic models and
     storage.  ``columns`` are the engine's per-round columns (any subset of
-    :data:`ROUND_COLUMNS`, in any order); post-copy rows are moved after the
+    :data:`ROUND_COLUMNS`, in any order; ``rate_Bps`` in bytes/s becomes
+    ``rate_bps``); post-copy rows are moved after the
     switchover blackout.  ``integral``: page counts are whole numbers (the
     simulator) rather than expectations (the models).  Returns a dict of
     keyword arguments for :class:`MigrationResult` (or a model's result class).
@@ -293,6 +294,9 @@ def assemble(*, reason: int, t_stop_s: float, final_transfer_s: float, final_pag
     parts = downtime_parts(name, final_transfer_s, switchover, final_rate_bps / 8.0)
     downtime = parts["final_transfer_s"] + parts["device_state_s"] + parts["resume_s"] + parts["announce_s"]
     cols = {}
+    columns = dict(columns)
+    if "rate_Bps" in columns:        # engines count in bytes/s; results report bit/s
+        columns["rate_bps"] = np.asarray(columns.pop("rate_Bps")) * 8.0
     k = len(next(iter(columns.values())))
     for c in ROUND_COLUMNS:
         if c not in columns:

@@ -243,8 +243,8 @@ class Prepared:
             order=int(K.xen_order(self.vm.n_pages)), check_first=bool(pol.check_before_first_round),
             decision_Bps=float(self.rates.decision_Bps),
             decision_follows_rate=pol.switchover_bandwidth_bps is None,
-            ar_on=ar is not None, ar_min=0.0 if ar is None else ar.min_bps / 8.0,
-            ar_inc=0.0 if ar is None else ar.increment_bps / 8.0)
+            ar_on=ar is not None, ar_min=0.0 if ar is None else ar.min_Bps,
+            ar_inc=0.0 if ar is None else ar.increment_Bps)
 
     def override_costs(self, decision_bps: float | None = None, **costs) -> None:
         """Replace per-page costs (fields of :class:`precopy._kernel.Costs`, bytes

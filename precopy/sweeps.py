@@ -1,11 +1,27 @@
-"""Sweeps: many migrations over a grid of parameters, run on worker threads.
+"""Sweeps: many migrations over a grid of parameters, on every core or on a Dask cluster.
 
-A sweep builds one :class:`precopy.Prepared` scenario per grid point and runs
-them all with the same seed (common random numbers, so curves are smooth and a
-difference between two points is the parameter's effect, not noise).  The
-compiled kernel releases the GIL, so the points run in parallel on a thread
-pool; every point is independent of every other, so the result is the same on
-any number of threads.
+A sweep builds one scenario per grid point and runs them all with the same seed
+(common random numbers, so curves are smooth and a difference between two
+points is the parameter's effect, not noise).  The seed belongs to the
+scenario, never to the worker, and every point is independent of every other,
+so the result is the same bit for bit whatever runs it:
+
+* ``n_jobs`` (as in scikit-learn: ``-1`` every CPU, ``-2`` all but one,
+  ``None`` the active :func:`joblib.parallel_config`'s count, 1 outside one)
+  worker processes of joblib's ``loky`` backend by default.  A worker receives
+  the scenario (plain dataclasses) and the name of a function of this package;
+  it imports the package, and numba loads the compiled kernels from its on-disk
+  cache instead of compiling them again (a pickled compiled function would be
+  recompiled in every worker);
+* ``backend=`` any joblib backend: ``"threading"`` (the kernel releases the
+  GIL), or ``"dask"`` inside a :class:`distributed.Client`;
+* ``client=`` a :class:`distributed.Client`: the scenarios become Dask futures
+  on its cluster (install the ``precopy[dask]`` extra).
+
+``progress=True`` draws a tqdm bar (a widget in notebooks), or Dask's own
+progress bar with ``client=``; a callable ``progress(done, total)`` is called
+as scenarios finish.  :func:`parallel_map` is the one engine all of them use
+(:func:`precopy.predict.predict_table` and :func:`precopy.drain.compare` too).
 
 :func:`wws_sweep` varies the writable working-set size across links and
 policies; :func:`convergence_grid` varies guest write rate and link bandwidth.
@@ -15,7 +31,6 @@ Both return a :class:`Sweep`: arrays shaped like the grid plus its axes.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +44,8 @@ from .units import Gbps
 from .vm import VM, Switchover
 from .workloads import HotCold
 
-__all__ = ["Sweep", "ModelSweep", "run_all", "wws_sweep", "convergence_grid", "model_sweep", "ethernet_links",
+__all__ = ["Sweep", "ModelSweep", "parallel_map", "run_all", "wws_sweep", "convergence_grid", "model_sweep",
+           "ethernet_links",
            "default_policies",
            "METRICS"]
 
@@ -190,29 +206,201 @@ def _threads(threads, n):
     return v.integer(threads, "threads", "worker threads", lo=1, hi=1024)
 
 
-def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None) -> list[MigrationResult]:
-    """Run many scenarios on a thread pool, results in input order.
+def _check_n_jobs(n_jobs):
+    if n_jobs is None:
+        return None
+    n = v.integer(n_jobs, "n_jobs", "worker processes (-1: every CPU)", lo=-1024, hi=1024)
+    if n == 0:
+        raise ValueError("n_jobs (worker processes) must be a non-zero integer in [-1024, 1024] "
+                         "(-1: every CPU, -2: all but one); got 0")
+    return n
+
+
+def _progress_callback(progress, total, desc):
+    """``(callback(done), close())`` for ``progress`` in {None, False, True, callable}."""
+    if progress is None or progress is False:
+        return None, lambda: None
+    if progress is True:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, desc=desc, unit="scenario", leave=False)
+
+        def tick(done):
+            bar.update(done - bar.n)
+        return tick, bar.close
+    if callable(progress):
+        return (lambda done: progress(done, total)), lambda: None
+    raise ValueError(f"progress must be True, False, None or a callable(done, total); got {progress!r}")
+
+
+def parallel_map(fn, items, *, n_jobs: int | None = -1, backend: str | None = None, client=None,
+                 progress=None, desc: str = "precopy", threads: int | None = None) -> list:
+    """``[fn(x) for x in items]`` on worker processes, threads or a Dask cluster, in input order.
+
+    Parameters
+    ----------
+    fn : callable
+        A function defined at module level (workers import it by name).
+    items : sequence
+        Its arguments, one per call; each must pickle (plain dataclasses and arrays do).
+    n_jobs : int or None, default -1
+        Workers, as in scikit-learn: ``-1`` one per CPU, ``-2`` all but one,
+        ``None`` the count of the active :func:`joblib.parallel_config` (1
+        outside one).  One worker, or one item, runs in this process.
+    backend : str or None
+        A joblib backend name (``"loky"``, ``"threading"``, ``"dask"``...);
+        default: the active :func:`joblib.parallel_config`'s, ``"loky"`` outside one.
+    client : distributed.Client, optional
+        Run every item as a Dask future on this client's cluster instead
+        (``n_jobs`` and ``backend`` are then not used).
+    progress : bool, callable(done, total) or None
+        True: a tqdm progress bar (Dask's progress bar with ``client``); a
+        callable is called with the count of finished items.  An exception it
+        raises abandons the items not yet started.
+    desc : str
+        Label of the progress bar.
+    threads : int, optional
+        Run on this many threads of this process (the ``"threading"`` backend).
+
+    Returns
+    -------
+    list
+        ``fn(item)`` for each item, in input order.  Identical whatever the
+        backend and the number of workers, as long as ``fn`` is deterministic.
+
+    Examples
+    --------
+    >>> parallel_map(abs, [-1, 2, -3], n_jobs=1)
+    [1, 2, 3]
+    """
+    items = list(items)
+    n = len(items)
+    n_jobs = _check_n_jobs(n_jobs)
+    if backend is not None and not isinstance(backend, str):
+        raise ValueError(f"backend must be a joblib backend name such as 'loky', 'threading' or 'dask'; "
+                         f"got {backend!r}")
+    tick, close = _progress_callback(progress, n, desc)
+    try:
+        if client is not None:
+            return _dask_map(fn, items, client, progress, tick)
+        if threads is not None:
+            backend, n_jobs = "threading", _threads(threads, n)
+        import joblib
+        # the backend goes through parallel_config: Parallel(backend="dask") fails on some joblib/dask pairs
+        with joblib.parallel_config(backend=backend) if backend is not None else _nullcontext():
+            workers = joblib.effective_n_jobs(n_jobs)
+            if workers == 1 or n <= 1:
+                out = []
+                for i, x in enumerate(items):
+                    out.append(fn(x))
+                    if tick is not None:
+                        tick(i + 1)
+                return out
+            par = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+            gen = par(joblib.delayed(fn)(x) for x in items)
+            out = []
+            try:
+                for r in gen:
+                    out.append(r)
+                    if tick is not None:
+                        tick(len(out))
+            except BaseException:
+                import warnings
+                with warnings.catch_warnings():       # joblib reports the tasks it cancels: that is the point
+                    warnings.simplefilter("ignore")
+                    gen.close()
+                raise
+            return out
+    finally:
+        close()
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _dask_map(fn, items, client, progress, tick):
+    try:
+        from distributed import as_completed
+    except ImportError:
+        raise ValueError("client= needs dask.distributed; install the precopy[dask] extra") from None
+    if not hasattr(client, "map") or not hasattr(client, "gather"):
+        raise ValueError(f"client must be a distributed.Client; got {type(client).__name__}")
+    futures = client.map(fn, items, pure=False)
+    try:
+        if progress is True:
+            from distributed import progress as dask_progress
+            dask_progress(futures)
+        elif tick is not None:
+            for done, _ in enumerate(as_completed(futures), start=1):
+                tick(done)
+        return client.gather(futures)
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def _check_scenarios(scenarios):
+    if isinstance(scenarios, (str, bytes)) or not hasattr(scenarios, "__iter__"):
+        raise ValueError(f"scenarios must be a sequence of precopy.Prepared or (vm, workload, link, policy"
+                         f"[, switchover]) tuples; got {type(scenarios).__name__}")
+    items = list(scenarios)
+    for i, s in enumerate(items):
+        if isinstance(s, Prepared):
+            continue
+        if not isinstance(s, tuple) or len(s) not in (4, 5):
+            raise ValueError(f"scenarios[{i}] must be a precopy.Prepared or a tuple (vm, workload, link, "
+                             f"policy[, switchover]); got {s!r}")
+        try:
+            Prepared(*s)      # validates; its zeroed buffers are never touched and freed at once
+        except ValueError as e:
+            raise ValueError(f"scenarios[{i}]: {e}") from None
+    return items
+
+
+def _run_one(job):
+    """Run one scenario tuple with its seed (module level: workers import it by name)."""
+    spec, seed = job
+    return (spec if isinstance(spec, Prepared) else Prepared(*spec)).run(seed)
+
+
+def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None, *, n_jobs: int | None = -1,
+            backend: str | None = None, client=None) -> list[MigrationResult]:
+    """Run many scenarios on every core (or a Dask cluster), results in input order.
 
     Parameters
     ----------
     scenarios : sequence of Prepared or of tuples
-        Each item a :class:`precopy.Prepared`, or a tuple ``(vm, workload, link,
-        policy)`` or ``(vm, workload, link, policy, switchover)``.  Tuples are all
-        validated before anything runs, then prepared one by one on the workers,
-        so that only as many page bitmaps exist at once as there are threads.
+        Each item a tuple ``(vm, workload, link, policy)`` or ``(vm, workload,
+        link, policy, switchover)``, or a :class:`precopy.Prepared`.  Tuples are
+        all validated before anything runs, then prepared one by one on the
+        workers, so that only as many page bitmaps exist at once as there are
+        workers.  A :class:`~precopy.Prepared` owns its buffers and runs on a
+        thread of this process: with any of them the sweep runs on threads.
     seed : int, default 0
-        Seed for every scenario (common random numbers).
+        Seed of every scenario (common random numbers).  It belongs to the
+        scenario, never to a worker.
     threads : int or None
-        Worker threads; default: one per CPU, at most one per scenario.  The
-        result does not depend on it: every scenario is independent.
-    progress : callable(done, total) or None
-        Called in order after each finished scenario, from the calling thread.
-        An exception it raises abandons the rest: scenarios not yet started are
+        Run on this many threads instead of processes (the kernel releases the GIL).
+    progress : bool, callable(done, total) or None
+        True: a progress bar (tqdm; Dask's with ``client``).  A callable is
+        called in order after each finished scenario, from the calling thread;
+        an exception it raises abandons the rest: scenarios not yet started are
         cancelled, running ones finish, and the exception propagates.
+    n_jobs : int or None, default -1
+        Worker processes as in scikit-learn (see :func:`parallel_map`).
+    backend : str or None
+        A joblib backend name; default ``"loky"`` (processes).
+    client : distributed.Client, optional
+        Run on this Dask cluster.
 
     Returns
     -------
     list of MigrationResult
+        The same, bit for bit, whatever ``n_jobs``, ``threads``, ``backend`` or ``client``.
 
     Raises
     ------
@@ -228,47 +416,11 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None)
     [1, 1]
     """
     seed = v.seed(seed)
-    v.callback(progress, "progress")
-    if isinstance(scenarios, (str, bytes)) or not hasattr(scenarios, "__iter__"):
-        raise ValueError(f"scenarios must be a sequence of precopy.Prepared or (vm, workload, link, policy"
-                         f"[, switchover]) tuples; got {type(scenarios).__name__}")
-    items = list(scenarios)
-    for i, s in enumerate(items):
-        if isinstance(s, Prepared):
-            continue
-        if not isinstance(s, tuple) or len(s) not in (4, 5):
-            raise ValueError(f"scenarios[{i}] must be a precopy.Prepared or a tuple (vm, workload, link, "
-                             f"policy[, switchover]); got {s!r}")
-        try:
-            Prepared(*s)      # validates; its zeroed buffers are never touched and freed at once
-        except ValueError as e:
-            raise ValueError(f"scenarios[{i}]: {e}") from None
-    n = len(items)
-    nthreads = _threads(threads, n)
-
-    def one(i):
-        s = items[i]
-        return (s if isinstance(s, Prepared) else Prepared(*s)).run(seed)
-
-    out = []
-    if nthreads == 1 or n <= 1:
-        for i in range(n):
-            out.append(one(i))
-            if progress is not None:
-                progress(i + 1, n)
-        return out
-    pool = ThreadPoolExecutor(max_workers=nthreads)
-    try:
-        for i, r in enumerate(pool.map(one, range(n))):
-            out.append(r)
-            if progress is not None:
-                progress(i + 1, n)
-    except BaseException:
-        # e.g. progress() raised to abandon the sweep: start no further scenario
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return out
+    items = _check_scenarios(scenarios)
+    if threads is None and any(isinstance(s, Prepared) for s in items):
+        threads = _threads(None, len(items))
+    return parallel_map(_run_one, [(s, seed) for s in items], n_jobs=n_jobs, backend=backend, client=client,
+                        progress=progress, desc="scenarios", threads=threads)
 
 
 def _collect(results, shape, axes, params) -> Sweep:
@@ -340,7 +492,8 @@ def _timeout(policy, timeout_s):
 def wws_sweep(vm: VM, wws_bytes, writes_per_s: float, links=None, policies=None, *,
               hot_fraction: float = 0.9, seed: int = 0, timeout_s: float | None = None,
               page_skip: bool | None = None, switchover: Switchover | None = None,
-              threads: int | None = None, progress=None) -> Sweep:
+              threads: int | None = None, progress=None, n_jobs: int | None = -1, backend: str | None = None,
+              client=None) -> Sweep:
     """Downtime and total time against writable working-set size.
 
     The guest runs a :class:`~precopy.workloads.HotCold` workload: a share
@@ -368,8 +521,12 @@ def wws_sweep(vm: VM, wws_bytes, writes_per_s: float, links=None, policies=None,
         Overrides every policy's ``page_skip``; None keeps each policy's own.
     switchover : Switchover, optional
     threads : int or None
-        Worker threads (the result does not depend on it).
-    progress : callable(done, total) or None
+        Run on threads instead of processes (the result does not depend on it).
+    progress : bool, callable(done, total) or None
+        A progress bar, or a callback (see :func:`run_all`).
+    n_jobs, backend, client
+        Where the points run: see :func:`parallel_map`.  The result does not
+        depend on them.
 
     Returns
     -------
@@ -403,7 +560,8 @@ def wws_sweep(vm: VM, wws_bytes, writes_per_s: float, links=None, policies=None,
     workloads = [HotCold(wws_bytes=w, hot_fraction=hot_fraction, writes_per_s=writes_per_s) for w in wws]
     scenarios = [(vm, wl, link, pol, switchover)
                  for pol in policies.values() for link in links.values() for wl in workloads]
-    results = run_all(scenarios, seed=seed, threads=threads, progress=progress)
+    results = run_all(scenarios, seed=seed, threads=threads, progress=progress, n_jobs=n_jobs, backend=backend,
+                      client=client)
     axes = {"policy": tuple(policies), "link": tuple(links), "wws_bytes": tuple(wws)}
     params = {"memory_bytes": vm.memory_bytes, "page_bytes": vm.page_bytes, "writes_per_s": writes_per_s,
               "hot_fraction": hot_fraction, "seed": v.seed(seed), "timeout_s": timeout_s,
@@ -414,7 +572,8 @@ def wws_sweep(vm: VM, wws_bytes, writes_per_s: float, links=None, policies=None,
 def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes=None,
                      hot_fraction: float = 0.9, seed: int = 0, timeout_s: float | None = None,
                      mtu: int | None = 1500, switchover: Switchover | None = None,
-                     threads: int | None = None, progress=None) -> Sweep:
+                     threads: int | None = None, progress=None, n_jobs: int | None = -1,
+                     backend: str | None = None, client=None) -> Sweep:
     """Downtime over a grid of guest write rate x link rate, for one policy.
 
     Parameters
@@ -436,7 +595,9 @@ def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes
     mtu : int or None, default 1500
     switchover : Switchover, optional
     threads : int or None
-    progress : callable(done, total) or None
+    progress : bool, callable(done, total) or None
+    n_jobs, backend, client
+        Where the points run: see :func:`parallel_map`.
 
     Returns
     -------
@@ -470,7 +631,8 @@ def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes
     scenarios = [(vm, HotCold(wws_bytes=wws_bytes, hot_fraction=hot_fraction, writes_per_s=x),
                   link, pol, switchover)
                  for x in w for link in links]
-    results = run_all(scenarios, seed=seed, threads=threads, progress=progress)
+    results = run_all(scenarios, seed=seed, threads=threads, progress=progress, n_jobs=n_jobs, backend=backend,
+                      client=client)
     axes = {"writes_per_s": tuple(w), "rate_bps": tuple(r)}
     params = {"memory_bytes": vm.memory_bytes, "page_bytes": vm.page_bytes, "wws_bytes": wws_bytes,
               "hot_fraction": hot_fraction, "policy": pol.name, "seed": v.seed(seed),
@@ -517,7 +679,7 @@ class ModelSweep:
 
 def model_sweep(vm: VM, workloads, link: Link, policy="qemu", *, param: str, values, seeds=3,
                 models=None, switchover: Switchover | None = None, threads: int | None = None,
-                progress=None) -> ModelSweep:
+                progress=None, n_jobs: int | None = -1, backend: str | None = None, client=None) -> ModelSweep:
     """Run :func:`precopy.analytic.compare` at every point of a one-parameter sweep.
 
     Parameters
@@ -537,8 +699,10 @@ def model_sweep(vm: VM, workloads, link: Link, policy="qemu", *, param: str, val
         Analytic models (default: all of :data:`precopy.analytic.MODELS`).
     switchover : Switchover, optional
     threads : int or None
-        Points run in parallel (the result does not depend on it).
-    progress : callable(done, total) or None
+        Run the points on threads instead of processes (the result does not depend on it).
+    progress : bool, callable(done, total) or None
+    n_jobs, backend, client
+        Where the points run: see :func:`parallel_map`.
 
     Returns
     -------
@@ -575,17 +739,9 @@ def model_sweep(vm: VM, workloads, link: Link, policy="qemu", *, param: str, val
     pol = _as_policy(policy, "policy")
     for wl in workloads:                # validate every point before running any
         Prepared(vm, wl, link, pol, switchover)
-    n = len(workloads)
-
-    def one(i):
-        return analytic.compare(vm, workloads[i], link, pol, switchover, seeds=seeds, models=models)
-
-    comps = []
-    with ThreadPoolExecutor(max_workers=_threads(threads, n)) as pool:
-        for i, c in enumerate(pool.map(one, range(n))):
-            comps.append(c)
-            if progress is not None:
-                progress(i + 1, n)
+    jobs = [(vm, wl, link, pol, switchover, seeds, models) for wl in workloads]
+    comps = parallel_map(_compare_one, jobs, n_jobs=n_jobs, backend=backend, client=client, progress=progress,
+                         desc="points", threads=threads)
     metrics = ("total_time_s", "downtime_s", "bytes_sent", "n_rounds")
     sim = {m: np.array([c.simulated[m] for c in comps]) for m in metrics}
     sim.update({m + "_std": np.array([c.simulated[m + "_std"] for c in comps]) for m in metrics})
@@ -607,3 +763,10 @@ def model_sweep(vm: VM, workloads, link: Link, policy="qemu", *, param: str, val
     params = {"memory_bytes": vm.memory_bytes, "policy": pol.name, "link_goodput_bps": link.goodput_bps,
               "seeds": list(comps[0].seeds)}
     return ModelSweep(param=param, values=tuple(values), simulated=sim, models=out, skipped=skipped, params=params)
+
+
+def _compare_one(job):
+    """One point of :func:`model_sweep` (module level: workers import it by name)."""
+    from . import analytic
+    vm, wl, link, pol, switchover, seeds, models = job
+    return analytic.compare(vm, wl, link, pol, switchover, seeds=seeds, models=models)

@@ -201,3 +201,88 @@ def test_model_sweep_rejects_bad_input():
         sweeps.model_sweep(vm, [wl], link, param="writes_per_s", values=[1], models=["exact"])
     with pytest.raises(ValueError, match="param"):
         sweeps.model_sweep(vm, [wl], link, param="", values=[1])
+
+
+# --- backends: processes, threads, Dask -------------------------------------------------------
+
+def _grid(**kw):
+    vm = pc.VM(memory_bytes=pc.MiB(64))
+    return sweeps.convergence_grid(vm, [2e3, 4e4, 3e5], [pc.Gbps(1), pc.Gbps(10)], "qemu", timeout_s=30.0,
+                                   seed=5, **kw)
+
+
+def _same(a, b):
+    for m in sweeps.METRICS:
+        x, y = getattr(a, m), getattr(b, m)
+        assert x.dtype == y.dtype and np.array_equal(x, y), m
+    assert a.axes == b.axes and a.params == b.params
+
+
+@pytest.fixture(scope="module")
+def serial_grid():
+    return _grid(n_jobs=1)
+
+
+def test_processes_and_threads_equal_serial_bit_for_bit(serial_grid):
+    _same(serial_grid, _grid(n_jobs=2))                      # loky worker processes
+    _same(serial_grid, _grid(n_jobs=2, backend="threading"))
+    _same(serial_grid, _grid(threads=3))
+    _same(serial_grid, _grid(n_jobs=-1))
+
+
+def test_dask_local_cluster_equals_serial_bit_for_bit(serial_grid):
+    distributed = pytest.importorskip("distributed")
+    import joblib
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        seen = []
+        _same(serial_grid, _grid(client=client, progress=lambda d, n: seen.append((d, n))))
+        assert seen == [(i, 6) for i in range(1, 7)]
+        with joblib.parallel_config(backend="dask"):
+            _same(serial_grid, _grid(n_jobs=-1))
+        _same(serial_grid, _grid(backend="dask"))
+        _same(serial_grid, _grid(client=client, progress=True))       # Dask's own progress bar
+
+
+def test_workers_load_the_numba_cache_instead_of_compiling():
+    # a fresh worker process (as loky and Dask start them) imports the kernel and loads it from the cache
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    vm = pc.VM(memory_bytes=pc.MiB(4))
+    pc.simulate(vm, pc.workloads.Uniform(writes_per_s=1e3), pc.Link(rate_bps=pc.Gbps(1)), "xen")  # cache on disk
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        hits, misses = ex.submit(_kernel_stats_after_one_run).result()
+    assert misses == 0 and hits >= 1
+
+
+def _kernel_stats_after_one_run():
+    from precopy import _kernel
+    vm = pc.VM(memory_bytes=pc.MiB(4))
+    pc.simulate(vm, pc.workloads.Uniform(writes_per_s=1e3), pc.Link(rate_bps=pc.Gbps(1)), "xen")
+    st = _kernel.simulate_kernel.stats
+    return sum(st.cache_hits.values()), sum(st.cache_misses.values())
+
+
+def test_progress_bar_and_bad_parallel_arguments(serial_grid, capsys):
+    _same(serial_grid, _grid(n_jobs=1, progress=True))
+    with pytest.raises(ValueError, match="n_jobs"):
+        _grid(n_jobs=0)
+    with pytest.raises(ValueError, match="n_jobs"):
+        _grid(n_jobs=1.5)
+    with pytest.raises(ValueError, match="progress"):
+        _grid(n_jobs=1, progress="yes")
+    with pytest.raises(ValueError, match="backend"):
+        _grid(backend=3)
+    with pytest.raises(ValueError, match="client"):
+        _grid(client=object())
+
+
+def test_parallel_map_keeps_order():
+    assert sweeps.parallel_map(abs, range(-20, 0), n_jobs=2) == list(range(20, 0, -1))
+    assert sweeps.parallel_map(abs, [], n_jobs=2) == []
+
+
+def test_predict_table_on_two_processes_equals_serial():
+    rows = [{"scenario": f"r{k}", "memory_mib": 128, "link_gbps": 10, "workload": "hotcold", "wws_mib": 16,
+             "write_mibps": 50 * k, "policy": "qemu", "seeds": 2} for k in range(1, 5)]
+    assert pc.predict_table(rows, n_jobs=2) == pc.predict_table(rows)
