@@ -50,7 +50,7 @@ import numpy as np
 from .units import GiB, KiB, MiB
 
 __all__ = ["example_path", "DirtyRateSample", "DirtyRateReport", "MigrationSnapshot", "read_dirty_rate", "parse_dirty_rate",
-           "read_job_stats", "parse_job_stats", "DirtyRateFit", "fit_dirty_rate"]
+           "read_job_stats", "parse_job_stats", "DirtyRateFit", "fit_dirty_rate", "predict_dirty_rate"]
 
 #: QEMU's default ``sample-pages`` per GiB (``calc-dirty-rate``).
 DEFAULT_SAMPLE_PAGES = 512
@@ -755,3 +755,67 @@ def read_job_stats(path) -> list[MigrationSnapshot]:
     except OSError as e:
         raise ValueError(f"{p}: cannot read the file ({e.strerror})") from None
     return parse_job_stats(text, label=p.name)
+
+
+def predict_dirty_rate(fit: DirtyRateFit, link, policy=None) -> list[dict]:
+    """The analytic saturation model's prediction for the fitted workload, at the fit
+    and at +- 1 standard error of the write rate (the uncertainty band).
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> f = fit_dirty_rate(read_dirty_rate(example_path("qmp_dirty_rate_sampling.json")))
+    >>> rows = predict_dirty_rate(f, pc.Link.from_profile("10GbE"), pc.policies.QEMU(max_bandwidth_bps=None))
+    >>> [r["case"] for r in rows]
+    ['-1 se', 'fit', '+1 se']
+    """
+    from .analytic import saturation
+    from .policies import QEMU
+    from .vm import VM, Switchover
+    vm = VM(memory_bytes=fit.report.memory_bytes, page_bytes=fit.report.page_bytes)
+    pol = QEMU() if policy is None else policy
+    out = []
+    for z, name in ((-1.0, "-1 se"), (0.0, "fit"), (1.0, "+1 se")):
+        a = saturation(vm, fit.workload_at(z), link, pol, Switchover())
+        out.append({"case": name, "write_mibps": float(getattr(fit.workload_at(z), "writes_per_s", 0.0))
+                    * vm.page_bytes / MiB(1), "total_time_s": float(a.total_time_s),
+                    "downtime_s": float(a.downtime_s), "converged": bool(a.converged), "stop_reason": a.stop_reason})
+    return out
+
+
+# --- CLI: precopy dirty-rate ---------------------------------------------------------------------
+
+def add_arguments(p):
+    p.add_argument("report", metavar="FILE", help="QMP query-dirty-rate JSON (object, array or JSON Lines) or "
+                                                   "virsh domstats --dirtyrate text")
+    p.add_argument("--memory", help="guest memory, e.g. 8GiB (unless the file holds it)")
+    p.add_argument("--page", default="4KiB", help="guest page size (default 4KiB)")
+    p.add_argument("--link", default="10GbE", help="link profile or rate for the prediction (default 10GbE)")
+    p.add_argument("--downtime-limit", default="300ms", help="QEMU downtime limit (default 300ms)")
+    p.add_argument("--max-bandwidth", default="0",
+                   help="pre-copy cap, e.g. 128MiB/s; 0 = unlimited, libvirt's setting (default 0)")
+
+
+def run(args) -> int:
+    from .links import Link
+    from .policies import QEMU
+    from .units import parse_byte_rate, parse_bytes, parse_rate_bps, parse_seconds
+    mem = None if args.memory is None else parse_bytes(args.memory, name="--memory")
+    rep = read_dirty_rate(args.report, memory_bytes=mem, page_bytes=parse_bytes(args.page, name="--page"))
+    f = fit_dirty_rate(rep)
+    print(f.summary())
+    if f.fit is not None:
+        print()
+        print(f.fit.table())
+    rate = parse_rate_bps(args.link, name="--link")
+    link = Link.from_profile(args.link) if args.link.lower().endswith("gbe") else Link(rate_bps=rate)
+    mb = str(args.max_bandwidth).strip().lower()
+    cap = None if mb in ("0", "none", "unlimited") else parse_byte_rate(args.max_bandwidth, "--max-bandwidth") * 8.0
+    pol = QEMU(downtime_limit_s=parse_seconds(args.downtime_limit, "--downtime-limit"), max_bandwidth_bps=cap)
+    print(f"\nprediction (saturation model) on {link.profile or args.link}, goodput {link.goodput_bps / 1e9:.3f} "
+          f"Gbit/s, downtime limit {pol.downtime_limit_s * 1e3:g} ms:")
+    for r in predict_dirty_rate(f, link, pol):
+        verdict = "converges" if r["converged"] else "does NOT converge"
+        print(f"  {r['case']:>6s}: {r['write_mibps']:7.1f} MiB/s writes -> {verdict} ({r['stop_reason']}), "
+              f"total {r['total_time_s']:.1f} s, downtime {r['downtime_s'] * 1e3:.0f} ms")
+    return 0

@@ -545,8 +545,9 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     guest dirtied meanwhile (:func:`precopy.workload_fit.expected_distinct_pages`,
     the saturation formula).  At each bitmap sync, in this order: QEMU's
     switchover test against the downtime limit in force; post-copy after the
-    first pass; the completion timeout; the progress timeout; auto-converge's
-    throttle step.  A forced switchover pauses the guest and sends the dirty
+    first pass (or after ``PostCopy.after_rounds``); the completion timeout; the
+    progress timeout; auto-converge's throttle step or dirty-limit's quota
+    (guest write rate x ``1 - throttle``).  A forced switchover pauses the guest and sends the dirty
     data at the link goodput; post-copy sends it after a resume (device state
     only in the downtime); an abort leaves the VM on the source.
 
@@ -587,7 +588,11 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
         rate = min(rate, pol.max_bandwidth_bps / 8.0)
     full = link.goodput_bps / 8.0
     f = _distinct(workload, vm)
-    ac = next((a for a in plan.aids if isinstance(a, AutoConverge)), None)
+    from .aids import DirtyLimit
+    ac = next((a for a in plan.aids if isinstance(a, (AutoConverge, DirtyLimit))), None)
+    pc_after = next((a.after_rounds for a in plan.aids if isinstance(a, PostCopy) and a.after_rounds), None)
+    if plan.postcopy_after_first_pass:
+        pc_after = 1
     g, thr, ac_count, ac_last, ac_sent, ac_dirt = 1.0, 0.0, 0, 0.0, 0.0, 0.0
     sched = list(plan.downtime_schedule)
     ramp = plan.downtime_ramp
@@ -642,8 +647,8 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
         lim = limit_at(t)
         if pages * P < rate * lim:
             return finish("converged", "downtime_limit", pages, full)
-        if plan.postcopy_after_first_pass and it == 1:
-            events.append((t, "post-copy after the first pass"))
+        if pc_after is not None and it == pc_after:
+            events.append((t, f"post-copy after {it} live round(s)"))
             return finish("postcopy", "postcopy_after_first_pass", 0, full, pc_s=pages * (P + hdr) / full)
         if plan.completion_timeout_s is not None and t > plan.completion_timeout_s:
             a = plan.completion_action
@@ -668,7 +673,12 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
         if ac is not None and t - ac_last >= ac.check_interval_s:
             if ac_dirt > ac.trigger * ac_sent:
                 ac_count += 1
-                if ac_count >= 2:
+                if isinstance(ac, DirtyLimit) and g == 1.0 and ac_count >= 2:
+                    w = float(getattr(workload, "writes_per_s", 0.0))
+                    g = min(1.0, ac.vcpus * ac.vcpu_dirty_limit_Bps / P / w) if w > 0 else 1.0
+                    thr = 1.0 - g
+                    events.append((t, f"dirty-limit: guest writes held at {g:.0%}"))
+                elif isinstance(ac, AutoConverge) and ac_count >= 2:
                     ac_count = 0
                     thr = ac.initial if thr == 0 else min(ac.max, thr + ac.increment)
                     g = 1.0 - thr
