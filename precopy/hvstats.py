@@ -616,14 +616,14 @@ def _parse_domjobinfo(text, label):
     for b in blocks:
         where = f"{label} (block at line {b['_line']})"
 
-        def get(key, required=True):
+        def get(key, required=True, b=b, where=where):
             if key not in b:
                 if required:
                     raise ValueError(f"{where}: field {key!r} is missing")
                 return None
             return b[key]
 
-        def size(key, required=True):
+        def size(key, required=True, get=get):
             x = get(key, required)
             if x is None:
                 return None
@@ -642,7 +642,7 @@ def _parse_domjobinfo(text, label):
                 raise ValueError(f"{label} line {ln}: field {key!r} must be >= 0; got {s!r}")
             return n * _SIZE_UNITS[m.group(2)]
 
-        def plain(key, unit, required=True, integer=False):
+        def plain(key, unit, required=True, integer=False, get=get):
             x = get(key, required)
             if x is None:
                 return None

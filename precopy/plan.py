@@ -78,11 +78,11 @@ def _least(fn, lo, hi, *, log=True, xtol=1e-3):
     if fn(lo) <= 0:
         return lo
     if log:
-        g = lambda z: fn(math.exp(z)) if fn(math.exp(z)) <= 0 else max(fn(math.exp(z)), 1e-9)   # noqa: E731
+        g = lambda z: fn(math.exp(z)) if fn(math.exp(z)) <= 0 else max(fn(math.exp(z)), 1e-9)
         z = brentq(g, math.log(lo), math.log(hi), xtol=xtol)
         x = math.exp(z)
     else:
-        g = lambda x: fn(x) if fn(x) <= 0 else max(fn(x), 1e-9)   # noqa: E731
+        g = lambda x: fn(x) if fn(x) <= 0 else max(fn(x), 1e-9)
         x = brentq(g, lo, hi, xtol=xtol * (hi - lo))
     # brentq stops within xtol of the sign change; step to the feasible side
     k = 0

@@ -302,3 +302,52 @@ def test_pareto_front_is_non_dominated():
     for r in front:
         assert not any(o["converged"] and o["total_time_s"] < r["total_time_s"] and o["downtime_s"] < r["downtime_s"]
                        for o in rows)
+
+
+# --- scenario-table columns -----------------------------------------------------------------------
+
+def test_operator_columns_defaults_and_values():
+    from precopy.operator_columns import OPERATOR_COLUMNS, parse_columns
+    s = parse_columns({})
+    assert s.aids == () and s.orchestrator is None and s.streams is None and s.controls == {}
+    s = parse_columns({"auto_converge": "on"})
+    assert s.aids[0].initial == 0.2 and s.aids[0].increment == 0.1       # cpu-throttle-initial / -increment
+    s = parse_columns({"postcopy": "on-timeout", "postcopy_after_s": "90"})
+    assert s.controls == {"completion_timeout_s": 90.0, "completion_action": "postcopy"}
+    s = parse_columns({"postcopy": "after-first-pass", "xbzrle_cache_mib": 64, "dirty_limit_mibps": 2, "vcpus": 4})
+    kinds = sorted(type(a).__name__ for a in s.aids)
+    assert kinds == ["DirtyLimit", "PostCopy", "XBZRLE"] and s.aids[2].vcpus == 4
+    s = parse_columns({"orchestrator": "kubevirt", "kubevirt_allow_post_copy": "true",
+                       "kubevirt_completion_timeout_per_gib_s": 20})
+    assert s.orchestrator.allow_post_copy and s.orchestrator.completion_timeout_per_gib_s == 20
+    s = parse_columns({"orchestrator": "libvirt", "libvirt_timeout_s": 60, "libvirt_timeout_action": "postcopy"})
+    assert s.orchestrator.timeout_postcopy
+    assert len(set(OPERATOR_COLUMNS)) == len(OPERATOR_COLUMNS)
+
+
+@pytest.mark.parametrize("row, col", [
+    ({"auto_converge": "maybe"}, "auto_converge"),
+    ({"auto_converge_initial_pct": 30}, "auto_converge_initial_pct"),
+    ({"auto_converge": "on", "auto_converge_initial_pct": 150}, "auto_converge_initial_pct"),
+    ({"postcopy": "on-timeout"}, "postcopy_after_s"),
+    ({"postcopy_after_s": 5}, "postcopy_after_s"),
+    ({"xbzrle_cache_mib": 3}, "xbzrle_cache_mib"),
+    ({"vcpus": 2}, "vcpus"),
+    ({"auto_converge": "on", "dirty_limit_mibps": 1}, "dirty_limit_mibps"),
+    ({"multifd_channels": 4, "_streams": 2}, "multifd_channels"),
+    ({"orchestrator": "vmware"}, "orchestrator"),
+    ({"nova_downtime_ms": 400}, "nova_downtime_ms"),
+    ({"orchestrator": "nova", "nova_downtime_ms": 50}, "live_migration_downtime"),
+    ({"orchestrator": "nova", "nova_timeout_action": "pause"}, "nova_timeout_action"),
+    ({"orchestrator": "kubevirt", "kubevirt_allow_post_copy": "perhaps"}, "kubevirt_allow_post_copy"),
+    ({"orchestrator": "kubevirt", "auto_converge": "on"}, "auto_converge"),
+    ({"orchestrator": "kubevirt", "_downtime": True}, "downtime_limit_ms"),
+    ({"orchestrator": "nova", "_policy": "xen"}, "orchestrator"),
+    ({"auto_converge": "on", "_policy": "vmware"}, "auto_converge"),
+])
+def test_operator_columns_errors_name_the_column(row, col):
+    from precopy.operator_columns import parse_columns
+    kw = {"policy": row.pop("_policy", "qemu"), "streams": row.pop("_streams", None),
+          "downtime_limit_given": row.pop("_downtime", False)}
+    with pytest.raises(ValueError, match=col):
+        parse_columns(row, **kw)
