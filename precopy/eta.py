@@ -24,10 +24,10 @@ migration is *stalled* whatever ``lambda`` says.
 
 Progress that never runs backwards.  QEMU's ``remaining`` jumps up at each
 bitmap sync (memory re-dirtied), so ``1 - remaining / total`` runs backwards.
-:func:`progress` reports instead ``1 - min(remaining so far) / total`` while
-the first pass runs and, after it, the larger of that and the share of the
-predicted total time already spent, ``elapsed / (elapsed + eta)``, held at its
-running maximum: monotone by construction, 1 at completion.
+:func:`progress` reports instead the share of all the data the migration will
+send that it has already sent, with the later rounds the outlook predicts
+counted as still to send, held at its running maximum: monotone by
+construction, flat while the migration does not converge, 1 at completion.
 """
 
 from __future__ import annotations
@@ -174,34 +174,37 @@ def estimate(snapshot: MigrationSnapshot, *, downtime_limit_s: float = 0.3,
     return _one(snapshot, downtime_limit_s, timeout_s)
 
 
-def progress(snapshots) -> np.ndarray:
+def progress(snapshots, *, downtime_limit_s: float = 0.3) -> np.ndarray:
     """The monotone progress measure of a series (fractions in [0, 1]).
 
-    The larger of ``1 - min(remaining so far) / total`` (the least data ever
-    left behind; in the bulk pass, which sends each page once, the plain share
-    sent) and, once a dirty rate is known and the outlook is finite, the share
-    of the predicted total time already spent, ``elapsed / (elapsed + eta)``.
-    Its running maximum makes the series non-decreasing: re-dirtied memory
-    never moves it back, and a migration that stopped converging stops gaining.
+    The share of all the data the migration will send that it has sent:
+    ``processed / (processed + still to send)``, where *still to send* is the
+    bitmap's remaining data plus the later rounds the outlook predicts
+    (:func:`estimate`: ``eta x bandwidth``).  In the first pass no dirty rate
+    is known yet and only the remaining data counts (an upper bound on
+    progress); a migration whose outlook is *not converging* has infinitely
+    much still to send and gains nothing.  The running maximum makes the series
+    non-decreasing: re-dirtied memory never moves it back.  1 at completion.
 
     Examples
     --------
     >>> from precopy.hvstats import read_job_stats, example_path
     >>> p = progress(read_job_stats(example_path("virsh_domjobinfo_series.txt")))
-    >>> bool(np.all(np.diff(p) >= 0)), float(p.max()) <= 1.0
+    >>> bool(np.all(np.diff(p) >= 0)), float(p.max()) < 0.95
     (True, True)
     """
     out = []
     best = 0.0
-    min_rem = math.inf
     for s in snapshots:
-        min_rem = min(min_rem, s.memory_remaining_bytes)
-        e = _one(s, 0.3, None)
-        x = 1.0 - min_rem / s.memory_total_bytes
+        e = _one(s, downtime_limit_s, None)
         if e.verdict == "completed":
             x = 1.0
-        elif e.verdict != "first pass" and math.isfinite(e.remaining_s) and e.finish_s > 0:
-            x = max(x, e.elapsed_s / e.finish_s)
+        elif e.verdict == "first pass" or not math.isfinite(e.remaining_s) or not s.bandwidth_Bps:
+            x = s.memory_processed_bytes / (s.memory_processed_bytes + s.memory_remaining_bytes) \
+                if e.verdict == "first pass" else 0.0
+        else:
+            todo = max(e.remaining_s * s.bandwidth_Bps, s.memory_remaining_bytes)
+            x = s.memory_processed_bytes / (s.memory_processed_bytes + todo)
         best = max(best, min(max(x, 0.0), 1.0))
         out.append(best)
     return np.array(out)
@@ -243,7 +246,7 @@ def estimate_series(snapshots, *, downtime_limit_s: float = 0.3, timeout_s: floa
         raise ValueError("snapshots must hold at least one MigrationSnapshot")
     if progress_timeout_s is not None:
         v.real(progress_timeout_s, "progress_timeout_s", "s", lo=0.0, lo_open=True)
-    prog = progress(snaps)
+    prog = progress(snaps, downtime_limit_s=downtime_limit_s)
     out = []
     for i, s in enumerate(snaps):
         e = estimate(s, downtime_limit_s=downtime_limit_s, timeout_s=timeout_s)
