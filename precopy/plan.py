@@ -37,6 +37,8 @@ from .units import MiB
 
 __all__ = ["PlanResult", "plan", "pareto_front", "plot_pareto", "format_plan"]
 
+#: The smallest downtime limit searched (s): "any limit from here up" when it already suffices.
+DOWNTIME_LIMIT_FLOOR_S = 1e-4
 #: Seeds used to confirm each answer with the page-level simulator.
 CONFIRM_SEEDS = 3
 
@@ -153,7 +155,8 @@ def _aid_excess(vm, wl, link, pol, aid, T, D):
     return _excess(r.total_time_s, r.downtime_s, r.outcome == "converged", T, D)
 
 
-def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float, downtime_limit_s: float = 0.3,
+def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
+         downtime_limit_s: float | None = None,
          max_bandwidth_bps: float | None = None, seeds: int = CONFIRM_SEEDS, pareto: bool = True) -> PlanResult:
     """Settings that make this migration meet its budgets.
 
@@ -164,8 +167,10 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
         ``fit_dirty_rate(...).workload``) and the link.
     total_budget_s, downtime_budget_s : float
         Budgets for the total migration time and the downtime (s).
-    downtime_limit_s : float, default 0.3
-        The downtime limit used while searching the other settings.
+    downtime_limit_s : float, optional
+        QEMU's downtime limit while searching the other settings; default: the
+        downtime budget less the switchover's resume time, so that a migration
+        that converges meets the downtime budget.
     max_bandwidth_bps : float or None
         The pre-copy cap used while searching the other settings (None: the link).
     seeds : int, default 3
@@ -190,15 +195,21 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
     from .aids import AutoConverge, DirtyLimit, PostCopy
     from .links import profile
     from .policies import QEMU
+    from .vm import Switchover
     T = v.real(total_budget_s, "total_budget_s", "s", lo=0.0, lo_open=True)
     D = v.real(downtime_budget_s, "downtime_budget_s", "s", lo=0.0, lo_open=True)
     seeds = v.integer(seeds, "seeds", "count", lo=1, hi=100)
+    if downtime_limit_s is None:
+        # QEMU's limit covers the final memory copy only: leave the resume time of the switchover out
+        res_s = Switchover().resume_s
+        downtime_limit_s = D - res_s if D > 2 * res_s else D / 2
+    downtime_limit_s = v.real(downtime_limit_s, "downtime_limit_s", "s", lo=0.0, hi=3600.0, lo_open=True)
     # a migration still iterating after 20 total budgets is "not converged" for the search
     base_pol = QEMU(downtime_limit_s=downtime_limit_s, max_bandwidth_bps=max_bandwidth_bps,
                     timeout_s=max(3600.0, 20.0 * T))
     a0 = _sat(vm, workload, link, base_pol)
     baseline = {"total_time_s": a0.total_time_s, "downtime_s": a0.downtime_s, "converged": a0.converged,
-                "stop_reason": a0.stop_reason, "rate_bps": a0.rate_bps}
+                "stop_reason": a0.stop_reason, "rate_bps": a0.rate_bps, "downtime_limit_s": downtime_limit_s}
     confirmations = {}
     # 1. least bandwidth (pre-copy cap on this link)
     good = link.goodput_bps
@@ -225,12 +236,17 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
                 streams = n
                 confirmations["streams"] = _confirm(vm, workload, ln, base_pol, (), T, D, seeds)
                 break
-    # 3. smallest downtime limit
+    # 3. smallest downtime limit: a larger limit never lengthens the migration, so root-find on the
+    #    total-time excess, then check the downtime budget at the answer
     def f_dl(lim):
         a = _sat(vm, workload, link, base_pol.with_(downtime_limit_s=lim))
-        return _excess(a.total_time_s, a.downtime_s, a.converged, T, D)
+        return 1.0 if not a.converged else a.total_time_s / T - 1.0
 
-    dl = _least(f_dl, 1e-3, min(D, 3600.0))
+    dl = _least(f_dl, DOWNTIME_LIMIT_FLOOR_S, 3600.0)
+    if dl is not None:
+        a = _sat(vm, workload, link, base_pol.with_(downtime_limit_s=dl))
+        if a.downtime_s > D:
+            dl = None
     if dl is not None:
         confirmations["downtime_limit"] = _confirm(vm, workload, link, base_pol.with_(downtime_limit_s=dl), (),
                                                    T, D, seeds)
@@ -294,14 +310,20 @@ def _recommend(vm, p: PlanResult, a0) -> list[tuple]:
     else:
         out.append(("kubevirt progressTimeout", 150,
                     "the default: this migration does not converge unaided, so the stall test should fire"))
+    D = p.budgets["downtime_s"]
     if p.smallest_downtime_limit_s is not None:
-        ms = int(math.ceil(p.smallest_downtime_limit_s * 1e3 / 10) * 10)
-        out.append(("kubevirt maxDowntimeMs / nova live_migration_downtime", max(ms, 100) if ms > 0 else 100,
-                    f"the smallest downtime limit ({p.smallest_downtime_limit_s * 1e3:.0f} ms) that meets both "
-                    f"budgets, rounded up (Nova's minimum is 100)"))
+        from .vm import Switchover
+        ceiling = int(math.floor((D - Switchover().resume_s) * 1e3)) if D * 1e3 > 20 else int(D * 1e3 / 2)
+        lo = p.smallest_downtime_limit_s * 1e3
+        lo_txt = ("any limit converges within the total budget" if p.smallest_downtime_limit_s <= DOWNTIME_LIMIT_FLOOR_S
+                  else f"the smallest that meets both budgets is {lo:.1f} ms")
+        out.append(("kubevirt maxDowntimeMs / nova live_migration_downtime", max(ceiling, 1),
+                    f"the largest limit whose switchover fits the {D * 1e3:g} ms budget (less "
+                    f"{Switchover().resume_s * 1e3:g} ms resume) gives the shortest migration; {lo_txt}"
+                    + ("; Nova's minimum is 100 ms" if ceiling < 100 else "")))
     else:
         out.append(("kubevirt maxDowntimeMs / nova live_migration_downtime", None,
-                    "no downtime limit within the downtime budget converges in time: use an aid"))
+                    "no downtime limit converges within both budgets: use an aid"))
     if p.gentlest_aid == "none":
         out.append(("allowAutoConverge / allowPostCopy", "false / false",
                     "pre-copy alone meets the budgets"))
@@ -339,7 +361,10 @@ def format_plan(p: PlanResult) -> str:
         f"{p.least_bandwidth_bps / 1e9:.3f} Gbit/s = {p.least_bandwidth_bps / 8 / MiB(1):.0f} MiB/s")
     L.append(f"least bandwidth:        {bw}{conf('bandwidth')}")
     L.append(f"fewest streams:         {p.fewest_streams if p.fewest_streams else 'none up to 64'}{conf('streams')}")
-    dl = "none" if p.smallest_downtime_limit_s is None else f"{p.smallest_downtime_limit_s * 1e3:.1f} ms"
+    dl = "none" if p.smallest_downtime_limit_s is None else (
+        f"{p.smallest_downtime_limit_s * 1e3:.1f} ms"
+        + (" (the search floor: any limit converges in time)" if p.smallest_downtime_limit_s <= DOWNTIME_LIMIT_FLOOR_S
+           else ""))
     L.append(f"smallest downtime limit: {dl}{conf('downtime_limit')}")
     aid = p.gentlest_aid + (f" {p.aid_setting}" if p.aid_setting else "")
     L.append(f"gentlest aid:           {aid}{conf('aid')}")
@@ -417,7 +442,8 @@ def add_arguments(p):
     p.add_argument("--link", required=True, help="nominal link rate or profile, e.g. 10GbE")
     p.add_argument("--total-budget", required=True, help="total-time budget, e.g. 120s")
     p.add_argument("--downtime-budget", required=True, help="downtime budget, e.g. 500ms")
-    p.add_argument("--downtime-limit", default="300ms", help="downtime limit while searching (default 300ms)")
+    p.add_argument("--downtime-limit", help="QEMU downtime limit while searching the other settings "
+                                            "(default: the downtime budget less the resume time)")
     p.add_argument("--seeds", type=int, default=CONFIRM_SEEDS, help="seeds of the confirming simulations")
     p.add_argument("--plot", metavar="FILE", help="draw the Pareto front (png, pdf, svg)")
 
@@ -444,7 +470,9 @@ def run(args) -> int:
     link = Link.from_profile(args.link) if args.link.lower().endswith("gbe") else Link(rate_bps=rate)
     p = plan(vm, wl, link, total_budget_s=parse_seconds(args.total_budget, "--total-budget"),
              downtime_budget_s=parse_seconds(args.downtime_budget, "--downtime-budget"),
-             downtime_limit_s=parse_seconds(args.downtime_limit, "--downtime-limit"), seeds=args.seeds)
+             downtime_limit_s=None if args.downtime_limit is None else parse_seconds(args.downtime_limit,
+                                                                                      "--downtime-limit"),
+             seeds=args.seeds)
     print(format_plan(p))
     if args.plot:
         plot_pareto(p).savefig(args.plot, dpi=120, bbox_inches="tight")

@@ -273,7 +273,8 @@ def test_plan_finds_the_boundary_settings():
     link = pc.Link.from_profile("10GbE")
     p = plan(vm, wl, link, total_budget_s=30, downtime_budget_s=0.5, seeds=1, pareto=False)
     bw = p.least_bandwidth_bps
-    q = pc.policies.QEMU(max_bandwidth_bps=bw, timeout_s=3600)
+    assert p.baseline["downtime_limit_s"] == pytest.approx(0.5 - pc.Switchover().resume_s)
+    q = pc.policies.QEMU(downtime_limit_s=p.baseline["downtime_limit_s"], max_bandwidth_bps=bw, timeout_s=3600)
     a = saturation(vm, wl, link, q)
     assert a.converged and a.total_time_s <= 30 and a.downtime_s <= 0.5
     below = saturation(vm, wl, link, q.with_(max_bandwidth_bps=bw * 0.97))
