@@ -537,7 +537,7 @@ def _distinct(wl, vm):
     return lambda t, g=1.0: float(expected_distinct_pages(N, wl.writes_per_s * g, H, wl.hot_fraction, t)[0])
 
 
-def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: float = 86_400.0) -> ReplayResult:
+def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: float | None = None) -> ReplayResult:
     """Replay a migration under an orchestrator on the expected-value round model.
 
     Round 0 sends all memory; each round lasts (pages x (page + 8 B header)) /
@@ -558,8 +558,9 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     orchestrator : KubeVirt, Nova, Libvirt, NoOrchestrator or Plan
     switchover : Switchover, optional
         Device state, resume time (default ``Switchover()``).
-    max_time_s : float, default 86400
-        A migration still iterating then is reported as not converged.
+    max_time_s : float, optional
+        A migration still iterating then is reported as not converged
+        (default: the policy's ``timeout_s``, 3600 s).
 
     Returns
     -------
@@ -581,6 +582,8 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     plan = orchestrator if isinstance(orchestrator, Plan) else orchestrator.plan(vm)
     so = switchover or Switchover()
     pol = plan.policy
+    if max_time_s is None:
+        max_time_s = pol.timeout_s
     hdr = pol.header_bytes
     P = vm.page_bytes
     rate = link.goodput_bps / 8.0
@@ -618,7 +621,8 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
         fb = final_pages * (P + hdr)
         dt = dev_s + (fb / rate_final if downtime is None else downtime)
         sent += fb
-        return ReplayResult(plan.name, outcome, reason, t + dt + pc_s, dt, t, pc_s, sent, len(rounds) + 1,
+        return ReplayResult(plan.name, outcome, reason, t + dt + pc_s, dt, t, pc_s, sent,
+                            len(rounds) + (1 if final_pages > 0 or outcome == "postcopy" else 0),
                             tuple(rounds), tuple(events))
 
     # QEMU checks the downtime rule before the bulk pass too
