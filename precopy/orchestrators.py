@@ -492,6 +492,15 @@ def get(name: str, **settings):
         raise ValueError(f"orchestrator {key!r}: {e}") from None
 
 
+def _plan_of(orchestrator, vm) -> Plan:
+    if isinstance(orchestrator, Plan):
+        return orchestrator
+    if not hasattr(orchestrator, "plan") or not hasattr(orchestrator, "name"):
+        raise ValueError(f"orchestrator must be KubeVirt, Nova, Libvirt, NoOrchestrator or a Plan; "
+                         f"got {orchestrator!r}")
+    return orchestrator.plan(vm)
+
+
 # --- replay on the expected-value round model -------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -578,12 +587,16 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     >>> r.outcome, r.stop_reason
     ('postcopy', 'completion_timeout')
     """
-    from .vm import Switchover
-    plan = orchestrator if isinstance(orchestrator, Plan) else orchestrator.plan(vm)
-    so = switchover or Switchover()
+    from .simulate import check_scenario
+    from .vm import VM
+    if not isinstance(vm, VM):
+        raise ValueError(f"vm must be a precopy.VM; got {type(vm).__name__}")
+    plan = _plan_of(orchestrator, vm)
     pol = plan.policy
     if max_time_s is None:
         max_time_s = pol.timeout_s
+    max_time_s = v.real(max_time_s, "max_time_s", "s", lo=0.0, hi=1e9, lo_open=True)
+    _, so, _ = check_scenario(vm, workload, link, pol.with_(timeout_s=max(pol.timeout_s, max_time_s)), switchover)
     hdr = pol.header_bytes
     P = vm.page_bytes
     rate = link.goodput_bps / 8.0
@@ -705,7 +718,7 @@ def simulate(vm, workload, link, orchestrator, *, seed: int = 0, switchover=None
     """
     from . import policies
     from .simulate import simulate as sim
-    plan = orchestrator if isinstance(orchestrator, Plan) else orchestrator.plan(vm)
+    plan = _plan_of(orchestrator, vm)
     Controls = getattr(policies, "Controls", None)
     if Controls is None:
         raise ValueError("the page-level simulator of this precopy has no run-time controls "

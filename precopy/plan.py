@@ -196,8 +196,14 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
     from .links import profile
     from .policies import QEMU
     from .vm import Switchover
-    T = v.real(total_budget_s, "total_budget_s", "s", lo=0.0, lo_open=True)
-    D = v.real(downtime_budget_s, "downtime_budget_s", "s", lo=0.0, lo_open=True)
+    from .simulate import check_scenario
+    from .workloads import HotCold, Idle
+    T = v.real(total_budget_s, "total_budget_s", "s", lo=0.0, lo_open=True, hi=1e8)
+    D = v.real(downtime_budget_s, "downtime_budget_s", "s", lo=0.0, lo_open=True, hi=3600.0)
+    check_scenario(vm, workload, link, QEMU(max_bandwidth_bps=None, timeout_s=1e9), None)
+    if not isinstance(workload, (HotCold, Idle)):
+        raise ValueError(f"workload must be Idle, Uniform or HotCold for plan (the aid search replays it); "
+                         f"got {type(workload).__name__}")
     seeds = v.integer(seeds, "seeds", "count", lo=1, hi=100)
     if downtime_limit_s is None:
         # QEMU's limit covers the final memory copy only: leave the resume time of the switchover out

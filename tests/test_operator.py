@@ -371,3 +371,32 @@ def test_operator_columns_errors_name_the_column(row, col):
           "downtime_limit_given": row.pop("_downtime", False)}
     with pytest.raises(ValueError, match=col):
         parse_columns(row, **kw)
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda: O.replay("vm", pc.workloads.Idle(), pc.Link.from_profile("1GbE"), O.Nova()), "vm"),
+    (lambda: O.replay(pc.VM(memory_bytes=pc.GiB(1)), "idle", pc.Link.from_profile("1GbE"), O.Nova()), "workload"),
+    (lambda: O.replay(pc.VM(memory_bytes=pc.GiB(1)), pc.workloads.Idle(), 10e9, O.Nova()), "link"),
+    (lambda: O.replay(pc.VM(memory_bytes=pc.GiB(1)), pc.workloads.Idle(), pc.Link.from_profile("1GbE"), "nova"),
+     "orchestrator"),
+    (lambda: O.get("ovirt"), "orchestrator"),
+    (lambda: O.get("nova", live_migration_speed=3), "orchestrator 'nova'"),
+    (lambda: O.KubeVirt(downtime_tuning=True).plan(pc.VM(memory_bytes=pc.GiB(1))), "max_downtime_ms"),
+    (lambda: O.KubeVirt(completion_timeout_per_gib_s=-1).plan(pc.VM(memory_bytes=pc.GiB(1))),
+     "completionTimeoutPerGiB"),
+    (lambda: O.Libvirt(setmaxdowntime=[(10,)]).plan(pc.VM(memory_bytes=pc.GiB(1))), "setmaxdowntime"),
+])
+def test_orchestrator_bad_input_is_named(call, what):
+    with pytest.raises(ValueError, match=what):
+        call()
+
+
+def test_plan_bad_budgets_are_named():
+    from precopy.plan import plan
+    vm, wl, link = pc.VM(memory_bytes=pc.GiB(1)), pc.workloads.Idle(), pc.Link.from_profile("1GbE")
+    with pytest.raises(ValueError, match="total_budget_s"):
+        plan(vm, wl, link, total_budget_s=0, downtime_budget_s=0.1)
+    with pytest.raises(ValueError, match="downtime_budget_s"):
+        plan(vm, wl, link, total_budget_s=10, downtime_budget_s=-1)
+    with pytest.raises(ValueError, match="workload"):
+        plan(vm, pc.workloads.Zipf(writes_per_s=10), link, total_budget_s=10, downtime_budget_s=0.1)
