@@ -93,7 +93,34 @@ class Estimate:
         return self.elapsed_s + self.remaining_s
 
 
-def _one(s: MigrationSnapshot, downtime_limit_s: float, timeout_s: float | None) -> Estimate:
+def _saturating(s: MigrationSnapshot, f, B, limit_bytes, timeout_s, downtime_limit_s) -> Estimate:
+    """Outlook with a known workload: rounds iterate on its distinct-pages curve f(t) (pages)."""
+    P = s.page_bytes
+    R = s.memory_remaining_bytes
+    first = (s.iteration is not None and s.iteration <= 1) or not s.dirty_pages_per_s
+    S0 = s.memory_total_bytes if first else max(s.expected_downtime_s * B if s.expected_downtime_s else R, R)
+    t = R / B
+    S = f(S0 / B) * P
+    k = 1
+    while S >= limit_bytes:
+        nxt = f(S / B) * P
+        if nxt >= S * (1.0 - MIN_SHRINK) or k >= 100_000:
+            return _deadline(Estimate(s.elapsed_s, math.inf, "not converging",
+                                      f"the workload's dirty set levels off at {S / 2**20:.0f} MiB, above the "
+                                      f"{limit_bytes / 2**20:.0f} MiB that fit {downtime_limit_s * 1e3:.0f} ms "
+                                      f"at {B / 2**20:.0f} MiB/s", S / (B * max(S0 / B, 1e-12)), math.inf, S,
+                                      S / B), timeout_s)
+        t += S / B
+        S = nxt
+        k += 1
+    lam = (f(S0 / B) * P) / S0 if S0 > 0 else 0.0
+    return _deadline(Estimate(s.elapsed_s, t + S / B, "converging",
+                              f"with the given workload the dirty set shrinks to {S / 2**20:.1f} MiB after about "
+                              f"{k} more sync(s): {S / B * 1e3:.0f} ms of downtime (limit "
+                              f"{downtime_limit_s * 1e3:.0f} ms)", lam, float(k), S, S / B), timeout_s)
+
+
+def _one(s: MigrationSnapshot, downtime_limit_s: float, timeout_s: float | None, f=None) -> Estimate:
     el = s.elapsed_s
     if s.status in ("completed", "failed", "cancelled"):
         return Estimate(el, 0.0, s.status, f"the job reports status {s.status!r}", math.nan, 0.0, 0.0,
@@ -109,6 +136,8 @@ def _one(s: MigrationSnapshot, downtime_limit_s: float, timeout_s: float | None)
                         math.nan)
     R = s.memory_remaining_bytes
     limit_bytes = B * downtime_limit_s
+    if f is not None:
+        return _saturating(s, f, B, limit_bytes, timeout_s, downtime_limit_s)
     first = (s.iteration is not None and s.iteration <= 1) or not s.dirty_pages_per_s
     if first:
         t = R / B
@@ -149,8 +178,19 @@ def _deadline(e: Estimate, timeout_s):
     return e
 
 
+def _curve(workload, snapshot):
+    """f(t): expected distinct pages the workload dirties in t seconds on the snapshot's guest."""
+    if workload is None:
+        return None
+    from .orchestrators import _distinct
+    from .vm import VM
+    P = snapshot.page_bytes
+    mem = int(round(snapshot.memory_total_bytes / P)) * P
+    return _distinct(workload, VM(memory_bytes=mem, page_bytes=P))
+
+
 def estimate(snapshot: MigrationSnapshot, *, downtime_limit_s: float = 0.3,
-             timeout_s: float | None = None) -> Estimate:
+             timeout_s: float | None = None, workload=None) -> Estimate:
     """The outlook from one snapshot.
 
     Parameters
@@ -160,6 +200,12 @@ def estimate(snapshot: MigrationSnapshot, *, downtime_limit_s: float = 0.3,
         QEMU's ``downtime-limit`` in force (300 ms unless changed).
     timeout_s : float, optional
         A completion timeout (s since the start) the orchestrator enforces.
+    workload : Idle, Uniform or HotCold, optional
+        The guest's workload, e.g. fitted to a dirty-rate probe
+        (:func:`precopy.hvstats.fit_dirty_rate`).  Then the later rounds follow
+        its distinct-pages curve (the saturation model) instead of the
+        geometric extrapolation of the last measured dirty rate, and the first
+        pass gets a real outlook instead of a lower bound.
 
     Examples
     --------
@@ -171,10 +217,10 @@ def estimate(snapshot: MigrationSnapshot, *, downtime_limit_s: float = 0.3,
     v.real(downtime_limit_s, "downtime_limit_s", "s", lo=0.0, hi=3600.0, lo_open=True)
     if timeout_s is not None:
         v.real(timeout_s, "timeout_s", "s", lo=0.0, lo_open=True)
-    return _one(snapshot, downtime_limit_s, timeout_s)
+    return _one(snapshot, downtime_limit_s, timeout_s, _curve(workload, snapshot))
 
 
-def progress(snapshots, *, downtime_limit_s: float = 0.3) -> np.ndarray:
+def progress(snapshots, *, downtime_limit_s: float = 0.3, workload=None) -> np.ndarray:
     """The monotone progress measure of a series (fractions in [0, 1]).
 
     The share of all the data the migration will send that it has sent:
@@ -195,8 +241,10 @@ def progress(snapshots, *, downtime_limit_s: float = 0.3) -> np.ndarray:
     """
     out = []
     best = 0.0
+    snapshots = list(snapshots)
+    f = _curve(workload, snapshots[0]) if snapshots else None
     for s in snapshots:
-        e = _one(s, downtime_limit_s, None)
+        e = _one(s, downtime_limit_s, None, f)
         if e.verdict == "completed":
             x = 1.0
         elif e.verdict == "first pass" or not math.isfinite(e.remaining_s) or not s.bandwidth_Bps:
@@ -221,14 +269,14 @@ def _stalled(snaps, i, window_s):
 
 
 def estimate_series(snapshots, *, downtime_limit_s: float = 0.3, timeout_s: float | None = None,
-                    progress_timeout_s: float | None = 150.0) -> list[Estimate]:
+                    progress_timeout_s: float | None = 150.0, workload=None) -> list[Estimate]:
     """The outlook at every snapshot of a series, with the stall test and the progress measure.
 
     Parameters
     ----------
     snapshots : list of MigrationSnapshot
         In time order (:func:`precopy.hvstats.read_job_stats`).
-    downtime_limit_s, timeout_s
+    downtime_limit_s, timeout_s, workload
         As :func:`estimate`.
     progress_timeout_s : float or None, default 150
         KubeVirt's ``progressTimeout``: a migration whose remaining data has not
@@ -246,10 +294,10 @@ def estimate_series(snapshots, *, downtime_limit_s: float = 0.3, timeout_s: floa
         raise ValueError("snapshots must hold at least one MigrationSnapshot")
     if progress_timeout_s is not None:
         v.real(progress_timeout_s, "progress_timeout_s", "s", lo=0.0, lo_open=True)
-    prog = progress(snaps, downtime_limit_s=downtime_limit_s)
+    prog = progress(snaps, downtime_limit_s=downtime_limit_s, workload=workload)
     out = []
     for i, s in enumerate(snaps):
-        e = estimate(s, downtime_limit_s=downtime_limit_s, timeout_s=timeout_s)
+        e = estimate(s, downtime_limit_s=downtime_limit_s, timeout_s=timeout_s, workload=workload)
         if progress_timeout_s is not None and e.verdict in ("converging", "not converging", "will time out"):
             st, since = _stalled(snaps, i, progress_timeout_s)
             if st:
@@ -274,7 +322,8 @@ def format_estimates(est) -> str:
     return "\n".join(lines)
 
 
-def plot_eta(snapshots, *, downtime_limit_s: float = 0.3, progress_timeout_s: float | None = 150.0, fig=None):
+def plot_eta(snapshots, *, downtime_limit_s: float = 0.3, progress_timeout_s: float | None = 150.0, workload=None,
+             fig=None):
     """Progress figure of a migration in flight: remaining data (it jumps up at each
     sync), the monotone progress measure, and the predicted finish time.
 
@@ -291,7 +340,8 @@ def plot_eta(snapshots, *, downtime_limit_s: float = 0.3, progress_timeout_s: fl
     """
     import matplotlib.pyplot as plt
     snaps = list(snapshots)
-    est = estimate_series(snaps, downtime_limit_s=downtime_limit_s, progress_timeout_s=progress_timeout_s)
+    est = estimate_series(snaps, downtime_limit_s=downtime_limit_s, progress_timeout_s=progress_timeout_s,
+                          workload=workload)
     t = np.array([s.elapsed_s for s in snaps])
     if fig is None:
         fig = plt.figure(figsize=(7.0, 6.0))
@@ -329,6 +379,9 @@ def add_arguments(p):
     p.add_argument("--progress-timeout", default="150s",
                    help="stall test: no new minimum of remaining data for this long (default 150s, KubeVirt's "
                         "progressTimeout); 0 = off")
+    p.add_argument("--dirty-rate", metavar="FILE",
+                   help="a dirty-rate probe of the guest (QMP query-dirty-rate / virsh domstats --dirtyrate): "
+                        "its fitted workload drives the outlook, the first pass included")
     p.add_argument("--plot", metavar="FILE", help="draw the progress figure (png, pdf, svg)")
 
 
@@ -338,10 +391,18 @@ def run(args) -> int:
     dl = parse_seconds(args.downtime_limit, "--downtime-limit")
     to = None if args.timeout is None else parse_seconds(args.timeout, "--timeout")
     pt = parse_seconds(args.progress_timeout, "--progress-timeout")
-    est = estimate_series(snaps, downtime_limit_s=dl, timeout_s=to, progress_timeout_s=pt if pt > 0 else None)
+    wl = None
+    if args.dirty_rate:
+        from .hvstats import fit_dirty_rate, read_dirty_rate
+        fit = fit_dirty_rate(read_dirty_rate(args.dirty_rate, memory_bytes=int(snaps[0].memory_total_bytes),
+                                             page_bytes=snaps[0].page_bytes))
+        wl = fit.workload
+        print(fit.summary().splitlines()[-1])
+    est = estimate_series(snaps, downtime_limit_s=dl, timeout_s=to, progress_timeout_s=pt if pt > 0 else None,
+                          workload=wl)
     print(format_estimates(est))
     if args.plot:
-        fig = plot_eta(snaps, downtime_limit_s=dl, progress_timeout_s=pt if pt > 0 else None)
+        fig = plot_eta(snaps, downtime_limit_s=dl, progress_timeout_s=pt if pt > 0 else None, workload=wl)
         fig.savefig(args.plot, dpi=120, bbox_inches="tight")
         print(f"wrote the progress figure to {args.plot}")
     return 0

@@ -400,3 +400,19 @@ def test_plan_bad_budgets_are_named():
         plan(vm, wl, link, total_budget_s=10, downtime_budget_s=-1)
     with pytest.raises(ValueError, match="workload"):
         plan(vm, pc.workloads.Zipf(writes_per_s=10), link, total_budget_s=10, downtime_budget_s=0.1)
+
+
+def test_eta_with_the_probed_workload_judges_the_first_pass():
+    snaps = H.read_job_stats(H.example_path("virsh_domjobinfo_series.txt"))
+    fit = H.fit_dirty_rate(H.read_dirty_rate(H.example_path("qmp_dirty_rate_sampling.json")))
+    est = E.estimate_series(snaps, workload=fit.workload)
+    assert est[0].verdict == "not converging"                 # known in the bulk pass, 100 s before the data says so
+    assert E.estimate_series(snaps)[0].verdict == "first pass"
+    # the converging example's guest (make_examples.py): a 512 MiB hot set, 90 % of 40,000 writes/s
+    conv = H.read_job_stats(H.example_path("qmp_query_migrate_series.json"))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(512), hot_fraction=0.9, writes_per_s=40_000)
+    e = E.estimate_series(conv, workload=wl)
+    assert e[0].verdict == "converging" and e[0].downtime_s < 0.3
+    assert all(np.diff([x.progress for x in e]) >= 0)
+    # the outlook in the bulk pass: the bulk pass ends at ~7.6 s and one more round follows
+    assert e[0].finish_s == pytest.approx(conv[-1].elapsed_s, abs=1.5)
