@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from . import _validate as v
 from .units import MiB
 
-__all__ = ["OPERATOR_COLUMNS", "OperatorSettings", "parse_columns"]
+__all__ = ["OPERATOR_COLUMNS", "OperatorSettings", "apply", "parse_columns"]
 
 _KV = ("kubevirt_bandwidth_per_migration_mibps", "kubevirt_completion_timeout_per_gib_s",
        "kubevirt_progress_timeout_s", "kubevirt_allow_auto_converge", "kubevirt_allow_post_copy",
@@ -305,3 +305,44 @@ def parse_columns(raw: dict, *, policy: str = "qemu", streams: int | None = None
     except ValueError as e:
         raise err("auto_converge", str(e)) from None
     return OperatorSettings(aids=checked, streams=ch, orchestrator=orch, controls=controls)
+
+
+def apply(settings: OperatorSettings, vm, policy, aids=()) -> tuple:
+    """The row's policy and aids with these settings applied: ``(policy, aids)``.
+
+    With an orchestrator, its plan (:meth:`precopy.orchestrators.KubeVirt.plan`
+    and the others) replaces the policy's downtime limit and bandwidth cap (the
+    row's ``timeout_s`` is kept) and adds its aids and run-time controls; the
+    row's own aids (``xbzrle_cache_mib``, compression ...) are kept beside them.
+    Run-time controls (an orchestrator, ``postcopy=on-timeout``) need
+    ``precopy.policies.Controls``.  ``settings.streams`` is for the caller's link.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> s = parse_columns({"xbzrle_cache_mib": 64})
+    >>> pol, aids = apply(s, pc.VM(memory_bytes=pc.GiB(1)), pc.policies.QEMU())
+    >>> [a.label for a in aids]
+    ['xbzrle']
+    """
+    from . import aids as A
+    from . import policies
+    controls = dict(settings.controls)
+    extra = tuple(settings.aids)
+    if settings.orchestrator is not None:
+        plan = settings.orchestrator.plan(vm)
+        if plan.downtime_ramp is not None:
+            raise ValueError("column 'kubevirt_downtime_tuning': the VEP 291 ramp starts at an iteration, which a "
+                             "scenario table cannot schedule in advance; use precopy.orchestrators.simulate or "
+                             "replay")
+        policy = policy.with_(downtime_limit_s=plan.policy.downtime_limit_s,
+                              max_bandwidth_bps=plan.policy.max_bandwidth_bps)
+        controls.update(plan.controls_kwargs())
+        extra = extra + tuple(plan.aids)
+    if controls:
+        Controls = getattr(policies, "Controls", None)
+        if Controls is None:
+            raise ValueError("columns 'orchestrator' and 'postcopy=on-timeout' need the simulator's run-time "
+                             "controls (precopy.policies.Controls), which this precopy lacks")
+        policy = policy.with_(controls=Controls(**controls))
+    return policy, A.check_aids(tuple(aids) + extra)
