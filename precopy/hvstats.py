@@ -89,9 +89,11 @@ def _load_json(text: str, label: str):
             continue
         try:
             out.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise ValueError(f"{label}: truncated or invalid JSON at line {whole.lineno}, column {whole.colno}: "
-                             f"{whole.msg}") from None
+        except json.JSONDecodeError as e:
+            if len(out) == 0 and i == whole.lineno:
+                e = whole                       # not JSON Lines either: report the document's error
+            raise ValueError(f"{label}: truncated or invalid JSON at line {i if e is not whole else e.lineno}, "
+                             f"column {e.colno}: {e.msg}") from None
     return out
 
 

@@ -416,3 +416,10 @@ def test_eta_with_the_probed_workload_judges_the_first_pass():
     assert all(np.diff([x.progress for x in e]) >= 0)
     # the outlook in the bulk pass: the bulk pass ends at ~7.6 s and one more round follows
     assert e[0].finish_s == pytest.approx(conv[-1].elapsed_s, abs=1.5)
+
+
+def test_truncated_json_lines_names_the_line():
+    lines = text("qmp_dirty_rate_sampling.json").splitlines()
+    lines[3] = lines[3][:40]
+    with pytest.raises(ValueError, match="truncated or invalid JSON at line 4"):
+        H.parse_dirty_rate("\n".join(lines))
