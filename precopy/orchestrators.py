@@ -556,9 +556,11 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     switchover test against the downtime limit in force; post-copy after the
     first pass (or after ``PostCopy.after_rounds``); the completion timeout; the
     progress timeout; auto-converge's throttle step or dirty-limit's quota
-    (guest write rate x ``1 - throttle``).  A forced switchover pauses the guest and sends the dirty
-    data at the link goodput; post-copy sends it after a resume (device state
-    only in the downtime); an abort leaves the VM on the source.
+    (guest write rate x ``1 - throttle``).  A forced switchover pauses the guest: QEMU goes on
+    sending at the pre-copy rate until what is left fits the downtime limit, then
+    stops and copies the rest at the link goodput (the downtime is all of it);
+    post-copy sends the dirty data after a resume (device state only in the
+    downtime); an abort leaves the VM on the source.
 
     Parameters
     ----------
@@ -638,6 +640,12 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
                             len(rounds) + (1 if final_pages > 0 or outcome == "postcopy" else 0),
                             tuple(rounds), tuple(events))
 
+    def forced_s(pg, lim):
+        """Paused guest: QEMU sends at the pre-copy rate until the rest fits the limit, then stops and copies."""
+        b = pg * (P + hdr)
+        fit = min(b, rate * lim)
+        return (b - fit) / rate + fit / full
+
     # QEMU checks the downtime rule before the bulk pass too
     if pages * P < rate * limit_at(0.0):
         return finish("converged", "downtime_limit", pages, full)
@@ -674,7 +682,7 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
                 return ReplayResult(plan.name, "aborted", "completion_timeout", t, 0.0, t, 0.0, sent, len(rounds),
                                     tuple(rounds), tuple(events))
             if a == "force":
-                return finish("forced", "completion_timeout", pages, full)
+                return finish("forced", "completion_timeout", pages, full, downtime=forced_s(pages, lim))
             return finish("postcopy", "completion_timeout", 0, full, pc_s=pages * (P + hdr) / full)
         if pages < best:
             best, best_t = pages, t
@@ -685,7 +693,7 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
                 return ReplayResult(plan.name, "aborted", "progress_timeout", t, 0.0, t, 0.0, sent, len(rounds),
                                     tuple(rounds), tuple(events))
             if a == "force":
-                return finish("forced", "progress_timeout", pages, full)
+                return finish("forced", "progress_timeout", pages, full, downtime=forced_s(pages, lim))
             return finish("postcopy", "progress_timeout", 0, full, pc_s=pages * (P + hdr) / full)
         if ac is not None and t - ac_last >= ac.check_interval_s:
             if ac_dirt > ac.trigger * ac_sent:
