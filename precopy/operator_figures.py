@@ -78,12 +78,16 @@ def orchestrator_outcomes(report="qmp_dirty_rate_sampling.json", link_profile="1
              ("virsh --postcopy-after-precopy", O.Libvirt(postcopy_after_precopy=True))]
     res = [(label, O.replay(vm, wl, link, o, max_time_s=7200.0)) for label, o in cases]
     colors = {"converged": "C2", "postcopy": "C0", "forced": "C1", "aborted": "C3", "not_converged": "0.5"}
+
+    def kind(r):
+        return "postcopy" if r.stop_reason == "postcopy" else r.outcome
+
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.0, 4.2), sharey=True)
     y = np.arange(len(res))
     for i, (label, r) in enumerate(res):
-        a1.barh(i, r.total_time_s, color=colors[r.outcome])
-        a2.barh(i, max(r.downtime_s * 1e3, 1e-1), color=colors[r.outcome])
-        a1.text(r.total_time_s, i, f" {r.outcome}", va="center", fontsize="x-small")
+        a1.barh(i, r.total_time_s, color=colors[kind(r)])
+        a2.barh(i, max(r.downtime_s * 1e3, 1e-1), color=colors[kind(r)])
+        a1.text(r.total_time_s, i, f" {kind(r)}", va="center", fontsize="x-small")
     a1.set_yticks(y, [lab for lab, _ in res], fontsize="small")
     a1.invert_yaxis()
     a1.set_xscale("log")

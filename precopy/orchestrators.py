@@ -16,9 +16,11 @@ and turns them into
 
 collected in a :class:`Plan`.  :func:`replay` runs the plan on the expected-value
 round model (the saturation model of :mod:`precopy.analytic`, round by round
-in Python with the controls applied at every bitmap sync), so outcomes are
+in Python with the controls applied at every bitmap sync); outcomes are
 *aborted* (the VM stays on the source, no downtime), *forced* (paused and
-completed with a long downtime), *postcopy* or *converged*/*not_converged*.
+completed with a long downtime) or *converged* / *not_converged*, a switch to
+post-copy counting as converged with stop reason ``postcopy``, as the
+simulator reports them.
 :func:`simulate` runs the same plan through the page-level simulator once the
 simulator's ``Controls`` are available.
 
@@ -64,7 +66,8 @@ __all__ = ["Plan", "KubeVirt", "Nova", "Libvirt", "NoOrchestrator", "ReplayResul
            "nova_downtime_steps", "kubevirt_data_size_gb", "get", "NAMES", "ACTIONS", "OUTCOMES"]
 
 ACTIONS = ("abort", "force", "postcopy")
-OUTCOMES = ("converged", "not_converged", "aborted", "forced", "postcopy")
+#: Outcomes, as the simulator reports them (a switch to post-copy completes: "converged", stop reason "postcopy").
+OUTCOMES = ("converged", "not_converged", "aborted", "forced")
 #: QEMU's largest downtime-limit: 2000 s (``migration/options.c``, MAX_MIGRATE_DOWNTIME_SECONDS).
 QEMU_MAX_DOWNTIME_S = 2000.0
 
@@ -507,10 +510,12 @@ def _plan_of(orchestrator, vm) -> Plan:
 class ReplayResult:
     """Outcome of a replayed migration (expected values).
 
-    ``outcome`` is one of :data:`OUTCOMES`; ``stop_reason`` names the rule that
-    ended pre-copy (``downtime_limit``, ``completion_timeout``,
-    ``progress_timeout``, ``postcopy_after_first_pass``, ``timeout``);
-    ``events`` lists ``(t_s, text)``; ``rounds`` holds one dict per round.
+    ``outcome`` is one of :data:`OUTCOMES` and ``stop_reason`` one of
+    ``downtime_limit``, ``postcopy``, ``aborted``, ``forced``, ``timeout``, as
+    the simulator reports them; ``trigger`` names the rule that ended
+    pre-copy (``downtime_limit``, ``completion_timeout``, ``progress_timeout``,
+    ``postcopy_after_rounds``, ``timeout``); ``events`` lists ``(t_s, text)``;
+    ``rounds`` holds one dict per round.
     """
 
     orchestrator: str
@@ -522,11 +527,17 @@ class ReplayResult:
     postcopy_s: float
     bytes_sent: float
     n_rounds: int
+    trigger: str = ""
     rounds: tuple = field(repr=False, default=())
     events: tuple = field(repr=False, default=())
 
+    @property
+    def converged(self) -> bool:
+        return self.outcome == "converged"
+
     def summary(self) -> str:
-        lines = [f"{self.orchestrator}: {self.outcome} ({self.stop_reason}) after {self.n_rounds} rounds: "
+        lines = [f"{self.orchestrator}: {self.outcome} ({self.stop_reason}, {self.trigger}) after {self.n_rounds} "
+                 f"rounds: "
                  f"total {self.total_time_s:.1f} s, downtime {self.downtime_s * 1e3:.0f} ms"
                  + (f", post-copy {self.postcopy_s:.1f} s" if self.postcopy_s else "")]
         lines += [f"  {t:8.1f} s  {txt}" for t, txt in self.events]
@@ -583,11 +594,11 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     >>> vm = pc.VM(memory_bytes=pc.GiB(8))
     >>> busy = pc.workloads.HotCold(wws_bytes=pc.GiB(1), hot_fraction=0.9, writes_per_s=60_000)
     >>> gbe = pc.Link.from_profile("1GbE")
-    >>> replay(vm, busy, gbe, KubeVirt(allow_post_copy=True)).stop_reason     # the stall fires first
+    >>> replay(vm, busy, gbe, KubeVirt(allow_post_copy=True)).trigger     # the stall fires first
     'progress_timeout'
     >>> r = replay(vm, busy, gbe, KubeVirt(allow_post_copy=True, completion_timeout_per_gib_s=20))
-    >>> r.outcome, r.stop_reason
-    ('postcopy', 'completion_timeout')
+    >>> r.outcome, r.stop_reason, r.trigger
+    ('converged', 'postcopy', 'completion_timeout')
     """
     from .simulate import check_scenario
     from .vm import VM
@@ -631,14 +642,25 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     it = 0
     dev_s = so.device_state_bytes / full + so.resume_s
 
-    def finish(outcome, reason, final_pages, rate_final, pc_s=0.0, downtime=None):
+    def finish(outcome, reason, trigger, final_pages, rate_final, pc_s=0.0, downtime=None):
         nonlocal sent
         fb = final_pages * (P + hdr)
         dt = dev_s + (fb / rate_final if downtime is None else downtime)
-        sent += fb
+        sent += fb + pc_s * rate_final
         return ReplayResult(plan.name, outcome, reason, t + dt + pc_s, dt, t, pc_s, sent,
-                            len(rounds) + (1 if final_pages > 0 or outcome == "postcopy" else 0),
+                            len(rounds) + (1 if final_pages > 0 or reason == "postcopy" else 0), trigger,
                             tuple(rounds), tuple(events))
+
+    def aborted(trigger):
+        return ReplayResult(plan.name, "aborted", "aborted", t, 0.0, t, 0.0, sent, len(rounds), trigger,
+                            tuple(rounds), tuple(events))
+
+    def act(action, trigger, pg, lim):
+        if action == "abort":
+            return aborted(trigger)
+        if action == "force":
+            return finish("forced", "forced", trigger, pg, full, downtime=forced_s(pg, lim))
+        return finish("converged", "postcopy", trigger, 0, full, pc_s=pg * (P + hdr) / full)
 
     def forced_s(pg, lim):
         """Paused guest: QEMU sends at the pre-copy rate until the rest fits the limit, then stops and copies."""
@@ -648,7 +670,7 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
 
     # QEMU checks the downtime rule before the bulk pass too
     if pages * P < rate * limit_at(0.0):
-        return finish("converged", "downtime_limit", pages, full)
+        return finish("converged", "downtime_limit", "downtime_limit", pages, full)
     while True:
         dur = pages * (P + hdr) / rate
         newd = min(f(dur * g), float(vm.n_pages))
@@ -671,30 +693,19 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
                 ramp_next += ramp["cooldown_s"]
         lim = limit_at(t)
         if pages * P < rate * lim:
-            return finish("converged", "downtime_limit", pages, full)
+            return finish("converged", "downtime_limit", "downtime_limit", pages, full)
         if pc_after is not None and it == pc_after:
             events.append((t, f"post-copy after {it} live round(s)"))
-            return finish("postcopy", "postcopy_after_first_pass", 0, full, pc_s=pages * (P + hdr) / full)
-        if plan.completion_timeout_s is not None and t > plan.completion_timeout_s:
-            a = plan.completion_action
-            events.append((t, f"completion timeout ({plan.completion_timeout_s:.0f} s): {a}"))
-            if a == "abort":
-                return ReplayResult(plan.name, "aborted", "completion_timeout", t, 0.0, t, 0.0, sent, len(rounds),
-                                    tuple(rounds), tuple(events))
-            if a == "force":
-                return finish("forced", "completion_timeout", pages, full, downtime=forced_s(pages, lim))
-            return finish("postcopy", "completion_timeout", 0, full, pc_s=pages * (P + hdr) / full)
-        if pages < best:
+            return act("postcopy", "postcopy_after_rounds", pages, lim)
+        if plan.completion_timeout_s is not None and t >= plan.completion_timeout_s:
+            events.append((t, f"completion timeout ({plan.completion_timeout_s:.0f} s): {plan.completion_action}"))
+            return act(plan.completion_action, "completion_timeout", pages, lim)
+        if pages < best - 1.0:               # a new minimum: at least one page fewer (expected counts creep)
             best, best_t = pages, t
-        elif plan.progress_timeout_s is not None and t - best_t > plan.progress_timeout_s:
-            a = plan.progress_action
-            events.append((t, f"no progress for {t - best_t:.0f} s (> {plan.progress_timeout_s:.0f} s): {a}"))
-            if a == "abort":
-                return ReplayResult(plan.name, "aborted", "progress_timeout", t, 0.0, t, 0.0, sent, len(rounds),
-                                    tuple(rounds), tuple(events))
-            if a == "force":
-                return finish("forced", "progress_timeout", pages, full, downtime=forced_s(pages, lim))
-            return finish("postcopy", "progress_timeout", 0, full, pc_s=pages * (P + hdr) / full)
+        elif plan.progress_timeout_s is not None and t - best_t >= plan.progress_timeout_s:
+            events.append((t, f"no progress for {t - best_t:.0f} s (>= {plan.progress_timeout_s:.0f} s): "
+                              f"{plan.progress_action}"))
+            return act(plan.progress_action, "progress_timeout", pages, lim)
         if ac is not None and t - ac_last >= ac.check_interval_s:
             if ac_dirt > ac.trigger * ac_sent:
                 ac_count += 1
@@ -710,9 +721,9 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
                     events.append((t, f"auto-converge throttle {thr:.0%}"))
             ac_last, ac_sent, ac_dirt = t, 0.0, 0.0
         if t >= max_time_s:
-            return finish("not_converged", "timeout", pages, full)
+            return finish("not_converged", "timeout", "timeout", pages, full)
         if len(rounds) > 1_000_000:
-            return finish("not_converged", "round_limit", pages, full)
+            return finish("not_converged", "round_limit", "round_limit", pages, full)
 
 
 def simulate(vm, workload, link, orchestrator, *, seed: int = 0, switchover=None):

@@ -234,7 +234,7 @@ def test_kubevirt_switches_to_postcopy_when_the_completion_timeout_fires():
     kv = O.KubeVirt(allow_post_copy=True, completion_timeout_per_gib_s=20)
     assert kv.plan(vm).completion_timeout_s == 20 * 9          # 8 GiB = 8.59 GB -> 9
     r = O.replay(vm, busy, link, kv)
-    assert r.outcome == "postcopy" and r.stop_reason == "completion_timeout"
+    assert (r.outcome, r.stop_reason, r.trigger) == ("converged", "postcopy", "completion_timeout")
     assert 180.0 < r.precopy_time_s <= 180.0 + max(row["duration_s"] for row in r.rounds)
     assert r.downtime_s < 0.05 and r.postcopy_s > 0
     # without allowPostCopy (and no workload disruption) the same timeout aborts: the VM stays on the source
@@ -250,12 +250,12 @@ def test_libvirt_and_nova_actions():
     busy = pc.workloads.HotCold(wws_bytes=pc.GiB(1), hot_fraction=0.9, writes_per_s=60_000)
     link = pc.Link.from_profile("1GbE")
     assert O.replay(vm, busy, link, O.Libvirt(timeout_s=120)).outcome == "forced"
-    assert O.replay(vm, busy, link, O.Libvirt(timeout_s=120, timeout_postcopy=True)).outcome == "postcopy"
+    assert O.replay(vm, busy, link, O.Libvirt(timeout_s=120, timeout_postcopy=True)).stop_reason == "postcopy"
     r = O.replay(vm, busy, link, O.Libvirt(postcopy_after_precopy=True))
-    assert r.stop_reason == "postcopy_after_first_pass" and r.n_rounds == 2
+    assert r.trigger == "postcopy_after_rounds" and r.stop_reason == "postcopy" and r.n_rounds == 2
     n = O.Nova(live_migration_completion_timeout=30, live_migration_timeout_action="force_complete",
                live_migration_permit_post_copy=True)
-    assert O.replay(vm, busy, link, n).outcome == "postcopy"
+    assert O.replay(vm, busy, link, n).stop_reason == "postcopy"
     assert O.replay(vm, busy, link, O.Nova(live_migration_completion_timeout=30)).outcome == "aborted"
 
 
