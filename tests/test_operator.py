@@ -423,3 +423,45 @@ def test_truncated_json_lines_names_the_line():
     lines[3] = lines[3][:40]
     with pytest.raises(ValueError, match="truncated or invalid JSON at line 4"):
         H.parse_dirty_rate("\n".join(lines))
+
+
+# --- the page-level simulator with the orchestrator's controls (needs precopy.policies.Controls) -------
+
+needs_controls = pytest.mark.skipif(not hasattr(pc.policies, "Controls"),
+                                    reason="the simulator's run-time controls (precopy.policies.Controls) are not here")
+
+
+@needs_controls
+def test_simulated_nova_steps_and_kubevirt_actions_agree_with_the_replay():
+    link = pc.Link.from_profile("1GbE")
+    vm = pc.VM(memory_bytes=pc.GiB(4))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(24), hot_fraction=0.95, writes_per_s=20_000)
+    nova = O.Nova(live_migration_downtime_delay=5)
+    r = O.replay(vm, wl, link, nova)
+    sims = [O.simulate(vm, wl, link, nova, seed=s) for s in range(3)]
+    assert all(s.outcome == "converged" for s in sims)
+    assert np.mean([s.total_time_s for s in sims]) == pytest.approx(r.total_time_s, rel=0.05)
+    vm8 = pc.VM(memory_bytes=pc.GiB(8))
+    busy = pc.workloads.HotCold(wws_bytes=pc.GiB(1), hot_fraction=0.9, writes_per_s=60_000)
+    for kv, outcome, reason in [(O.KubeVirt(allow_post_copy=True, completion_timeout_per_gib_s=20), "converged",
+                                 "postcopy"),
+                                (O.KubeVirt(completion_timeout_per_gib_s=20), "aborted", "aborted"),
+                                (O.KubeVirt(completion_timeout_per_gib_s=20, allow_workload_disruption=True),
+                                 "forced", "forced")]:
+        s = O.simulate(vm8, busy, link, kv, seed=1)
+        r = O.replay(vm8, busy, link, kv)
+        assert (s.outcome, s.stop_reason) == (r.outcome, r.stop_reason) == (outcome, reason)
+        assert s.total_time_s == pytest.approx(r.total_time_s, rel=0.05)
+        assert s.downtime_s == pytest.approx(r.downtime_s, rel=0.05, abs=0.002)
+
+
+@needs_controls
+def test_simulated_vep291_ramp_follows_the_replay():
+    link = pc.Link.from_profile("1GbE")
+    vm = pc.VM(memory_bytes=pc.GiB(8))
+    busy = pc.workloads.HotCold(wws_bytes=pc.MiB(160), hot_fraction=0.95, writes_per_s=40_000)
+    kv = O.KubeVirt(max_downtime_ms=1050, downtime_tuning=True)
+    r = O.replay(vm, busy, link, kv)
+    s = O.simulate(vm, busy, link, kv, seed=0)
+    assert s.outcome == r.outcome == "converged"
+    assert s.total_time_s == pytest.approx(r.total_time_s, rel=0.1)
