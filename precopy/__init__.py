@@ -15,9 +15,10 @@ Under QEMU's default 128 MiB/s ``max-bandwidth`` the hot set never fits 300 ms:
 (False, 'timeout')
 """
 
-from . import (aids, analytic, datasets, linkfit, links, policies, storage, units, validation, workload_fit,
-               workloads)
+from . import (aids, analytic, datasets, eta, hvstats, linkfit, links, orchestrators, planning, policies, storage,
+               units, validation, workload_fit, workloads)
 from .links import Link
+from .planning import plan
 from .predict import predict_table
 from .results import MigrationResult, RoundTable
 from .simulate import Prepared, simulate, warmup
@@ -29,6 +30,6 @@ __version__ = "0.1.0"
 __all__ = [
     "VM", "Switchover", "Link", "simulate", "warmup", "Prepared", "MigrationResult", "RoundTable",
     "workloads", "policies", "aids", "storage", "analytic", "units", "links", "datasets", "linkfit",
-    "workload_fit", "validation", "predict_table",
+    "workload_fit", "validation", "predict_table", "hvstats", "eta", "orchestrators", "planning", "plan",
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
 ]

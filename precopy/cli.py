@@ -23,7 +23,7 @@ COMMANDS = {
     "storage": ("precopy.storage", "simulate a Storage VMotion (snapshot, dirty block tracking, I/O mirroring)"),
     "eta": ("precopy.eta", "remaining time, verdict and progress of a migration in flight (query-migrate / domjobinfo)"),
     "dirty-rate": ("precopy.hvstats", "fit a workload to QMP calc-dirty-rate / virsh domstats --dirtyrate output and predict"),
-    "plan": ("precopy.plan", "least bandwidth, streams, downtime limit and aid that meet the budgets; orchestrator settings"),
+    "plan": ("precopy.planning", "least bandwidth, streams, downtime limit and aid that meet the budgets; orchestrator settings"),
     "figures": ("precopy.figures", "redraw every figure of the notebooks (PNG + PDF, deterministic, with a manifest)"),
 }
 

@@ -30,7 +30,7 @@ def plan_pareto(report="qmp_dirty_rate_sampling.json", link_gbps=2.5, total_budg
     matplotlib.figure.Figure
     """
     from .links import Link
-    from .plan import plan, plot_pareto
+    from .planning import plan, plot_pareto
     vm, wl = _fitted(report)
     p = plan(vm, wl, Link(rate_bps=link_gbps * 1e9), total_budget_s=total_budget_s,
              downtime_budget_s=downtime_budget_s, seeds=seeds)

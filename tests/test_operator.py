@@ -286,7 +286,7 @@ def test_plans_give_controls():
 
 def test_plan_finds_the_boundary_settings():
     from precopy.analytic import saturation
-    from precopy.plan import plan
+    from precopy.planning import plan
     vm = pc.VM(memory_bytes=pc.GiB(2))
     wl = pc.workloads.HotCold(wws_bytes=pc.MiB(256), hot_fraction=0.9, writes_per_s=40_000)
     link = pc.Link.from_profile("10GbE")
@@ -303,7 +303,7 @@ def test_plan_finds_the_boundary_settings():
 
 
 def test_plan_picks_an_aid_when_pre_copy_alone_fails():
-    from precopy.plan import plan
+    from precopy.planning import plan
     vm = pc.VM(memory_bytes=pc.GiB(2))
     busy = pc.workloads.HotCold(wws_bytes=pc.MiB(512), hot_fraction=0.9, writes_per_s=40_000)
     p = plan(vm, busy, pc.Link.from_profile("1GbE"), total_budget_s=120, downtime_budget_s=1.0, seeds=1,
@@ -313,7 +313,7 @@ def test_plan_picks_an_aid_when_pre_copy_alone_fails():
 
 
 def test_pareto_front_is_non_dominated():
-    from precopy.plan import pareto_front
+    from precopy.planning import pareto_front
     vm = pc.VM(memory_bytes=pc.GiB(2))
     wl = pc.workloads.HotCold(wws_bytes=pc.MiB(128), hot_fraction=0.9, writes_per_s=30_000)
     rows = pareto_front(vm, wl, pc.Link.from_profile("1GbE"))
@@ -392,7 +392,7 @@ def test_orchestrator_bad_input_is_named(call, what):
 
 
 def test_plan_bad_budgets_are_named():
-    from precopy.plan import plan
+    from precopy.planning import plan
     vm, wl, link = pc.VM(memory_bytes=pc.GiB(1)), pc.workloads.Idle(), pc.Link.from_profile("1GbE")
     with pytest.raises(ValueError, match="total_budget_s"):
         plan(vm, wl, link, total_budget_s=0, downtime_budget_s=0.1)

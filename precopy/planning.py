@@ -1,4 +1,4 @@
-"""The inverse question: what does this VM need to migrate within its budgets?  ``precopy plan``.
+"""The inverse question: what does this VM need to migrate within its budgets?  ``precopy plan``, ``pc.plan``.
 
 Given a VM, its workload (a fitted one from a dirty-rate probe, :mod:`precopy.hvstats`,
 or any Idle/Uniform/HotCold workload), a link and budgets for the total time and
