@@ -565,6 +565,8 @@ def _qmp_snapshot(obj, where) -> MigrationSnapshot | None:
         raise ValueError(f"{where}: QMP error {obj['error']}")
     status = _choice(obj, "status", where, _QEMU_STATUS)
     if "ram" not in obj:
+        if status in ("none", "setup"):
+            return None                 # QEMU reports no statistics before the first pass starts
         raise ValueError(f"{where}: field 'ram' (MigrationStats) is missing")
     ram = obj["ram"]
     if not isinstance(ram, dict):

@@ -465,3 +465,15 @@ def test_simulated_vep291_ramp_follows_the_replay():
     s = O.simulate(vm, busy, link, kv, seed=0)
     assert s.outcome == r.outcome == "converged"
     assert s.total_time_s == pytest.approx(r.total_time_s, rel=0.1)
+
+
+def test_query_migrate_series_skips_setup_and_reads_completed():
+    first = json.dumps({"return": {"status": "setup"}})
+    done = json.loads(text("qmp_query_migrate.json"))
+    done["return"].update(status="completed", downtime=180)
+    done["return"]["ram"]["remaining"] = 0
+    snaps = H.parse_job_stats("\n".join([first, text("qmp_query_migrate.json").replace("\n", ""),
+                                         json.dumps(done)]))
+    assert len(snaps) == 2 and snaps[-1].status == "completed" and snaps[-1].downtime_s == 0.18
+    e = E.estimate_series(snaps)
+    assert e[-1].verdict == "completed" and e[-1].progress == 1.0
