@@ -4,152 +4,24 @@ Plain Python: a set of dirty pages instead of a bitmap, a list for the send
 order, Python integers for the random stream.  Each function consumes the same
 splitmix64 stream in the same order as :mod:`precopy._kernel`, so on small VMs
 the two agree exactly.
+
+The twins are split like the kernels they check: the write stream and clocks
+(:mod:`naive_writes`), the stop rule's reasons and run-time controls
+(:mod:`naive_rules`), the page-level migration (here), storage's mirror
+(:mod:`naive_storage`) and the analytic saturation loop (:mod:`naive_models`);
+every name stays importable from here.
 """
 
 from __future__ import annotations
 
 import math
 
-
-MASK = (1 << 64) - 1
-GOLD = 0x9E3779B97F4A7C15
-
-KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
-REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_dirty_pages",
-           "max_rounds", "max_data", "timeout", "round_limit", "postcopy", "max_rate")
-POSTCOPY = 9
-MAX_RATE = 10
-
-
-def splitmix64(state):
-    """Advance ``state`` and return (new state, 64-bit output)."""
-    state = (state + GOLD) & MASK
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return state, z ^ (z >> 31)
-
-
-class Writer:
-    """The guest's write stream: phases, each a kind of write process."""
-
-    def __init__(self, c, n_pages, seed):
-        self.c, self.n_pages = c, n_pages
-        self.j, self.m, self.P, self.s = 0, 0, 0.0, seed
-
-    def page(self, kind, a, b, thr, off):
-        self.s, z = splitmix64(self.s)
-        lo, hi = z & 0xFFFFFFFF, z >> 32
-        if kind == KIND_HOTCOLD:
-            return a + ((hi * b) >> 32) if lo < thr else (hi * self.n_pages) >> 32
-        i = (hi * b) >> 32
-        return a + i if lo < int(self.c.alias_prob[off + i]) else a + int(self.c.alias_idx[off + i])
-
-    def _phase(self):
-        c, j = self.c, self.j
-        return (int(c.kind[j]), float(c.dur[j]), float(c.rate[j]), int(c.a[j]), int(c.b[j]),
-                int(c.thr[j]), int(c.off[j]), int(c.n[j]))
-
-    def _next_phase(self, dur):
-        self.P = self.P + dur
-        self.m = 0
-        self.j = (self.j + 1) % len(self.c.kind)
-
-    def writes_until(self, tau1):
-        """All pages written up to guest time tau1, in order (skip-off engine)."""
-        out = []
-        while True:
-            kind, dur, rate, a, b, thr, off, n = self._phase()
-            E = self.P + dur
-            upto = min(tau1, E)
-            if kind == KIND_TRACE:
-                while self.m < n and self.P + float(self.c.trace_t[off + self.m]) <= upto:
-                    out.append(int(self.c.trace_p[off + self.m]))
-                    self.m += 1
-            elif kind != KIND_IDLE:
-                target = math.floor(rate * (upto - self.P))
-                for k in range(self.m, target):
-                    out.append(a + (k % b) if kind == KIND_SEQUENTIAL else self.page(kind, a, b, thr, off))
-                self.m = max(self.m, target)
-            if tau1 < E:
-                return out
-            self._next_phase(dur)
-
-    def next_write(self):
-        """(guest time, page) of the next write, or (inf, 0)."""
-        laps = 0
-        while True:
-            kind, dur, rate, a, b, thr, off, n = self._phase()
-            if kind == KIND_TRACE:
-                if self.m < n and float(self.c.trace_t[off + self.m]) < dur:
-                    self.m += 1
-                    return self.P + float(self.c.trace_t[off + self.m - 1]), int(self.c.trace_p[off + self.m - 1])
-            elif kind != KIND_IDLE:
-                limit = math.floor(rate * dur) if dur < math.inf else 2**62
-                if self.m + 1 <= limit:
-                    tau = self.P + (self.m + 1) / rate
-                    page = a + (self.m % b) if kind == KIND_SEQUENTIAL else self.page(kind, a, b, thr, off)
-                    self.m += 1
-                    return tau, page
-            if dur == math.inf:
-                return math.inf, 0
-            self._next_phase(dur)
-            if self.j == 0:
-                laps += 1
-                if laps > 1:
-                    return math.inf, 0
-
-
-def xen_permute(i, nr):
-    """Xen legacy's permute(): rotate the index left by 10 within order_nr bits,
-    repeated while the result is out of range."""
-    order = (nr - 1).bit_length()
-    if order <= 10:
-        return i
-    while True:
-        i = ((i >> (order - 10)) | (i << 10)) & ((1 << order) - 1)
-        if i < nr:
-            return i
-
-
-class Clock:
-    """Wall time <-> guest time under a piecewise-constant throttle."""
-
-    def __init__(self, thr_t, thr_f):
-        self.t = [float(x) for x in thr_t] + [math.inf]
-        self.f = [float(x) for x in thr_f]
-
-    def seg(self, t):
-        i = 0
-        while i + 1 < len(self.f) and self.t[i + 1] <= t:
-            i += 1
-        return i
-
-    def tau_at(self, t, t0, tau0, g=1.0):
-        i, ta, tau = self.seg(t0), t0, tau0
-        while True:
-            f = self.f[i] * g
-            if t <= self.t[i + 1]:
-                return tau + f * (t - ta)
-            tau += f * (self.t[i + 1] - ta)
-            ta = self.t[i + 1]
-            i += 1
-
-    def t_at(self, tau, t0, tau0, g=1.0):
-        if tau <= tau0:
-            return t0
-        i, ta, tau_a = self.seg(t0), t0, tau0
-        while True:
-            end, f = self.t[i + 1], self.f[i] * g
-            if f > 0:
-                t = ta + (tau - tau_a) / f
-                if t <= end:
-                    return t
-            if end == math.inf:
-                return math.inf
-            tau_a += f * (end - ta)
-            ta = end
-            i += 1
+from naive_models import saturation  # noqa: F401
+from naive_rules import (ABORTED, ACTION, FORCED, MAX_RATE, POSTCOPY, REASONS, Controls, at,  # noqa: F401
+                         is_converged, outcome, send_time)
+from naive_storage import mirror  # noqa: F401
+from naive_writes import (GOLD, KIND_ALIAS, KIND_HOTCOLD, KIND_IDLE, KIND_SEQUENTIAL, KIND_TRACE,  # noqa: F401
+                          MASK, MAX_IDLE_LAPS, Clock, Writer, splitmix64, xen_permute)
 
 
 class XBCache:
@@ -212,6 +84,8 @@ def costs(vm, link, policy, aids):
     from precopy import aids as A
     P, H = float(vm.page_bytes), float(policy.header_bytes)
     rate_bps = link.goodput_bps if policy.max_bandwidth_bps is None else min(link.goodput_bps, policy.max_bandwidth_bps)
+    if policy.controls is not None and policy.controls.rate_schedule is not None:
+        rate_bps = min(link.goodput_bps, policy.controls.rate_schedule[0][1])
     frate_bps = link.goodput_bps if policy.final_bandwidth_bps is None else min(link.goodput_bps,
                                                                                  policy.final_bandwidth_bps)
     rate, frate = rate_bps / 8.0, frate_bps / 8.0
@@ -332,6 +206,9 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
     limit = policy.downtime_limit_s
     max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
     clock = Clock(*_check_throttle(throttle))
+    ctl = Controls(policy, link.goodput_bps)
+    sender = ctl.sender()
+    follows = policy.switchover_bandwidth_bps is None
     writer = Writer(c, n, seed)
     xb = XBCache(xbz, vm.page_bytes, policy.header_bytes, cost) if xbz else None
     order = [xen_permute(i, n) for i in range(n)] if policy.send_order == "permuted" else list(range(n))
@@ -350,10 +227,12 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         dl_cap = dl.vcpus * dl.vcpu_dirty_limit_Bps / vm.page_bytes
         dl_tol = dl.vcpus * dl.tolerance_Bps / vm.page_bytes
     pending = writer.next_write() if policy.page_skip else None
-    if policy.check_before_first_round and limit is not None and n * P < decision * limit:
+    limit = ctl.limit(policy, 0.0)
+    if policy.check_before_first_round and limit is not None and n * P < decision * (ctl.rate_factor(0.0) if follows else 1.0) * limit:
         reason = 1
     while reason == 0:
         t0, tau0 = t, tau
+        f0 = ctl.rate_factor(t0)
         throttle_now = clock.f[clock.seg(t0)] * g
         gen = len(rounds) + 1
         log = set()
@@ -375,10 +254,10 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                 rbytes = len(dirty_set) * cost["b_full"]
                 dur = len(dirty_set) * cost["t_full"]
                 n_full += len(dirty_set)
-            if uniform:
-                dur = rbytes / rate
+            sig = rbytes / rate if uniform else dur
             sent, skipped = len(dirty_set), 0
-            t1 = t0 + dur
+            t1 = send_time(sender, t0, sig)
+            dur = sig / sender.f[0] if len(sender.f) == 1 else t1 - t0
             tau1 = clock.tau_at(t1, t0, tau0, g)
             pages = writer.writes_until(tau1)
             log.update(pages)
@@ -392,7 +271,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             p_tau, p_page = pending
             p_t = clock.t_at(p_tau, t0, tau0, g)
             while True:
-                while pos < len(todo) and not (t0 + (rb / rate if uniform else rt) > p_t):
+                while pos < len(todo) and not (send_time(sender, t0, rb / rate if uniform else rt) > p_t):
                     p = todo[pos]
                     pos += 1
                     if p in log:
@@ -419,7 +298,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                         rb += cost["b_full"]
                         rt += cost["t_full"]
                         n_full += 1
-                if pos >= len(todo) and p_t > t0 + (rb / rate if uniform else rt):
+                if pos >= len(todo) and p_t > send_time(sender, t0, rb / rate if uniform else rt):
                     break
                 log.add(p_page)
                 if xb:
@@ -428,15 +307,17 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                 p_tau, p_page = writer.next_write()
                 p_t = clock.t_at(p_tau, t0, tau0, g)
             pending = (p_tau, p_page)
-            rbytes, dur = rb, (rb / rate if uniform else rt)
-            t1 = t0 + dur
+            sig = rb / rate if uniform else rt
+            rbytes = rb
+            t1 = send_time(sender, t0, sig)
+            dur = sig / sender.f[0] if len(sender.f) == 1 else t1 - t0
             tau1 = clock.tau_at(t1, t0, tau0, g)
         lost = (1.0 - g) * clock.tau_at(t1, t0, 0.0, 1.0) if slow else 0.0
         total_lost += lost
         rounds.append(dict(start_s=t0, duration_s=dur, pages_sent=sent, pages_skipped=skipped,
                            pages_dirtied=len(log), bytes_sent=rbytes, writes=writes,
                            throttle=throttle_now, cpu_throttle=1.0 - g, guest_lost_s=lost, xbzrle_hits=hits,
-                           rate_bps=rate * 8.0, stop_copy=False, postcopy=False))
+                           rate_bps=rate * f0 * 8.0, stop_copy=False, postcopy=False))
         t, tau = t1, tau1
         total_bytes += rbytes
         total_pages += sent
@@ -444,9 +325,11 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         dirty_set = log
         first = False
         d = len(dirty_set)
+        limit = ctl.limit(policy, t)
+        fired = ctl.fired(t, d)
         if d == 0:
             reason = 4
-        elif limit is not None and d * P < decision * limit:
+        elif limit is not None and d * P < decision * (ctl.rate_factor(t) if follows else 1.0) * limit:
             reason = 1
         elif min_dirty > 0 and d < min_dirty:
             reason = 2
@@ -458,6 +341,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                       (pcy.on_no_progress and len(rounds) >= 2 and
                        (prev_dirty - d) < pcy.min_progress * prev_dirty)):
             reason = POSTCOPY
+        elif fired:
+            reason = fired
         elif policy.max_rounds > 0 and len(rounds) + 1 >= policy.max_rounds:
             reason = 5
         elif max_data >= 0 and total_pages > max_data:
@@ -518,6 +403,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         fbytes, final_s, fpages = 0.0, 0.0, 0
         total_bytes += pc_bytes
         total_pages += d
+    elif reason == ABORTED:      # the VM stays on the source: no stop-and-copy, no downtime
+        fbytes, final_s, fpages, downtime = 0.0, 0.0, 0, 0.0
     else:
         fhits = 0
         if first:
@@ -550,127 +437,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         out.update(xbzrle_hits=xb.hits, xbzrle_misses=xb.misses, xbzrle_overflows=xb.overflows,
                    xbzrle_saved_bytes=xb.saved)
     out.update(n_bulk_full=n_bulk_full, n_full=n_full)
+    device = 0 if reason == ABORTED else sw.device_state_bytes
     return dict(total_time_s=t + downtime + out["postcopy_s"], downtime_s=downtime, precopy_time_s=t,
-                bytes_sent=total_bytes + sw.device_state_bytes, pages_sent=total_pages,
-                n_rounds=len(rounds), converged=1 <= reason <= 4 or reason == POSTCOPY,
+                bytes_sent=total_bytes + device, pages_sent=total_pages,
+                n_rounds=len(rounds), converged=is_converged(reason), outcome=outcome(reason),
                 stop_reason=REASONS[reason], final_pages=fpages, final_transfer_s=final_s, rounds=rounds, **out)
-
-
-def mirror(disk_vm, workload, t_block, lat_extra, io_depth, timeout_s, seed=0):
-    """Pure-Python twin of ``mirror_kernel``.
-
-    Returns (time, writes, mirrored, reason, copied, stall, latency sum, latency max).
-    """
-    from collections import deque
-    c = workload.compile(disk_vm, seed=seed)
-    n = disk_vm.n_pages
-    writer = Writer(c, n, seed)
-    p_tau, p_page = writer.next_write()
-    a_t = a_tau = 0.0
-    cur, c_done, srv, copied, t = 0, t_block, t_block, 0, 0.0
-    writes = mirrored = 0
-    stall = lat_sum = lat_max = 0.0
-    inflight = deque()
-    reason = 1
-    while True:
-        tw = a_t + (p_tau - a_tau) if p_tau < math.inf else math.inf
-        if c_done <= tw:
-            if c_done > timeout_s:
-                reason, t = 7, timeout_s
-                break
-            copied, t = cur + 1, c_done
-            if copied == n:
-                break
-            cur += 1
-            c_done = srv + t_block
-            srv = c_done
-            continue
-        if tw > timeout_s:
-            reason, t = 7, timeout_s
-            break
-        if p_page <= cur:
-            while inflight and inflight[0] <= tw:
-                inflight.popleft()
-            if io_depth and len(inflight) == io_depth:
-                stall += inflight[0] - tw
-                a_t, a_tau = inflight[0], p_tau
-                continue
-            srv = max(tw, srv) + t_block
-            done = srv + lat_extra
-            lat_sum += done - tw
-            lat_max = max(lat_max, done - tw)
-            if io_depth:
-                inflight.append(done)
-            mirrored += 1
-        writes += 1
-        p_tau, p_page = writer.next_write()
-    return t, writes, mirrored, reason, copied, stall, lat_sum, lat_max
-
-
-def saturation(vm, workload, link, policy, switchover=None, seed=0):
-    """Plain twin of the analytic saturation model's round loop (page skip off).
-
-    Page by page: a round of ``d`` pages lasts ``d x (page + header) / rate``;
-    the writes it sees are counted as the kernel counts them
-    (``floor(w x guest time)`` minus those already counted); the next round is
-    the expected number of distinct pages those writes touch,
-    ``sum_i 1 - (1 - p_i) ** writes`` (a Sequential writer: ``min(writes,
-    region)``); the stop rules are the kernel's, Clark's adaptive rate included.
-    Returns (rounds list, stop reason, pre-copy time, final bytes, total bytes).
-    """
-    from precopy import workloads as W
-    from precopy.simulate import check_scenario
-
-    policy, sw, (rate_bps, final_bps, decision_bps) = check_scenario(vm, workload, link, policy, switchover)
-    assert not policy.page_skip
-    n, P, H = vm.n_pages, float(vm.page_bytes), float(policy.header_bytes)
-    nzero = vm.n_zero_pages
-    w = float(workload.writes_per_s)
-    probs = None if isinstance(workload, W.Sequential) else workload.page_probabilities(vm, seed)
-    region = workload.region_bytes // vm.page_bytes if isinstance(workload, W.Sequential) else 0
-    rate, decision = rate_bps / 8.0, decision_bps / 8.0
-    ar = policy.adaptive_rate
-    if ar is not None:
-        rate = min(ar.min_bps / 8.0, rate)
-    min_dirty = max(policy.min_dirty_pages, math.ceil(policy.min_dirty_bytes / vm.page_bytes))
-    max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
-    limit = policy.downtime_limit_s
-    t = counted = 0.0
-    dirty, first, reason, rounds, total_bytes, total_pages = float(n), True, 0, [], 0.0, 0.0
-    if policy.check_before_first_round and limit is not None and n * P < decision * limit:
-        reason = 1
-    while reason == 0:
-        rbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
-        dur = rbytes / rate
-        t += dur
-        writes = max(math.floor(w * t) - counted, 0.0)
-        counted += writes
-        if probs is None:
-            new = min(writes, region)
-        else:
-            new = float(sum(1.0 - (1.0 - p) ** writes for p in probs if p > 0))
-        rounds.append(dict(duration_s=dur, pages_sent=dirty, pages_dirtied=new, bytes_sent=rbytes, writes=writes))
-        total_bytes += rbytes
-        total_pages += dirty
-        first, dirty = False, new
-        nxt = dirty * P / dur + ar.increment_bps / 8.0 if ar is not None else 0.0
-        if dirty == 0:
-            reason = 4
-        elif limit is not None and dirty * P < decision * limit:
-            reason = 1
-        elif min_dirty > 0 and dirty < min_dirty:
-            reason = 2
-        elif policy.min_round_pages > 0 and rounds[-1]["pages_sent"] < policy.min_round_pages:
-            reason = 3
-        elif ar is not None and nxt > ar.max_bps / 8.0:
-            reason = MAX_RATE
-        elif policy.max_rounds > 0 and len(rounds) + 1 >= policy.max_rounds:
-            reason = 5
-        elif max_data >= 0 and total_pages > max_data:
-            reason = 6
-        elif t >= policy.timeout_s:
-            reason = 7
-        if ar is not None and reason == 0:
-            rate = min(max(nxt, ar.min_bps / 8.0), rate_bps / 8.0)
-    fbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
-    return rounds, REASONS[reason], t, fbytes, total_bytes + fbytes
