@@ -477,3 +477,21 @@ def test_query_migrate_series_skips_setup_and_reads_completed():
     assert len(snaps) == 2 and snaps[-1].status == "completed" and snaps[-1].downtime_s == 0.18
     e = E.estimate_series(snaps)
     assert e[-1].verdict == "completed" and e[-1].progress == 1.0
+
+
+@needs_controls
+def test_columns_applied_to_a_row_run_in_the_simulator():
+    from precopy.operator_columns import apply, parse_columns
+    vm = pc.VM(memory_bytes=pc.GiB(8))
+    busy = pc.workloads.HotCold(wws_bytes=pc.GiB(1), hot_fraction=0.9, writes_per_s=60_000)
+    link = pc.Link.from_profile("1GbE")
+    base = pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=3600)
+    s = parse_columns({"postcopy": "on-timeout", "postcopy_after_s": 100})
+    pol, aids = apply(s, vm, base)
+    r = pc.simulate(vm, busy, link, pol, seed=0, aids=aids)
+    assert r.stop_reason == "postcopy" and 100 <= r.precopy_time_s < 130
+    s = parse_columns({"orchestrator": "nova", "nova_completion_timeout_s": 30})      # 30 s x 8 GiB, abort
+    pol, aids = apply(s, vm, base)
+    assert pol.controls.downtime_schedule[0] == (0.0, 0.05)
+    r = pc.simulate(vm, busy, link, pol, seed=0, aids=aids)
+    assert r.outcome == "aborted" and 240 <= r.total_time_s < 280
