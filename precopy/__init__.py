@@ -30,18 +30,19 @@ __version__ = "0.1.0"
 #: public submodules, imported on first access (``pc.workloads``, ``pc.policies``, ...)
 _SUBMODULES = ("aids", "analytic", "datasets", "figures", "linkfit", "links", "plotting", "policies", "predict",
                "results", "storage", "sweeps", "units", "validation", "vm", "widgets", "workload_fit",
-               "workloads", "drain", "calibration", "hypervisors", "scenario")
+               "workloads", "drain", "calibration", "hypervisors", "scenario", "hvstats", "eta",
+               "orchestrators", "planning")
 #: public names -> the submodule that defines them
 _NAMES = {
     "VM": "vm", "Switchover": "vm", "Link": "links", "predict_table": "predict",
     "MigrationResult": "results", "RoundTable": "results",
-    "Prepared": "simulate", "warmup": "simulate",
+    "Prepared": "simulate", "warmup": "simulate", "plan": "planning",
 }
 
 __all__ = [
     "VM", "Switchover", "Link", "simulate", "warmup", "Prepared", "MigrationResult", "RoundTable",
     "workloads", "policies", "aids", "storage", "analytic", "units", "links", "datasets", "linkfit",
-    "workload_fit", "validation", "predict_table", "drain",
+    "workload_fit", "validation", "predict_table", "drain", "hvstats", "eta", "orchestrators", "planning", "plan",
     "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps", "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us",
 ]
 

@@ -40,7 +40,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ._stoprule import R_ABORTED, R_DOWNTIME, R_POSTCOPY, R_RUNNING, STOP_REASONS, downtime_ok, step_value, stop_rule
+from ._stoprule import STOP_REASONS  # noqa: F401  (re-exported: the one table of reasons)
+from ._stoprule import R_ABORTED, R_DOWNTIME, R_POSTCOPY, R_RUNNING, downtime_ok, step_value, stop_rule
 from .config import NJIT
 
 _INLINE = dict(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})

@@ -83,7 +83,7 @@ from typing import NamedTuple
 
 from . import _kernel as K
 from . import _validate as v
-from ._stoprule import (R_ABORTED, R_DOWNTIME, R_EMPTY, R_NEVER, R_POSTCOPY, R_RUNNING, STOP_REASONS, StopRule,
+from ._stoprule import (R_ABORTED, R_DOWNTIME, R_NEVER, R_POSTCOPY, R_RUNNING, STOP_REASONS, StopRule,
                         converged, downtime_ok, reason_names, step_value, stop_rule, stop_rule_numbers)
 from .config import NJIT, ROUND_TABLE_CAPACITY
 from .links import Link

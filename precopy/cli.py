@@ -34,6 +34,9 @@ COMMANDS = {
     "fit-links": ("precopy.linkfit", "re-fit the link model to the published throughputs and rewrite the profiles"),
     "storage": ("precopy.storage", "simulate a Storage VMotion (snapshot, dirty block tracking, I/O mirroring)"),
     "drain": ("precopy.drain", "simulate draining a host: VMs share its links under an orchestrator's limits"),
+    "eta": ("precopy.eta", "remaining time, verdict and progress of a migration in flight (query-migrate / domjobinfo)"),
+    "dirty-rate": ("precopy.hvstats", "fit a workload to QMP calc-dirty-rate / virsh domstats --dirtyrate output and predict"),
+    "plan": ("precopy.planning", "least bandwidth, streams, downtime limit and aid that meet the budgets; orchestrator settings"),
     "figures": ("precopy.figures", "redraw every figure of the notebooks (PNG + PDF, deterministic, with a manifest)"),
 }
 

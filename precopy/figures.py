@@ -904,3 +904,4 @@ def run(args) -> int:
     print(f"wrote {len(args.names) if args.names else len(REGISTRY)} figure(s) to {Path(args.out).resolve()} "
           f"(manifest lists {n}): {Path(args.out) / 'manifest.json'}")
     return 0
+from . import operator_figures  # noqa: E402,F401  (notebook 06: plan_pareto, eta_progress, orchestrator_outcomes)
