@@ -39,6 +39,14 @@ Input columns (units in the names; required ones marked *):
 ``decompress_threads``  decompressor threads; default as compressor threads
 =====================  ==========================================================
 
+Convergence aids and orchestrators have their own columns, listed with their
+meanings in :mod:`precopy.operator_columns`: ``auto_converge``,
+``auto_converge_initial_pct``, ``auto_converge_increment_pct``, ``postcopy``
+(``off``, ``after-first-pass``, ``on-timeout``) with ``postcopy_after_s``,
+``xbzrle_cache_mib``, ``dirty_limit_mibps``, ``multifd_channels``, and
+``orchestrator`` (``none``, ``kubevirt``, ``nova``, ``libvirt``) with its settings
+(``kubevirt_*``, ``nova_*``, ``libvirt_*``).
+
 A value that does not apply to a row (e.g. ``wws_mib`` for ``uniform``, or a
 downtime limit for ``xen``) is an error rather than silently ignored.  Output
 columns: :data:`OUTPUT_COLUMNS`; ``total_time_s``, ``downtime_ms``,
@@ -64,6 +72,8 @@ import numpy as np
 
 from . import _validate as v
 from .links import Link, profile
+from .operator_columns import OPERATOR_COLUMNS, parse_columns
+from .operator_columns import apply as apply_operator_columns
 from .policies import DEFAULT_TIMEOUT_S, NAMES as POLICY_NAMES, Policy, get as get_policy
 from .units import MiB, KiB, parse_byte_rate, parse_bytes, parse_rate_bps, parse_seconds
 from .vm import VM, Switchover
@@ -77,7 +87,7 @@ REQUIRED_COLUMNS = ("scenario", "memory_mib", "link_gbps", "workload", "policy")
 INPUT_COLUMNS = ("scenario", "memory_mib", "page_kib", "link_gbps", "mtu", "streams", "workload", "wws_mib",
                  "write_mibps", "hot_fraction", "zipf_s", "zero_fraction", "policy", "downtime_limit_ms",
                  "max_bandwidth_mibps", "seeds", "per_stream_gbps", "rtt_ms", "compress_ratio", "compress_mibps",
-                 "compress_threads", "decompress_mibps", "decompress_threads")
+                 "compress_threads", "decompress_mibps", "decompress_threads") + OPERATOR_COLUMNS
 OUTPUT_COLUMNS = ("scenario", "total_time_s", "downtime_ms", "data_sent_mib", "rounds", "converged",
                   "stop_reason", "total_time_s_p5", "total_time_s_p95", "downtime_ms_p5", "downtime_ms_p95",
                   "analytic_total_time_s", "analytic_downtime_ms")
@@ -260,6 +270,7 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     link_gbps = num("link_gbps", "Gbit/s", lo=1e-6, hi=1e4)
     mtu = num("mtu", "bytes", lo=576, hi=65535, default=1500, integer=True)
     streams = num("streams", "count", lo=1, hi=1024, default=1, integer=True)
+    streams_given = val["streams"] is not None
     per_stream = num("per_stream_gbps", "Gbit/s", lo=1e-6, hi=1e4)
     rtt_ms = num("rtt_ms", "ms", lo=0.0, hi=10_000.0, default=0.0)
 
@@ -283,6 +294,14 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
             raise err("max_bandwidth_mibps", f"must be 0 (unlimited) or at least {1e3 / 8 / MiB(1):.3g} MiB/s; "
                                               f"got {val['max_bandwidth_mibps']!r}")
         policy = policy.with_(max_bandwidth_bps=bw)
+    try:
+        ops = parse_columns(raw, policy=pol_name, streams=streams if streams_given else None,
+                            page_bytes=vm.page_bytes, downtime_limit_given=dl is not None,
+                            max_bandwidth_given=mb is not None)
+    except ValueError as e:
+        raise _RowError(f"{where}{e}") from None
+    if ops.streams is not None:
+        streams = ops.streams
     try:
         link = profile(link_gbps * 1e9).link(mtu=mtu, streams=streams, rtt_s=rtt_ms / 1e3,
                                             per_stream_bps=None if per_stream is None else per_stream * 1e9)
@@ -308,6 +327,10 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
                             decompress_cpu_Bps=None if dm is None else dm * MiB(1),
                             decompress_threads=num("decompress_threads", "threads", lo=1, hi=1024,
                                                    integer=True)),)
+    try:
+        policy, aids = apply_operator_columns(ops, vm, policy, aids)
+    except ValueError as e:
+        raise _RowError(f"{where}{e}") from None
     return Scenario(scenario=scen, vm=vm, workload=wl, link=link, policy=policy, seeds=seeds, row=row or 0,
                     aids=aids)
 

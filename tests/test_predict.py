@@ -227,3 +227,29 @@ def test_any_cell_either_parses_or_names_its_column(col, value):
         assert any(f"'{c}'" in str(e) for c in (col, *related)), str(e)
     else:
         assert sc.vm.memory_bytes > 0 and sc.link.goodput_bps > 0 and sc.seeds >= 1
+
+
+# --- aid and orchestrator columns (precopy.operator_columns) ---------------------------------------
+
+_BUSY = {"scenario": "busy", "memory_mib": 1024, "link_gbps": 1, "workload": "hotcold", "wws_mib": 256,
+         "write_mibps": 200, "policy": "qemu", "seeds": 1}
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ({}, "timeout"),                                              # QEMU's 128 MiB/s cap: never converges
+    ({"auto_converge": "on"}, "downtime_limit"),                  # throttling makes it fit
+    ({"postcopy": "after-first-pass"}, "postcopy"),              # libvirt --postcopy-after-precopy
+    ({"postcopy": "on-timeout", "postcopy_after_s": 20}, "postcopy"),
+    ({"orchestrator": "nova"}, "aborted"),                        # Nova's completion timeout aborts
+    ({"orchestrator": "kubevirt", "kubevirt_allow_post_copy": "true"}, "postcopy"),
+])
+def test_aid_and_orchestrator_columns_change_the_outcome(extra, reason):
+    row = P.predict_table([dict(_BUSY, **extra)])[0]
+    assert row["stop_reason"] == reason
+
+
+def test_aid_columns_are_checked_by_name():
+    with pytest.raises(ValueError, match="row 1: column 'auto_converge'"):
+        P.parse_scenario(dict(_BUSY, auto_converge="maybe"), row=1)
+    with pytest.raises(ValueError, match="postcopy_after_s"):
+        P.parse_scenario(dict(_BUSY, postcopy_after_s=20), row=1)
