@@ -63,7 +63,7 @@ _VIRSH_STATUS = {"0": "unstarted", "1": "measuring", "2": "measured"}
 # --- small checked readers ------------------------------------------------------------------------
 
 def example_path(name: str) -> Path:
-    """Path of a shipped example report in ``data/examples/`` (see ``data/README.md``).
+    """Path of a shipped example report in ``precopy/data/examples/`` (see ``data/README.md``).
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """Figures of notebook 06 (plan a migration), registered with :mod:`precopy.figures`.
 
-Each function draws from the shipped example reports in ``data/examples/``
+Each function draws from the shipped example reports in ``precopy/data/examples/``
 (synthetic, written to QEMU's and libvirt's schemas; see ``data/README.md``).
 """
 
@@ -72,12 +72,15 @@ def orchestrator_outcomes(report="qmp_dirty_rate_sampling.json", link_profile="1
              ("KubeVirt allowAutoConverge", O.KubeVirt(allow_auto_converge=True)),
              ("KubeVirt VEP 291 ramp to 1050 ms", O.KubeVirt(max_downtime_ms=1050, downtime_tuning=True)),
              ("Nova defaults", O.Nova()),
-             ("Nova force_complete + post-copy", O.Nova(live_migration_timeout_action="force_complete",
+             ("Nova force-complete, post-copy permitted", O.Nova(live_migration_timeout_action="force_complete",
                                                         live_migration_permit_post_copy=True)),
              ("virsh --timeout 300 (suspend)", O.Libvirt(timeout_s=300)),
              ("virsh --postcopy-after-precopy", O.Libvirt(postcopy_after_precopy=True))]
     res = [(label, O.replay(vm, wl, link, o, max_time_s=7200.0)) for label, o in cases]
     colors = {"converged": "C2", "postcopy": "C0", "forced": "C1", "aborted": "C3", "not_converged": "0.5"}
+
+    words = {"converged": "converged", "postcopy": "post-copy", "forced": "forced", "aborted": "aborted",
+             "not_converged": "did not converge"}
 
     def kind(r):
         return "postcopy" if r.stop_reason == "postcopy" else r.outcome
@@ -87,13 +90,16 @@ def orchestrator_outcomes(report="qmp_dirty_rate_sampling.json", link_profile="1
     for i, (label, r) in enumerate(res):
         a1.barh(i, r.total_time_s, color=colors[kind(r)])
         a2.barh(i, max(r.downtime_s * 1e3, 1e-1), color=colors[kind(r)])
-        a1.text(r.total_time_s, i, f" {kind(r)}", va="center", fontsize="x-small")
+        a1.text(r.total_time_s, i, f" {words[kind(r)]}", va="center", fontsize="x-small")
     a1.set_yticks(y, [lab for lab, _ in res], fontsize="small")
     a1.invert_yaxis()
     a1.set_xscale("log")
     a1.set_xlabel("total time (s)")
     a2.set_xscale("log")
     a2.set_xlabel("downtime (ms; aborted: none)")
-    fig.suptitle(f"{vm.memory_bytes / 2**30:g} GiB guest fitted to {report}, {link_profile}", fontsize="small")
+    probe = str(report).rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ")
+    link_words = link_profile.replace("GbE", " GbE") if isinstance(link_profile, str) else link_profile
+    fig.suptitle(f"{vm.memory_bytes / 2**30:g} GiB guest fitted to the probe '{probe}', {link_words}",
+                 fontsize="small")
     fig.subplots_adjust(left=0.3, wspace=0.08)
     return fig

@@ -84,6 +84,14 @@ SOURCE_NAMES = {
     "S12_opnfv_kvmfornfv": "OPNFV KVM for NFV",
     "S13_cloudhv_pr7669": "Cloud Hypervisor PR 7669",
     "S14_aidanfinn_hyperv2012": "A. Finn, Hyper-V 2012 (blog)",
+    "N1_vmware67_vgpu_stun": "VMware vSphere 6.7 vGPU stun times",
+    "N3_qemu_autoconverge_commit2013": "QEMU auto-converge commit (2013)",
+    "N6_doddamani2019_vee": "Doddamani et al. 2019 (VEE)",
+    "N7_deshpande2014_sg": "Deshpande et al. 2014 (IEEE CLOUD)",
+    "N9_balamuruhans2019_power8": "POWER8 hugepage guest (2019 blog)",
+    "N10_osic2017_openstack": "OSIC OpenStack benchmark (2017)",
+    "Q1_quintela2022_ramsize": "QEMU info migrate, Quintela 2022",
+    "Q2_consul2023_ppc_dirtyring": "QEMU info migrate, POWER9 dirty ring 2023",
 }
 
 

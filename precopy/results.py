@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ._stoprule import STOP_REASONS, converged, outcome
+from .reasons import STOP_REASONS, converged, outcome
 
 __all__ = ["RoundTable", "MigrationResult", "downtime_parts", "assemble"]
 

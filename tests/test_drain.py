@@ -12,7 +12,7 @@ from precopy import drain as D
 from precopy.config import IDENTITY_RTOL
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "data" / "examples" / "drain_vms.csv"
+EXAMPLE = ROOT / "precopy" / "data" / "examples" / "drain_vms.csv"
 
 
 # --- max-min fairness -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Write the example hypervisor reports in data/examples/: SYNTHETIC, written to the schemas.
+"""Write the example hypervisor reports in precopy/data/examples/: SYNTHETIC, written to the schemas.
 
 None of these files was captured from a hypervisor.  Each is written to the
 documented schema of its source (QEMU ``qapi/migration.json``: ``DirtyRateInfo``,
@@ -19,7 +19,7 @@ import precopy as pc
 from precopy import workloads as W
 from precopy.workload_fit import sample_dirty_pages
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[2] / "precopy" / "data" / "examples"
 #: The model guest of the dirty-rate probes: 8 GiB, a 1 GiB hot set taking 90 % of
 #: 60,000 page writes/s (234 MiB/s of page writes).
 VM = pc.VM(memory_bytes=pc.GiB(8))
