@@ -32,7 +32,7 @@ QEMU ``migration/ram.c`` (``migration_trigger_throttle``,
 ``docs/devel/migration/postcopy.rst``; OpenStack Nova
 ``nova/virt/libvirt/migration.py`` (``should_switch_to_postcopy``); VMware,
 "VMware vSphere vMotion Architecture, Performance and Best Practices in VMware
-vSphere 5" (SDPS).  Summary in ``../shared/reference/precopy-reference.md``, section 2.
+vSphere 5" (SDPS).  Summary in ``docs/reference.md``.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class SDPS(Aid):
     References
     ----------
     VMware, "VMware vSphere vMotion Architecture, Performance and Best Practices
-    in VMware vSphere 5" (2011), on SDPS; ``../shared/reference/precopy-reference.md``
+    in VMware vSphere 5" (2011), on SDPS; ``docs/reference.md``
     sections 2 and 3.
 
     Examples

@@ -2,7 +2,7 @@
 bitmap sync.
 
 A :class:`Policy` holds plain numbers; the named constructors set them to each
-system's documented defaults.  Sources are in ``../shared/reference/precopy-reference.md``
+system's documented defaults.  Sources are in ``docs/reference.md``
 (sections 2 and 3) and the files named in each docstring.
 
 At each sync (a round boundary) the kernel stops pre-copy when any convergence
