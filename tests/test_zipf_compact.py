@@ -1,0 +1,63 @@
+"""The constant-memory Zipf draw (precopy._zipf): exact rank law, a true permutation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+from scipy import stats
+
+from precopy import _zipf as Z
+from precopy.config import DIRTYSET_TEST_ALPHA
+
+
+@njit
+def _ranks(seed, b, prm, k):
+    s = np.uint64(seed)
+    out = np.empty(k, np.int64)
+    for i in range(k):
+        s, out[i] = Z.rank(s, b, prm, 0)
+    return out
+
+
+@njit
+def _perm(b, prm):
+    out = np.empty(b, np.int64)
+    for i in range(b):
+        out[i] = Z.permute(i, b, prm, 0)
+    return out
+
+
+def _chi_square_p(x, p):
+    """Chi-square goodness of fit of ranks ``x`` (1-based) to ``p``, bins merged to >= 20 expected."""
+    e = np.cumsum(p * len(x))
+    o = np.cumsum(np.bincount(x, minlength=len(p) + 1)[1:])
+    cuts, last = [], 0.0
+    for i in range(len(p)):
+        if e[i] - last >= 20:
+            cuts.append(i)
+            last = e[i]
+    cuts[-1] = len(p) - 1
+    E = np.diff(np.concatenate(([0.0], e[cuts])))
+    O = np.diff(np.concatenate(([0.0], o[cuts])))
+    return stats.chi2.sf(np.sum((O - E) ** 2 / E), len(E) - 1)
+
+
+@pytest.mark.parametrize("b,s", [(10, 1.0), (1000, 0.0), (1000, 0.5), (1000, 1.0), (1000, 1.1), (5000, 2.0),
+                                 (100, 5.0), (2**18, 0.99)])
+def test_rank_law_chi_square(b, s):
+    x = _ranks(3, b, Z.params(b, s, 7), 100_000)
+    assert x.min() >= 1 and x.max() <= b
+    assert _chi_square_p(x, Z.rank_probabilities(b, s)) > DIRTYSET_TEST_ALPHA
+
+
+@pytest.mark.parametrize("b", [1, 2, 3, 4, 5, 17, 1000, 1024, 4097, 100_003])
+def test_permute_is_a_bijection_of_the_range(b):
+    p = _perm(b, Z.params(b, 1.0, 11))
+    assert np.array_equal(np.sort(p), np.arange(b))
+
+
+def test_permutation_depends_on_the_seed():
+    b = 5000
+    assert not np.array_equal(_perm(b, Z.params(b, 1.0, 1)), _perm(b, Z.params(b, 1.0, 2)))
+    assert np.array_equal(_perm(b, Z.params(b, 1.0, 1)), _perm(b, Z.params(b, 1.0, 1)))
