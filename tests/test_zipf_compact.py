@@ -61,3 +61,29 @@ def test_permutation_depends_on_the_seed():
     b = 5000
     assert not np.array_equal(_perm(b, Z.params(b, 1.0, 1)), _perm(b, Z.params(b, 1.0, 2)))
     assert np.array_equal(_perm(b, Z.params(b, 1.0, 1)), _perm(b, Z.params(b, 1.0, 1)))
+
+
+def _alias_table_lists(p):
+    """The list-based Walker/Vose construction, as first written (the reference)."""
+    p = np.asarray(p, np.float64)
+    k = len(p)
+    q = p * (k / p.sum())
+    small = [i for i in range(k) if q[i] < 1.0]
+    large = [i for i in range(k) if q[i] >= 1.0]
+    alias = np.arange(k, dtype=np.int64)
+    prob = np.ones(k, np.float64)
+    while small and large:
+        s, l_ = small.pop(), large.pop()
+        prob[s], alias[s] = q[s], l_
+        q[l_] = q[l_] + q[s] - 1.0
+        (small if q[l_] < 1.0 else large).append(l_)
+    return np.minimum(np.round(prob * 2**32), 2**32).astype(np.uint64), alias
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 10, 1000, 50_000])
+def test_compiled_alias_table_equals_the_list_construction(k):
+    rng = np.random.default_rng(k)
+    for p in (rng.random(k) ** 3, (np.arange(1, k + 1.0) ** -1.1)[rng.permutation(k)], np.ones(k)):
+        thr, al = Z.alias_table(p)
+        thr0, al0 = _alias_table_lists(p)
+        assert np.array_equal(thr, thr0) and np.array_equal(al, al0)
