@@ -492,24 +492,29 @@ def sequential_set(m, n, a, b, bm):
 
 
 @njit(**NJIT)
-def dirty_set(kind, n, m, a, b, thr, off, n_pages, alias_prob, alias_idx, rs, bm, occ, dense):
-    """Set in ``bm`` the pages dirtied by writes ``m+1 .. m+n`` of one rate phase.
+def draw_set(s, kind, n, m, a, b, thr, off, n_pages, alias_prob, alias_idx, bm, occ, dense):
+    """Set in ``bm`` the pages dirtied by writes ``m+1 .. m+n`` of one rate phase;
+    returns the advanced splitmix64 state.
 
     ``kind``, ``a``, ``b``, ``thr``, ``off`` are the phase's row of the compiled
-    workload (:mod:`precopy.workloads`), ``rs[0]`` the splitmix64 state
-    (advanced), ``occ`` :func:`occupancy_cdf`, ``dense`` the writes per page
-    below which a range is drawn write by write
-    (``config.DIRTYSET_DENSE_WRITES_PER_PAGE``).  Idle and trace phases are not
-    rate phases: nothing is done for them.
+    workload (:mod:`precopy.workloads`), ``s`` the splitmix64 state, ``occ``
+    :func:`occupancy_cdf`, ``dense`` the writes per page below which a range is
+    drawn write by write (``config.DIRTYSET_DENSE_WRITES_PER_PAGE``).  Idle and
+    trace phases are not rate phases: nothing is done for them.
     """
-    s = rs[0]
     if kind == KIND_HOTCOLD:
         s = hotcold_set(s, n, a, b, thr, n_pages, bm, occ, dense)
     elif kind == KIND_ALIAS:
         s = alias_set(s, n, a, b, alias_prob, alias_idx, off, bm, dense)
     elif kind == KIND_SEQUENTIAL:
         sequential_set(m, n, a, b, bm)
-    rs[0] = s
+    return s
+
+
+@njit(**NJIT)
+def dirty_set(kind, n, m, a, b, thr, off, n_pages, alias_prob, alias_idx, rs, bm, occ, dense):
+    """:func:`draw_set` with the state in ``rs[0]`` (advanced in place)."""
+    rs[0] = draw_set(rs[0], kind, n, m, a, b, thr, off, n_pages, alias_prob, alias_idx, bm, occ, dense)
 
 
 @njit(**NJIT)
