@@ -87,3 +87,24 @@ def test_compiled_alias_table_equals_the_list_construction(k):
         thr, al = Z.alias_table(p)
         thr0, al0 = _alias_table_lists(p)
         assert np.array_equal(thr, thr0) and np.array_equal(al, al0)
+
+
+@njit
+def _pages(seed, a, b, prm, k):
+    s = np.uint64(seed)
+    out = np.empty(k, np.int64)
+    for i in range(k):
+        s, out[i] = Z.page(s, a, b, prm, 0)
+    return out, s
+
+
+@pytest.mark.parametrize("b,s", [(1, 1.0), (7, 0.0), (1000, 1.0), (4099, 1.3), (2**16, 0.7)])
+def test_compiled_draw_equals_plain_twin(b, s):
+    import naive_zipf
+    prm = Z.params(b, s, 99)
+    pages, end = _pages(12345, 10, b, prm, 300)
+    st = 12345
+    for k in range(300):
+        st, p = naive_zipf.page(st, 10, b, prm)
+        assert p == pages[k]
+    assert st == int(end)
