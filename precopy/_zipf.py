@@ -227,3 +227,17 @@ def alias_table(p):
     large = np.empty(k, small.dtype)
     _alias_build(q, thr, alias, small, large)
     return thr, alias
+
+
+@njit(**NJIT)
+def _scatter(out, a, b, w, prm):
+    for r in range(b):
+        out[a + permute(r, b, prm, 0)] = w[r]
+
+
+def page_probabilities(a, b, s, prm, n_pages):
+    """Per-page write probabilities (float64, length ``n_pages``) of a large-region
+    Zipf phase: rank probabilities placed by the keyed permutation."""
+    out = np.zeros(n_pages)
+    _scatter(out, int(a), int(b), rank_probabilities(b, s), np.asarray(prm, np.uint64))
+    return out

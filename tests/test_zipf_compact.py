@@ -108,3 +108,15 @@ def test_compiled_draw_equals_plain_twin(b, s):
         st, p = naive_zipf.page(st, 10, b, prm)
         assert p == pages[k]
     assert st == int(end)
+
+
+def test_page_probabilities_match_draw_frequencies():
+    b, s = 500, 1.2
+    prm = Z.params(b, s, 4)
+    p = Z.page_probabilities(3, b, s, prm, 510)
+    assert p[:3].sum() == 0 and p[503:].sum() == 0 and abs(p.sum() - 1) < 1e-12
+    pages, _ = _pages(8, 3, b, prm, 200_000)
+    f = np.bincount(pages, minlength=510) / len(pages)
+    top = np.argsort(p)[-20:]
+    z = (f[top] - p[top]) / np.sqrt(p[top] * (1 - p[top]) / len(pages))
+    assert np.abs(z).max() < stats.norm.isf(DIRTYSET_TEST_ALPHA / 40)
