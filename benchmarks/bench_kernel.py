@@ -21,7 +21,10 @@ when one is found (``$CC``, ``cc``, ``gcc`` or ``clang``); without one the
 benchmark says so and prints the kernel's numbers alone.  The ratio lines give
 kernel wall time / C wall time.
 
-Usage: python benchmarks/bench_kernel.py [--repeats N] [--no-c] [--only A,B,TiB]
+With ``--per-write`` the kernel draws every write (its set path off), the work
+the C loop does; the default lets the kernel's switch rule choose.
+
+Usage: python benchmarks/bench_kernel.py [--repeats N] [--no-c] [--per-write] [--only A,B,TiB]
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def run_tib(repeats=None):
     wall, r = _timed(p, repeats or 1)
     return {"scenario": "TiB", "wall_s": wall, "rounds": r.n_rounds, "total_time_s": r.total_time_s,
             "downtime_s": r.downtime_s, "stop_reason": r.stop_reason,
-            "page_writes": float(sum(r.rounds.writes))}
+            "page_writes": float(sum(r.rounds["writes"]))}
 
 
 def find_cc():
@@ -118,7 +121,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--no-c", action="store_true", help="do not build or run the C reference loop")
     ap.add_argument("--only", default="A,B,TiB", help="comma-separated scenarios (A, B, TiB)")
+    ap.add_argument("--per-write", action="store_true", help="turn the kernel's set path off")
     args = ap.parse_args()
+    if args.per_write:
+        from precopy import config
+        config.DIRTYSET_MIN_WRITES_PER_PAGE = config.DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE = float("inf")
+        config.DIRTYSET_SEQUENTIAL = False
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     ours = {}
     for n in only:
