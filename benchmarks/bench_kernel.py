@@ -103,7 +103,7 @@ def build_c(workdir):
         return None, "no C compiler found (set CC, or install cc/gcc/clang)"
     exe = Path(workdir) / "precopy_loop"
     for flags in (["-O3", "-march=native"], ["-O2"]):
-        res = subprocess.run([cc, *flags, "-o", str(exe), str(C_SOURCE), "-lm"], capture_output=True, text=True)
+        res = subprocess.run([cc, *flags, "-o", str(exe), str(C_SOURCE), "-lm"], capture_output=True, text=True, check=False)
         if res.returncode == 0:
             return exe, f"{Path(cc).name} {' '.join(flags)}"
     return None, f"{cc} failed: {res.stderr.strip()[:200]}"

@@ -317,7 +317,7 @@ def _word64(s, c, occ):
         return s, _ALL
     s, u = _unif(s)
     lo = 0
-    hi = c if c < 64 else 64          # cdf[c, hi] == 1
+    hi = min(64, c)          # cdf[c, hi] == 1
     while lo < hi:                    # smallest d with cdf[c, d] > u
         mid = (lo + hi) >> 1
         if occ[c, mid] > u:
@@ -385,8 +385,8 @@ def uniform_set(s, n, a, b, bm, occ, dense):
     w = lo >> 6
     while n_left > 0:
         wlo = w * 64
-        c_lo = lo if lo > wlo else wlo
-        c_hi = hi if hi < wlo + 64 else wlo + 64
+        c_lo = max(wlo, lo)
+        c_hi = min(wlo + 64, hi)
         cells = c_hi - c_lo
         if cells == b_left:
             c = n_left
@@ -533,8 +533,7 @@ def set_path_pays(kind, n, b, thr, n_pages, k_min, k_alias):
     nf = np.float64(n)
     if kind == KIND_HOTCOLD:
         f = np.float64(thr) / _TWO32
-        if f > 1.0:
-            f = 1.0
+        f = min(f, 1.0)
         if b > 0 and nf * f >= k_min * b:
             return True
         return nf * (1.0 - f) >= k_min * n_pages

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import naive
+import naive_dirtyset as N
 import numpy as np
 import pytest
 from numba import njit
@@ -20,11 +22,12 @@ from scipy import stats
 
 import precopy as pc
 from precopy import _dirtyset as D
-from precopy.config import (DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE, DIRTYSET_DENSE_WRITES_PER_PAGE,
-                            DIRTYSET_MIN_WRITES_PER_PAGE, DIRTYSET_TEST_ALPHA)
-
-import naive
-import naive_dirtyset as N
+from precopy.config import (
+    DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE,
+    DIRTYSET_DENSE_WRITES_PER_PAGE,
+    DIRTYSET_MIN_WRITES_PER_PAGE,
+    DIRTYSET_TEST_ALPHA,
+)
 
 SEEDS = 1500
 _NONE_P = np.zeros(1, np.uint64)
@@ -99,7 +102,7 @@ def test_occupancy_table():
     assert np.all(np.diff(cdf, axis=1) >= -1e-15)
     assert np.all(cdf[:, 64] == 1.0)
     for c in (0, 1, 2, 5, 20, 64, 100):
-        for d in range(0, min(c, 64) + 1):
+        for d in range(min(c, 64) + 1):
             pmf = cdf[c, d] - (cdf[c, d - 1] if d else 0.0)
             assert abs(pmf - float(_occupancy_exact(c, d))) < 1e-12
     # beyond the table a word is full: the last row leaves less than 2**-53 below 64
