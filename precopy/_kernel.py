@@ -1,7 +1,9 @@
 """Private compiled kernels: the page-level pre-copy simulation.
 
-Only arrays and scalars cross this boundary; :func:`precopy.simulate` validates
-everything first.  Two round engines share one driver:
+Only named bundles of arrays and scalars (``typing.NamedTuple``: numba compiles
+and disk-caches kernels that take them) cross this boundary;
+:mod:`precopy.scenario` validates everything first and builds them.  Two round
+engines share one driver, :func:`simulate_kernel`:
 
 * ``skip off`` (QEMU, Xen v2, VMware, SimGrid): which pages a round sends does not
   depend on the send order, so a round is "send the synced set, apply every write
@@ -11,52 +13,59 @@ everything first.  Two round engines share one driver:
   sender reaches a page whose bit is already set again in the log, the page is
   skipped (it will go in the next round).
 
-Convergence aids (``precopy.aids``) ride on the same driver: a guest-speed
-factor ``g`` changed only at bitmap syncs (auto-converge, dirty-limit, SDPS),
-per-page costs per page class (compression; XBZRLE's cache, consulted page by
-page outside the write loop), and a post-copy phase after the last live round.
-The plain path (no XBZRLE) never touches per-page write counts: ``wc`` is
-``None`` there and numba prunes those branches at compile time.
+The stop decision is :func:`precopy._stoprule.stop_rule`, shared with the
+analytic models.  Convergence aids (``precopy.aids``) ride on the same driver: a
+guest-speed factor ``g`` changed only at bitmap syncs (auto-converge,
+dirty-limit, SDPS), per-page costs per page class (compression; XBZRLE's cache,
+consulted page by page outside the write loop), and a post-copy phase after the
+last live round.  The plain path (no XBZRLE) never touches per-page write
+counts: ``wc`` is ``None`` there and numba prunes those branches at compile time.
+
+Two wall-clock schedules act inside rounds: the guest ``throttle`` (guest time
+runs ``f`` times as fast as wall time) and the pre-copy ``rate_schedule`` (the
+sender's clock: a round needing ``s`` seconds at the base rate ends when the
+integral of the rate factor reaches ``s``).
+
+Every kernel polls ``WriteState.stop`` (per batch of writes and per round) and
+returns early when it is set: the caller sets it on KeyboardInterrupt.
 
 The pure-Python twin in ``tests/naive.py`` mirrors all of it, operation for operation.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
+from ._stoprule import R_ABORTED, R_DOWNTIME, R_POSTCOPY, R_RUNNING, STOP_REASONS, downtime_ok, step_value, stop_rule
 from .config import NJIT
 
-# --- layout of the caller-allocated outputs ---------------------------------
-# per-round table columns
-(C_START, C_DUR, C_SENT, C_SKIP, C_DIRTIED, C_BYTES, C_WRITES, C_THROTTLE, C_REMAIN, C_FINAL,
- C_CPUTHR, C_LOST, C_XBHITS, C_POST, C_RATE) = range(15)
-N_COLS = 15
-# scalar outputs
-(S_T_STOP, S_FINAL_PAGES, S_FINAL_BYTES, S_REASON, S_TOTAL_BYTES, S_TOTAL_PAGES, S_LIVE_ROUNDS, S_RNG,
- S_FINAL_TIME, S_LOST, S_MAX_THR, S_XB_HITS, S_XB_MISSES, S_XB_OVERFLOWS, S_XB_SAVED,
- S_N_BULK_FULL, S_N_BULK_ZERO, S_N_FULL, S_PC_PAGES, S_PC_DUR, S_PC_FAULTS, S_PC_STALL, S_PC_PUSHED,
- S_PC_WRITES, S_PC_BYTES) = range(25)
-N_SCALARS = 25
-# stop reasons (index into STOP_REASONS); 1..4 and 9 mean "converged"
-STOP_REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_dirty_pages",
-                "max_rounds", "max_data", "timeout", "round_limit", "postcopy", "max_rate")
-(R_DOWNTIME, R_DIRTY, R_ROUND, R_EMPTY, R_MAXROUNDS, R_MAXDATA, R_TIMEOUT, R_ROUNDLIMIT, R_POSTCOPY,
- R_MAXRATE) = range(1, 11)
+_INLINE = dict(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
 
-# per-page costs (bytes on the wire, seconds of the pipeline) by page class; K_UNIFORM > 0
-# when every class takes bytes / rate (no CPU ceilings): times are then computed as
-# bytes / rate, exactly as without aids
-(K_B_BULK, K_T_BULK, K_B_ZERO, K_T_ZERO, K_B_FULL, K_T_FULL, K_TF_BULK, K_TF_ZERO, K_TF_FULL,
- K_PAGE, K_RATE, K_FRATE, K_XB_HDR, K_XB_PER_WRITE, K_XB_FIXED, K_XB_CPU_T,
- K_PC_T, K_PC_B, K_PC_EXTRA, K_UNIFORM) = range(20)
-N_COST = 20
+
+def _index(name, fields):
+    """A constant namedtuple ``field -> position`` (numba folds its attributes)."""
+    return namedtuple(name, fields)(*range(len(fields)))
+
+
+#: Columns of the per-round table, in :class:`precopy.RoundTable`'s names.
+TABLE_COLUMNS = ("start_s", "duration_s", "pages_sent", "pages_skipped", "pages_dirtied", "bytes_sent", "writes",
+                 "throttle", "stop_copy", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "postcopy", "rate_bps")
+COL = _index("Col", TABLE_COLUMNS)
+N_COLS = len(TABLE_COLUMNS)
+#: Scalar outputs of :func:`simulate_kernel`.
+OUT_FIELDS = ("t_stop", "final_pages", "final_bytes", "reason", "total_bytes", "total_pages", "live_rounds",
+              "final_time", "lost", "max_thr", "xb_hits", "xb_misses", "xb_overflows", "xb_saved",
+              "n_bulk_full", "n_bulk_zero", "n_full", "pc_pages", "pc_dur", "pc_faults", "pc_stall", "pc_pushed",
+              "pc_writes", "pc_bytes")
+OUT = _index("Out", OUT_FIELDS)
+N_SCALARS = len(OUT_FIELDS)
+
 # guest-slowdown aids
 AID_NONE, AID_AUTOCONVERGE, AID_DIRTYLIMIT, AID_SDPS = 0, 1, 2, 3
-(A_INITIAL, A_INCREMENT, A_MAX, A_TRIGGER, A_INTERVAL, A_TAILSLOW, A_DL_CAP, A_DL_TOL, A_SDPS_RATIO,
- A_PC_ON, A_PC_AFTER, A_PC_NOPROG, A_PC_MINPROG, A_AR_ON, A_AR_MIN, A_AR_INC, A_AR_MAX) = range(17)
-N_AID = 17
 # XBZRLE outcome of one page
 XB_MISS, XB_HIT, XB_OVERFLOW, XB_SAME = 0, 1, 2, 3
 #: CACHED_PAGE_LIFETIME of QEMU's page cache (migration/page_cache.c)
@@ -65,6 +74,128 @@ XB_LIFETIME = 2
 KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
 #: writes generated per batch by the skip-on engine
 WRITE_BATCH = 4096
+#: writes applied between two polls of the stop flag (skip-off engine)
+POLL_WRITES = 1 << 16
+#: laps of a cyclic workload's phases without a write after which the write
+#: generator concludes that none will come (the write clock carried across
+#: phases can need many laps of short phases for one write)
+MAX_IDLE_LAPS = 1 << 20
+#: return value of a kernel stopped by its caller
+STOPPED = -2
+
+
+class Costs(NamedTuple):
+    """Per-page wire bytes (``b_*``) and pipeline seconds (``t_*`` at the pre-copy
+    rate, ``tf_*`` at the final rate) by page class, rates in bytes/s.
+    ``uniform``: every class takes bytes / rate (no CPU ceilings), and times are
+    then computed as bytes / rate.  ``xb_*``: XBZRLE; ``pc_*``: post-copy."""
+
+    page: float
+    rate: float
+    frate: float
+    b_bulk: float
+    t_bulk: float
+    tf_bulk: float
+    b_zero: float
+    t_zero: float
+    tf_zero: float
+    b_full: float
+    t_full: float
+    tf_full: float
+    xb_hdr: float
+    xb_per_write: float
+    xb_fixed: float
+    xb_cpu_t: float
+    pc_t: float
+    pc_b: float
+    pc_extra: float
+    uniform: bool
+
+
+class Protocol(NamedTuple):
+    """How rounds are run: zero pages, page skip, Xen's send order, the decision
+    bandwidth (bytes/s; scaled by the rate schedule when ``decision_follows_rate``)
+    and Clark et al.'s adaptive rate (bytes/s)."""
+
+    n_zero: int
+    skip: bool
+    permuted: bool
+    order: int
+    check_first: bool
+    decision_Bps: float
+    decision_follows_rate: bool
+    ar_on: bool
+    ar_min: float
+    ar_inc: float
+
+
+class AidParams(NamedTuple):
+    """Parameters of the guest-slowdown aid (``mode``: ``AID_*``)."""
+
+    mode: int
+    initial: float
+    increment: float
+    max: float
+    trigger: float
+    interval: float
+    tailslow: bool
+    dl_cap: float
+    dl_tol: float
+    sdps_ratio: float
+
+
+class Clocks(NamedTuple):
+    """Wall-time schedules: guest throttle ``(thr_t, thr_f)`` and pre-copy rate
+    factor ``(rate_t, rate_f)`` (rate / base rate), each starting at 0."""
+
+    thr_t: np.ndarray
+    thr_f: np.ndarray
+    rate_t: np.ndarray
+    rate_f: np.ndarray
+
+
+class Buffers(NamedTuple):
+    """Caller-allocated work arrays of one run: zeroed bitmaps ``cur``/``nxt`` of
+    ceil(n_pages / 64) words, the ``sendlist`` (n_pages entries with page skip,
+    else 1), and XBZRLE's cache slots ``xb_addr`` (filled with -1) / ``xb_age``."""
+
+    cur: np.ndarray
+    nxt: np.ndarray
+    sendlist: np.ndarray
+    xb_addr: np.ndarray
+    xb_age: np.ndarray
+
+
+class WriteState(NamedTuple):
+    """Where the write stream is: ``pos = [phase, writes done in it]``, ``clock =
+    [phase start (guest s), write-clock fraction carried into the phase]``,
+    ``rng = [splitmix64 state]``, ``stop = [set by the caller to stop]``."""
+
+    pos: np.ndarray
+    clock: np.ndarray
+    rng: np.ndarray
+    stop: np.ndarray
+
+
+def new_write_state(seed, stop=None) -> WriteState:
+    """The write stream of ``seed`` at guest time 0 (``stop``: a shared flag array)."""
+    return WriteState(np.zeros(2, np.int64), np.zeros(2, np.float64), np.full(1, np.uint64(seed), np.uint64),
+                      np.zeros(1, np.int64) if stop is None else stop)
+
+
+class Pending(NamedTuple):
+    """A batch of upcoming writes (guest time, page) and ``idx = [next, count]``."""
+
+    tau: np.ndarray
+    page: np.ndarray
+    idx: np.ndarray
+
+
+@njit(**NJIT)
+def new_pending(size):
+    """An empty batch of ``size`` pending writes."""
+    return Pending(np.empty(size, np.float64), np.empty(size, np.uint64), np.zeros(2, np.int64))
+
 
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -112,7 +243,7 @@ def xen_unpermute(p, nr, order):
             return p
 
 
-@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+@njit(**_INLINE)
 def _mix(s):
     """splitmix64 output for state ``s`` (state already advanced)."""
     z = s
@@ -138,196 +269,254 @@ def popcount(words):
     return c
 
 
-@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+
+
+# --- the write stream ----------------------------------------------------------------------------
+
+@njit(**_INLINE)
 def _setbit(bm, p):
     bm[p >> _U6] |= _U1 << (p & _U63)
 
 
+@njit(**_INLINE)
+def _draw_hotcold(s, ua, ub, un, thr):
+    """Next state and page of a hot/cold write: the hot set ``[ua, ua + ub)`` when
+    the low 32 bits fall below ``thr``, else any of ``un`` pages."""
+    s = s + _GOLD
+    z = _mix(s)
+    if (z & _LO32) < thr:
+        return s, ua + (((z >> _U32) * ub) >> _U32)
+    return s, ((z >> _U32) * un) >> _U32
+
+
+@njit(**_INLINE)
+def _draw_alias(s, ua, ub, off, alias_prob, alias_idx):
+    """Next state and page of an alias-table write (Walker/Vose) over ``[ua, ua + ub)``."""
+    s = s + _GOLD
+    z = _mix(s)
+    i = np.int64(((z >> _U32) * ub) >> _U32)
+    if (z & _LO32) < alias_prob[off + i]:
+        return s, ua + np.uint64(i)
+    return s, ua + np.uint64(alias_idx[off + i])
+
+
+@njit(**_INLINE)
+def _phase_limit(rate, dur, e):
+    """Writes of a rate phase of ``dur`` guest seconds entered with write-clock fraction ``e``."""
+    return np.int64(np.floor(e + rate * dur)) if dur < np.inf else np.int64(2**62)
+
+
+@njit(**_INLINE)
+def _next_phase(wp, ws, j, P, e):
+    """Leave phase ``j`` (started at ``P``, entered with fraction ``e``) at its end:
+    returns (next phase, its start, the fraction it inherits).  The write clock
+    runs on across phases, so phases shorter than one write interval keep their
+    share of writes."""
+    dur = wp.dur[j]
+    kind = wp.kind[j]
+    if kind != KIND_IDLE and kind != KIND_TRACE:
+        x = e + wp.rate[j] * dur
+        e = x - np.floor(x)
+    j = j + 1
+    if j == wp.kind.shape[0]:
+        j = 0
+    return j, P + dur, e
+
+
 @njit(**NJIT)
-def _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                 alias_prob, alias_idx, tr_t, tr_p, n_pages, bm, wc):
+def _apply_until(tau1, wp, ws, bm, wc):
     """Apply, in order, every write whose guest time is <= tau1 (skip-off engine).
 
-    ``ws = [phase, writes done in phase]``, ``wf = [phase start (guest s)]``,
-    ``rs = [rng state]``.  Write m (1-based) of a rate phase belongs when
-    ``m <= floor(rate * (tau1 - phase start))``.  ``wc`` (per-page write counts
-    for XBZRLE) is None on the plain path: numba prunes its updates.  Returns
-    the number of writes.
+    Write m (1-based) of a rate phase entered at guest time ``P`` with write-clock
+    fraction ``e`` belongs when ``m <= floor(e + rate * (tau1 - P))``, and all
+    ``floor(e + rate * duration)`` of them once the phase has ended.  ``wc``
+    (per-page write counts for XBZRLE) is None on the plain path: numba prunes
+    its updates.  Returns the number of writes, or -1 if stopped by the caller.
     """
-    nph = ph_kind.shape[0]
-    j = ws[0]
-    m = ws[1]
-    P = wf[0]
-    s = rs[0]
+    j = ws.pos[0]
+    m = ws.pos[1]
+    P = ws.clock[0]
+    e = ws.clock[1]
+    s = ws.rng[0]
+    n_pages = wp.n_pages
     total = 0
     while True:
-        kind = ph_kind[j]
-        E = P + ph_dur[j]
+        kind = wp.kind[j]
+        E = P + wp.dur[j]
         upto = tau1 if tau1 < E else E
         if kind == KIND_TRACE:
-            off = ph_off[j]
-            nn = ph_n[j]
-            while m < nn and P + tr_t[off + m] <= upto:
-                _setbit(bm, np.uint64(tr_p[off + m]))
+            off = wp.off[j]
+            nn = wp.n[j]
+            while m < nn and P + wp.trace_t[off + m] <= upto:
+                _setbit(bm, np.uint64(wp.trace_p[off + m]))
                 if wc is not None:
-                    wc[tr_p[off + m]] += 1
+                    wc[wp.trace_p[off + m]] += 1
                 m += 1
                 total += 1
         elif kind != KIND_IDLE:
-            target = np.int64(np.floor(ph_rate[j] * (upto - P)))
-            cnt = target - m
-            if cnt > 0:
-                a = ph_a[j]
-                b = ph_b[j]
+            # a finished phase has all its writes; else those up to tau1
+            target = _phase_limit(wp.rate[j], wp.dur[j], e)
+            if tau1 < E:
+                upto_target = np.int64(np.floor(e + wp.rate[j] * (tau1 - P)))
+                if upto_target < target:
+                    target = upto_target
+            a = wp.a[j]
+            b = wp.b[j]
+            ua = np.uint64(a)
+            ub = np.uint64(b)
+            while m < target:
+                cnt = target - m
+                if cnt > POLL_WRITES:
+                    cnt = POLL_WRITES
                 if kind == KIND_HOTCOLD:
-                    thr = ph_thr[j]
-                    ua = np.uint64(a)
-                    ub = np.uint64(b)
+                    thr = wp.thr[j]
                     un = np.uint64(n_pages)
                     for _ in range(cnt):
-                        s = s + _GOLD
-                        z = _mix(s)
-                        if (z & _LO32) < thr:
-                            p = ua + (((z >> _U32) * ub) >> _U32)
-                        else:
-                            p = ((z >> _U32) * un) >> _U32
-                        bm[p >> _U6] |= _U1 << (p & _U63)
+                        s, p = _draw_hotcold(s, ua, ub, un, thr)
+                        _setbit(bm, p)
                         if wc is not None:
                             wc[p] += 1
                 elif kind == KIND_ALIAS:
-                    off = ph_off[j]
-                    ub = np.uint64(b)
+                    off = wp.off[j]
                     for _ in range(cnt):
-                        s = s + _GOLD
-                        z = _mix(s)
-                        i = np.int64(((z >> _U32) * ub) >> _U32)
-                        if (z & _LO32) < alias_prob[off + i]:
-                            p = np.uint64(a + i)
-                        else:
-                            p = np.uint64(a + alias_idx[off + i])
-                        bm[p >> _U6] |= _U1 << (p & _U63)
+                        s, p = _draw_alias(s, ua, ub, off, wp.alias_prob, wp.alias_idx)
+                        _setbit(bm, p)
                         if wc is not None:
                             wc[p] += 1
                 else:  # KIND_SEQUENTIAL
                     pos = m % b
                     for _ in range(cnt):
                         p = np.uint64(a + pos)
-                        bm[p >> _U6] |= _U1 << (p & _U63)
+                        _setbit(bm, p)
                         if wc is not None:
                             wc[p] += 1
                         pos += 1
                         if pos == b:
                             pos = 0
-                m = target
+                m += cnt
                 total += cnt
+                if ws.stop[0] != 0:
+                    return -1
         if tau1 < E:
             break
         # the phase ended inside this interval: move to the next one
-        P = E
+        j, P, e = _next_phase(wp, ws, j, P, e)
         m = 0
-        j = j + 1
-        if j == nph:
-            j = 0
-    ws[0] = j
-    ws[1] = m
-    wf[0] = P
-    rs[0] = s
+    ws.pos[0] = j
+    ws.pos[1] = m
+    ws.clock[0] = P
+    ws.clock[1] = e
+    ws.rng[0] = s
     return total
 
 
 @njit(**NJIT)
-def _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                 alias_prob, alias_idx, tr_t, tr_p, n_pages):
-    """Generate the next writes, in order, into ``buf_tau``/``buf_page`` (skip-on engine).
+def _fill_writes(pd, wp, ws):
+    """Generate the next writes, in order, into ``pd.tau``/``pd.page`` (from index 0).
 
-    Write m (1-based) of a rate phase happens at guest time ``start + m / rate``
-    while ``m <= floor(rate * duration)``; trace events at ``start + t_k`` while
-    ``t_k < duration``.  Returns how many were written: fewer than the buffer holds
-    only when no write will ever come again.  (One call per batch: numba would
-    otherwise reference-count the arrays on every per-write call.)
+    Write m (1-based) of a rate phase entered at ``P`` with fraction ``e`` happens
+    at guest time ``P + (m - e) / rate`` while ``m <= floor(e + rate * duration)``;
+    trace events at ``P + t_k`` while ``t_k < duration``.  Returns how many were
+    written: fewer than the buffer holds only when no write will ever come again
+    (``MAX_IDLE_LAPS`` laps of the phases without one, or a last phase of infinite
+    duration), or when the caller set the stop flag (then none).  One call per batch: numba
+    would otherwise reference-count the arrays on every per-write call.
     """
+    if ws.stop[0] != 0:
+        return 0
+    buf_tau = pd.tau
+    buf_page = pd.page
     cap = buf_tau.shape[0]
-    nph = ph_kind.shape[0]
-    j = ws[0]
-    m = ws[1]
-    P = wf[0]
-    s = rs[0]
+    j = ws.pos[0]
+    m = ws.pos[1]
+    P = ws.clock[0]
+    e = ws.clock[1]
+    s = ws.rng[0]
     k = 0
+    k_lap = 0
     idle_laps = 0
     while k < cap:
-        kind = ph_kind[j]
-        dur = ph_dur[j]
+        kind = wp.kind[j]
+        dur = wp.dur[j]
         if kind == KIND_TRACE:
-            off = ph_off[j]
-            nn = ph_n[j]
-            while k < cap and m < nn and tr_t[off + m] < dur:
-                buf_tau[k] = P + tr_t[off + m]
-                buf_page[k] = np.uint64(tr_p[off + m])
+            off = wp.off[j]
+            nn = wp.n[j]
+            while k < cap and m < nn and wp.trace_t[off + m] < dur:
+                buf_tau[k] = P + wp.trace_t[off + m]
+                buf_page[k] = np.uint64(wp.trace_p[off + m])
                 m += 1
                 k += 1
-            if k > 0:
-                idle_laps = 0
             if k == cap:
                 break
         elif kind != KIND_IDLE:
-            rate = ph_rate[j]
-            limit = np.int64(np.floor(rate * dur)) if dur < np.inf else np.int64(2**62)
-            a = ph_a[j]
-            b = ph_b[j]
-            if m < limit:
-                idle_laps = 0
+            rate = wp.rate[j]
+            limit = _phase_limit(rate, dur, e)
+            a = wp.a[j]
+            ua = np.uint64(a)
+            ub = np.uint64(wp.b[j])
             if kind == KIND_SEQUENTIAL:
+                b = wp.b[j]
                 while k < cap and m < limit:
-                    buf_tau[k] = P + (m + 1) / rate
+                    buf_tau[k] = P + ((m + 1) - e) / rate
                     buf_page[k] = np.uint64(a + (m % b))
                     m += 1
                     k += 1
             elif kind == KIND_HOTCOLD:
-                thr = ph_thr[j]
-                ua = np.uint64(a)
-                ub = np.uint64(b)
-                un = np.uint64(n_pages)
+                thr = wp.thr[j]
+                un = np.uint64(wp.n_pages)
                 while k < cap and m < limit:
-                    s = s + _GOLD
-                    z = _mix(s)
-                    if (z & _LO32) < thr:
-                        buf_page[k] = ua + (((z >> _U32) * ub) >> _U32)
-                    else:
-                        buf_page[k] = ((z >> _U32) * un) >> _U32
-                    buf_tau[k] = P + (m + 1) / rate
+                    s, buf_page[k] = _draw_hotcold(s, ua, ub, un, thr)
+                    buf_tau[k] = P + ((m + 1) - e) / rate
                     m += 1
                     k += 1
             else:  # KIND_ALIAS
-                off = ph_off[j]
-                ub = np.uint64(b)
+                off = wp.off[j]
                 while k < cap and m < limit:
-                    s = s + _GOLD
-                    z = _mix(s)
-                    i = np.int64(((z >> _U32) * ub) >> _U32)
-                    if (z & _LO32) < alias_prob[off + i]:
-                        buf_page[k] = np.uint64(a + i)
-                    else:
-                        buf_page[k] = np.uint64(a + alias_idx[off + i])
-                    buf_tau[k] = P + (m + 1) / rate
+                    s, buf_page[k] = _draw_alias(s, ua, ub, off, wp.alias_prob, wp.alias_idx)
+                    buf_tau[k] = P + ((m + 1) - e) / rate
                     m += 1
                     k += 1
             if k == cap:
                 break
         if dur == np.inf:
             break
-        P = P + dur
+        j, P, e = _next_phase(wp, ws, j, P, e)
         m = 0
-        j = j + 1
-        if j == nph:
-            j = 0
-            idle_laps += 1
-            if idle_laps > 1:   # a full lap of phases without any write: none will come
-                break
-    ws[0] = j
-    ws[1] = m
-    wf[0] = P
-    rs[0] = s
+        if j == 0:
+            if k == k_lap:
+                idle_laps += 1
+                if idle_laps > MAX_IDLE_LAPS:   # no write for so many laps: none will come
+                    break
+            else:
+                idle_laps = 0
+            k_lap = k
+    ws.pos[0] = j
+    ws.pos[1] = m
+    ws.clock[0] = P
+    ws.clock[1] = e
+    ws.rng[0] = s
     return k
+
+
+@njit(**_INLINE)
+def _refill(pd, wp, ws):
+    """Start a new batch of pending writes."""
+    pd.idx[1] = _fill_writes(pd, wp, ws)
+    pd.idx[0] = 0
+
+
+@njit(**_INLINE)
+def _advance(pd, wp, ws):
+    """Consume the next pending write (refilling the batch when it runs out)."""
+    pd.idx[0] += 1
+    if pd.idx[0] == pd.idx[1] and pd.idx[1] == pd.tau.shape[0]:
+        _refill(pd, wp, ws)
+
+
+@njit(**_INLINE)
+def _pending_tau(pd):
+    """Guest time of the next pending write (inf if none will come)."""
+    return pd.tau[pd.idx[0]] if pd.idx[0] < pd.idx[1] else np.inf
 
 
 @njit(**NJIT)
@@ -371,7 +560,7 @@ def _t_at(tau, t0, tau0, seg0, g, thr_t, thr_f):
 
 
 @njit(**NJIT)
-def _segment(t, seg, thr_t):
+def segment(t, seg, thr_t):
     """Index of the throttle segment holding wall time ``t`` (search from ``seg``)."""
     nseg = thr_t.shape[0]
     while seg + 1 < nseg and thr_t[seg + 1] <= t:
@@ -379,75 +568,84 @@ def _segment(t, seg, thr_t):
     return seg
 
 
-@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+@njit(**_INLINE)
 def _ctz(low):
     """Index of the single set bit of ``low`` (a power of two)."""
     return _DEBRUIJN_IDX[np.int64((low * _DEBRUIJN) >> np.uint64(58))]
 
 
-@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+@njit(**_INLINE)
 def _testbit(bm, p):
     return (bm[p >> _U6] >> (p & _U63)) & _U1
 
 
+
+
+@njit(**_INLINE)
+def send_end(t0, sig, rseg, clk):
+    """Wall time at which the sender, starting at ``t0`` in rate segment ``rseg``,
+    has done ``sig`` seconds of work at the base rate."""
+    if clk.rate_t.shape[0] == 1:
+        return t0 + sig / clk.rate_f[0]
+    return _t_at(sig, t0, 0.0, rseg, 1.0, clk.rate_t, clk.rate_f)
+
+
+# --- pricing pages -------------------------------------------------------------------------------
+
 @njit(**NJIT)
-def _xb_send(p, gen, last, final, xb_addr, xb_age, wc, cost):
+def _xb_send(p, gen, last, final, buf, wc, cost):
     """Send page ``p`` (not in the bulk pass) through QEMU's XBZRLE cache.
 
     Returns (bytes, seconds, outcome).  ``gen`` is the sync generation; ``last``
     marks the stop-and-copy (no insertions); ``final`` prices time at the final
     rate.  Mirrors ``save_xbzrle_page`` and ``page_cache.c``.
     """
+    xb_addr = buf.xb_addr
+    xb_age = buf.xb_age
     mask = xb_addr.shape[0] - 1
     slot = p & mask
     k = wc[p]
     wc[p] = 0
+    t_full = cost.tf_full if final else cost.t_full
     if xb_addr[slot] == p:
         xb_age[slot] = gen
-        if cost[K_XB_FIXED] >= 0.0:
-            enc = cost[K_XB_FIXED]
+        if cost.xb_fixed >= 0.0:
+            enc = cost.xb_fixed
         else:
-            enc = k * cost[K_XB_PER_WRITE]
+            enc = k * cost.xb_per_write
         if enc == 0.0:
             return 0.0, 0.0, XB_SAME
-        if enc > cost[K_PAGE]:
-            if final:
-                return cost[K_B_FULL], cost[K_TF_FULL], XB_OVERFLOW
-            return cost[K_B_FULL], cost[K_T_FULL], XB_OVERFLOW
-        b = cost[K_XB_HDR] + enc
-        if final:
-            tt = b / cost[K_FRATE]
-        else:
-            tt = b / cost[K_RATE]
-        if tt < cost[K_XB_CPU_T]:
-            tt = cost[K_XB_CPU_T]
+        if enc > cost.page:
+            return cost.b_full, t_full, XB_OVERFLOW
+        b = cost.xb_hdr + enc
+        tt = b / (cost.frate if final else cost.rate)
+        if tt < cost.xb_cpu_t:
+            tt = cost.xb_cpu_t
         return b, tt, XB_HIT
     if not last:
         if xb_addr[slot] < 0 or xb_age[slot] + XB_LIFETIME <= gen:
             xb_addr[slot] = p
             xb_age[slot] = gen
-    if final:
-        return cost[K_B_FULL], cost[K_TF_FULL], XB_MISS
-    return cost[K_B_FULL], cost[K_T_FULL], XB_MISS
+    return cost.b_full, t_full, XB_MISS
 
 
-@njit(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+@njit(**_INLINE)
 def _xb_tally(kind, b, cost, out):
     """Count one XBZRLE outcome in ``out``; returns 1 for a hit (encoded or
     unchanged page), 0 for a page sent in full (miss or overflow)."""
     if kind == XB_MISS:
-        out[S_XB_MISSES] += 1
+        out[OUT.xb_misses] += 1
         return 0
     if kind == XB_OVERFLOW:
-        out[S_XB_OVERFLOWS] += 1
+        out[OUT.xb_overflows] += 1
         return 0
-    out[S_XB_HITS] += 1
-    out[S_XB_SAVED] += cost[K_B_FULL] - b
+    out[OUT.xb_hits] += 1
+    out[OUT.xb_saved] += cost.b_full - b
     return 1
 
 
 @njit(**NJIT)
-def _xb_round(bm, gen, last, final, xb_addr, xb_age, wc, cost, out):
+def _xb_round(bm, gen, last, final, buf, wc, cost, out):
     """Price every page of bitmap ``bm`` through XBZRLE, in address order.
 
     Adds hit/miss/overflow/saved counts to ``out``; returns (bytes, seconds,
@@ -464,7 +662,7 @@ def _xb_round(bm, gen, last, final, xb_addr, xb_age, wc, cost, out):
             low = x & (~x + _U1)
             p = base + _ctz(low)
             x = x ^ low
-            b, tt, kind = _xb_send(p, gen, last, final, xb_addr, xb_age, wc, cost)
+            b, tt, kind = _xb_send(p, gen, last, final, buf, wc, cost)
             rb += b
             rt += tt
             hit = _xb_tally(kind, b, cost, out)
@@ -473,20 +671,183 @@ def _xb_round(bm, gen, last, final, xb_addr, xb_age, wc, cost, out):
     return rb, rt, hits, nfull
 
 
+@njit(**_INLINE)
+def _page_cost(p, first, n_zero_from, gen, buf, wc, cost, out):
+    """(bytes, seconds, hit) of sending page ``p`` in a live round of the skip-on
+    engine, with the bulk/full/XBZRLE counts booked in ``out``."""
+    if first:
+        if wc is not None:
+            wc[p] = 0
+        if np.int64(p) >= n_zero_from:
+            out[OUT.n_bulk_zero] += 1
+            return cost.b_zero, cost.t_zero, 0
+        out[OUT.n_bulk_full] += 1
+        return cost.b_bulk, cost.t_bulk, 0
+    if wc is not None:
+        b, tt, kind = _xb_send(np.int64(p), gen, False, False, buf, wc, cost)
+        hit = _xb_tally(kind, b, cost, out)
+        out[OUT.n_full] += 1 - hit
+        return b, tt, hit
+    out[OUT.n_full] += 1
+    return cost.b_full, cost.t_full, 0
+
+
 @njit(**NJIT)
-def _postcopy(R, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
-              ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out):
+def _price_set(first, final, dirty, n_pages, n_zero, gen, buf, wc, cost, out):
+    """(bytes, seconds, XBZRLE hits) of sending a whole synced set: the bulk pass
+    when ``first`` (zero pages header-only), else the ``dirty`` pages of
+    ``buf.cur`` (XBZRLE when ``wc`` is an array); ``final`` prices the
+    stop-and-copy (final rate, no cache insertions).  Books the counts in ``out``."""
+    hits = 0
+    if first:
+        full = n_pages - n_zero
+        rbytes = full * cost.b_bulk + n_zero * cost.b_zero
+        if final:
+            secs = full * cost.tf_bulk + n_zero * cost.tf_zero
+        else:
+            secs = full * cost.t_bulk + n_zero * cost.t_zero
+        out[OUT.n_bulk_full] += full
+        out[OUT.n_bulk_zero] += n_zero
+    elif wc is not None:
+        rbytes, secs, hits, nf = _xb_round(buf.cur, gen, final, final, buf, wc, cost, out)
+        out[OUT.n_full] += nf
+    else:
+        rbytes = dirty * cost.b_full
+        secs = dirty * (cost.tf_full if final else cost.t_full)
+        out[OUT.n_full] += dirty
+    if cost.uniform:
+        secs = rbytes / (cost.frate if final else cost.rate)
+    return rbytes, secs, hits
+
+
+@njit(**_INLINE)
+def _row(table, r, start, dur, sent, skipped, dirtied, nbytes, writes, throttle, stop_copy, cpu_thr, lost,
+         hits, postcopy, rate_bps):
+    """Write row ``r`` of the per-round table."""
+    table[r, COL.start_s] = start
+    table[r, COL.duration_s] = dur
+    table[r, COL.pages_sent] = sent
+    table[r, COL.pages_skipped] = skipped
+    table[r, COL.pages_dirtied] = dirtied
+    table[r, COL.bytes_sent] = nbytes
+    table[r, COL.writes] = writes
+    table[r, COL.throttle] = throttle
+    table[r, COL.stop_copy] = stop_copy
+    table[r, COL.cpu_throttle] = cpu_thr
+    table[r, COL.guest_lost_s] = lost
+    table[r, COL.xbzrle_hits] = hits
+    table[r, COL.postcopy] = postcopy
+    table[r, COL.rate_bps] = rate_bps
+
+
+# --- one round of each engine --------------------------------------------------------------------
+
+@njit(**NJIT)
+def _fill_sendlist(first, n_pages, permuted, order, cur, sendlist):
+    """This round's send list (Xen's permuted order, or address order); returns its length."""
+    L = 0
+    if first:
+        for i in range(n_pages):
+            sendlist[i] = xen_permute(i, n_pages, order) if permuted else i
+        return n_pages
+    for w in range(cur.shape[0]):
+        x = cur[w]
+        base = w * 64
+        while x:
+            low = x & (~x + _U1)
+            p = base + _ctz(low)
+            if permuted:   # sort key: position in Xen's order, page in the low bits
+                sendlist[L] = (np.uint64(xen_unpermute(p, n_pages, order)) << _U32) | np.uint64(p)
+            else:
+                sendlist[L] = p
+            L += 1
+            x = x ^ low
+    if permuted:
+        sendlist[:L].sort()
+        for i in range(L):
+            sendlist[i] = sendlist[i] & _LO32
+    return L
+
+
+@njit(**NJIT)
+def _skip_round(first, t0, tau0, seg, rseg, g, rate, gen, wp, ws, pd, proto, cost, clk, buf, wc, out):
+    """A live round of the skip-on engine: send the list while applying the writes
+    in time order; a page whose bit is set again when its turn comes is skipped.
+
+    Returns (bytes, base-rate seconds, sent, skipped, writes, XBZRLE hits).
+    """
+    n_pages = wp.n_pages
+    nxt = buf.nxt
+    sendlist = buf.sendlist
+    L = _fill_sendlist(first, n_pages, proto.permuted, proto.order, buf.cur, sendlist)
+    uniform = cost.uniform
+    n_zero_from = n_pages - proto.n_zero
+    thr_t = clk.thr_t
+    thr_f = clk.thr_f
+    pos = 0
+    rb = 0.0
+    rt = 0.0
+    sent = 0
+    skipped = 0
+    writes = 0
+    hits = 0
+    # wall time of guest time tau: this segment's linear map, else the general walk
+    seg_f = thr_f[seg] * g
+    seg_end = thr_t[seg + 1] if seg + 1 < thr_t.shape[0] else np.inf
+    p_t = _pending_wall(pd, t0, tau0, seg, g, seg_f, seg_end, clk)
+    while True:
+        while pos < L:
+            if send_end(t0, rb / rate if uniform else rt, rseg, clk) > p_t:
+                break
+            p = sendlist[pos]
+            pos += 1
+            if _testbit(nxt, p):
+                skipped += 1
+            else:
+                sent += 1
+                b, tt, hit = _page_cost(p, first, n_zero_from, gen, buf, wc, cost, out)
+                rb += b
+                rt += tt
+                hits += hit
+        if pos >= L and p_t > send_end(t0, rb / rate if uniform else rt, rseg, clk):
+            break
+        q = pd.page[pd.idx[0]]
+        _setbit(nxt, q)
+        if wc is not None:
+            wc[q] += 1
+        writes += 1
+        _advance(pd, wp, ws)
+        p_t = _pending_wall(pd, t0, tau0, seg, g, seg_f, seg_end, clk)
+    return rb, (rb / rate if uniform else rt), sent, skipped, writes, hits
+
+
+@njit(**_INLINE)
+def _pending_wall(pd, t0, tau0, seg, g, seg_f, seg_end, clk):
+    """Wall time of the next pending write (inf if none)."""
+    if pd.idx[0] >= pd.idx[1]:
+        return np.inf
+    tau = pd.tau[pd.idx[0]]
+    p_t = t0 + (tau - tau0) / seg_f if seg_f > 0.0 else np.inf
+    if not p_t <= seg_end:
+        p_t = _t_at(tau, t0, tau0, seg, g, clk.thr_t, clk.thr_f)
+    return p_t
+
+
+# --- post-copy and the slowdown aids --------------------------------------------------------------
+
+@njit(**NJIT)
+def _postcopy(R, tau, pd, wp, ws, cost, out):
     """The post-copy phase: push the pages of ``R`` in address order while the
     guest runs on the destination; a write to a page not yet there is a demand
     fault.  Times are seconds after the destination resumed; the guest runs at
     full speed from guest time ``tau``, stalled while it waits for a page.
-    ``buf_tau[bi:bn]``/``buf_page[bi:bn]`` are the pending writes (refilled in
-    batches).  Fills the S_PC_* outputs; returns the phase's duration.
+    ``pd`` holds the pending writes.  Fills the ``pc_*`` outputs; returns the
+    phase's duration.
     """
-    pc_t = cost[K_PC_T]
-    extra = cost[K_PC_EXTRA]
+    pc_t = cost.pc_t
+    extra = cost.pc_extra
     rem = popcount(R)
-    out[S_PC_PAGES] = rem
+    out[OUT.pc_pages] = rem
     faults = 0
     pushed = 0
     writes = 0
@@ -506,10 +867,7 @@ def _postcopy(R, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_d
         rem -= 1
         push_end = pc_t
     while inflight >= 0:
-        if bi < bn:
-            tw = a_t + (buf_tau[bi] - a_tau)
-        else:
-            tw = np.inf
+        tw = a_t + (_pending_tau(pd) - a_tau)
         if push_end <= tw:
             pushed += 1
             if push_end > t_end:
@@ -526,13 +884,13 @@ def _postcopy(R, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_d
                 inflight = -1
         else:
             writes += 1
-            q = buf_page[bi]
+            q = pd.page[pd.idx[0]]
             if np.int64(q) == inflight:
                 # the page is already on its way: wait for it
                 faults += 1
                 stall += push_end - tw
                 a_t = push_end
-                a_tau = buf_tau[bi]
+                a_tau = pd.tau[pd.idx[0]]
             elif _testbit(R, q):
                 R[q >> _U6] ^= _U1 << (q & _U63)
                 rem -= 1
@@ -540,21 +898,17 @@ def _postcopy(R, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_d
                 lat = extra + pc_t
                 stall += lat
                 a_t = tw + lat
-                a_tau = buf_tau[bi]
+                a_tau = pd.tau[pd.idx[0]]
                 push_end = push_end + pc_t
                 if a_t > t_end:
                     t_end = a_t
-            bi += 1
-            if bi == bn and bn == WRITE_BATCH:
-                bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
-                                  ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-                bi = 0
-    out[S_PC_DUR] = t_end
-    out[S_PC_FAULTS] = faults
-    out[S_PC_STALL] = stall
-    out[S_PC_PUSHED] = pushed
-    out[S_PC_WRITES] = writes
-    out[S_PC_BYTES] = out[S_PC_PAGES] * cost[K_PC_B]
+            _advance(pd, wp, ws)
+    out[OUT.pc_dur] = t_end
+    out[OUT.pc_faults] = faults
+    out[OUT.pc_stall] = stall
+    out[OUT.pc_pushed] = pushed
+    out[OUT.pc_writes] = writes
+    out[OUT.pc_bytes] = out[OUT.pc_pages] * cost.pc_b
     return t_end
 
 
@@ -564,7 +918,7 @@ N_AST = 7
 
 
 @njit(**NJIT)
-def _aid_sync(aid_mode, aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, t_full):
+def _aid_sync(aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, t_full):
     """What a slowdown aid does at a bitmap sync; returns the new guest-speed factor.
 
     SDPS matches the dirty rate to ``target_ratio`` x the transmit rate at every
@@ -574,34 +928,34 @@ def _aid_sync(aid_mode, aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur
     Auto-converge then raises its throttle; dirty-limit switches on and, from
     then on, holds the measured write rate at its quota.  ``ast`` holds the state.
     """
-    if aid_mode == AID_SDPS:
+    if aid.mode == AID_SDPS:
         if dirtied > 0 and dur > 0.0:
-            gn = g * aid[A_SDPS_RATIO] * (page_bytes / t_full) / (dirtied * page_bytes / dur)
+            gn = g * aid.sdps_ratio * (page_bytes / t_full) / (dirtied * page_bytes / dur)
             g = gn if gn < 1.0 else 1.0
     else:
         ast[AST_DIRTY] += dirtied
         ast[AST_XFER] += rbytes
-        if t > ast[AST_T_LAST] + aid[A_INTERVAL]:
+        if t > ast[AST_T_LAST] + aid.interval:
             d_bytes = ast[AST_DIRTY] * page_bytes
-            thr_bytes = ast[AST_XFER] * aid[A_TRIGGER]
+            thr_bytes = ast[AST_XFER] * aid.trigger
             if d_bytes > thr_bytes:
                 ast[AST_CNT] += 1.0
                 if ast[AST_CNT] >= 2.0:
                     ast[AST_CNT] = 0.0
-                    if aid_mode == AID_AUTOCONVERGE:
+                    if aid.mode == AID_AUTOCONVERGE:
                         p = ast[AST_P]
                         if p == 0.0:
-                            p = aid[A_INITIAL]
+                            p = aid.initial
                         else:
-                            inc = aid[A_INCREMENT]
-                            if aid[A_TAILSLOW] > 0.0:
+                            inc = aid.increment
+                            if aid.tailslow:
                                 cpu_now = 1.0 - p
                                 ideal = cpu_now - cpu_now * (thr_bytes / d_bytes)
                                 if ideal < inc:
                                     inc = ideal
                             p = p + inc
-                            if p > aid[A_MAX]:
-                                p = aid[A_MAX]
+                            if p > aid.max:
+                                p = aid.max
                         ast[AST_P] = p
                         g = 1.0 - p
                     else:
@@ -612,403 +966,210 @@ def _aid_sync(aid_mode, aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur
         if ast[AST_DL_ON] > 0.0 and writes > 0 and tau1 > tau0:
             natural = writes / (tau1 - tau0)
             current = natural * g
-            if abs(current - aid[A_DL_CAP]) > aid[A_DL_TOL]:
-                gn = aid[A_DL_CAP] / natural
+            if abs(current - aid.dl_cap) > aid.dl_tol:
+                gn = aid.dl_cap / natural
                 g = gn if gn < 1.0 else 1.0
     if 1.0 - g > ast[AST_MAX_THR]:
         ast[AST_MAX_THR] = 1.0 - g
     return g
 
 
-@njit(**NJIT)
-def simulate_kernel(n_pages, n_zero, cost, decision_Bps,
-                    max_rounds, min_dirty, min_round_pages, downtime_limit_s, has_downtime_limit,
-                    max_data_pages, timeout_s, skip, permuted, check_first, round_guard,
-                    ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                    alias_prob, alias_idx, tr_t, tr_p,
-                    thr_t, thr_f, order, seed,
-                    aid_mode, aid, xb_addr, xb_age, wc,
-                    cur, nxt, sendlist, table, out):
-    """Run one migration.  Returns the number of table rows, or -1 if ``table``
-    is too small (the caller grows it and runs again: the run is deterministic).
+# --- the driver ----------------------------------------------------------------------------------
 
-    ``cur``/``nxt`` are zeroed uint64 bitmaps of ceil(n_pages/64) words; ``sendlist``
-    is a uint64 array of n_pages entries when ``skip`` (else length 1); ``order``
-    is :func:`xen_order` of ``n_pages`` (used when ``permuted``).  ``cost``
-    holds the per-page costs (``K_*``), ``aid`` the aid parameters (``A_*``).
-    XBZRLE is on when ``wc`` (zeroed int64 write counts, one per page) is an
-    array; then ``xb_addr`` (filled with -1) and ``xb_age`` (zeros) are its
-    cache slots.  ``out`` must be zeroed.
+@njit(**NJIT)
+def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
+    """Run one migration.  Returns the number of table rows, -1 if ``table`` is
+    too small (the caller grows it and runs again: the run is deterministic), or
+    ``STOPPED`` if the caller set ``ws.stop``.
+
+    ``wp`` the compiled write process, ``ws`` its state (:func:`new_write_state`),
+    ``proto`` the round protocol, ``rule`` the stop rule, ``aid`` the slowdown
+    aid, ``cost`` per-page costs, ``clk`` the throttle and rate schedules, ``buf``
+    the zeroed work arrays; XBZRLE is on when ``wc`` (zeroed per-page write
+    counts) is an array.  ``out`` (zeroed, ``OUT`` fields) gets the totals.
     """
     cap = table.shape[0]
-    nwords = cur.shape[0]
-    page_bytes = cost[K_PAGE]
-    b_bulk = cost[K_B_BULK]
-    t_bulk = cost[K_T_BULK]
-    b_zero = cost[K_B_ZERO]
-    t_zero = cost[K_T_ZERO]
-    b_full = cost[K_B_FULL]
-    t_full = cost[K_T_FULL]
-    rate_Bps = cost[K_RATE]
-    uniform = cost[K_UNIFORM] > 0.0
+    n_pages = wp.n_pages
+    page_bytes = cost.page
     # Clark et al.'s adaptive rate (needs uniform costs): the bulk pass at the
     # minimum, then the last round's dirtying rate + an increment
-    ar_on = aid[A_AR_ON] > 0.0
-    cur_rate = rate_Bps
-    if ar_on and aid[A_AR_MIN] < rate_Bps:
-        cur_rate = aid[A_AR_MIN]
-    ws = np.zeros(2, np.int64)
-    wf = np.zeros(1, np.float64)
-    rs = np.full(1, np.uint64(seed), np.uint64)
+    rate = cost.rate
+    if proto.ar_on and proto.ar_min < rate:
+        rate = proto.ar_min
     t = 0.0
     tau = 0.0
     seg = 0
+    rseg = 0
     g = 1.0
     rows = 0
     total_bytes = 0.0
     total_pages = 0
-    reason = 0
-    n_bulk_full = 0
-    n_bulk_zero = 0
-    n_full = 0
-    # slowdown-aid state, kept out of the round loop's registers (see _aid_sync)
-    ast = np.zeros(N_AST, np.float64)
-    total_lost = 0.0
-    pc_on = aid[A_PC_ON] > 0.0
-    pc_after = np.int64(aid[A_PC_AFTER])
+    reason = R_RUNNING
+    ast = np.zeros(N_AST, np.float64)   # slowdown-aid state (see _aid_sync)
+    prog = np.array([float(n_pages), 0.0])   # progress tracker of the stop rule
+    dirty = n_pages    # the bulk pass: every page is to be sent
     prev_dirty = n_pages
-    # the bulk pass: every page is to be sent; zero pages (the top n_zero) header-only
-    dirty = n_pages
     first = True
-    # pending writes of the skip-on engine, generated in batches
-    nseg = thr_t.shape[0]
-    buf_tau = np.empty(WRITE_BATCH if skip else 1, np.float64)
-    buf_page = np.empty(WRITE_BATCH if skip else 1, np.uint64)
-    bn = 0
-    bi = 0
-    if skip:
-        bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                          ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-    if check_first and has_downtime_limit and dirty * page_bytes < decision_Bps * downtime_limit_s:
+    pd = new_pending(WRITE_BATCH if proto.skip else 1)
+    if proto.skip:
+        _refill(pd, wp, ws)
+    if proto.check_first and downtime_ok(rule, 0.0, dirty * page_bytes,
+                                         _decision(proto, clk, 0.0)):
         reason = R_DOWNTIME
-    while reason == 0:
+    while reason == R_RUNNING:
         if rows >= cap:
             return -1
-        # ---- one live round over the synced set -------------------------------
+        if ws.stop[0] != 0:
+            return STOPPED
+        # ---- one live round over the synced set -----------------------------------
         t0 = t
         tau0 = tau
-        seg = _segment(t0, seg, thr_t)
-        throttle_now = thr_f[seg] * g
-        hits = 0
-        if not skip:
-            if first:
-                rbytes = (n_pages - n_zero) * b_bulk + n_zero * b_zero
-                dur = (n_pages - n_zero) * t_bulk + n_zero * t_zero
-                n_bulk_full += n_pages - n_zero
-                n_bulk_zero += n_zero
-            elif wc is not None:
-                rbytes, dur, hits, nf = _xb_round(cur, rows + 1, False, False, xb_addr, xb_age, wc, cost, out)
-                n_full += nf
-            else:
-                rbytes = dirty * b_full
-                dur = dirty * t_full
-                n_full += dirty
-            if uniform:
-                dur = rbytes / cur_rate
+        seg = segment(t0, seg, clk.thr_t)
+        rseg = segment(t0, rseg, clk.rate_t)
+        throttle_now = clk.thr_f[seg] * g
+        if proto.skip:
+            rbytes, sig, sent, skipped, writes, hits = _skip_round(
+                first, t0, tau0, seg, rseg, g, rate, rows + 1, wp, ws, pd, proto, cost, clk, buf, wc, out)
+        else:
+            rbytes, sig, hits = _price_set(first, False, dirty, n_pages, proto.n_zero, rows + 1, buf, wc, cost, out)
+            if cost.uniform:
+                sig = rbytes / rate
             sent = dirty
             skipped = 0
-            t1 = t0 + dur
-            tau1 = _tau_at(t1, t0, tau0, seg, g, thr_t, thr_f)
-            writes = _apply_until(tau1, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                                  ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, nxt, wc)
-        else:
-            # this round's send list: Xen's permuted order, or address order
-            L = 0
-            if first:
-                for i in range(n_pages):
-                    sendlist[i] = xen_permute(i, n_pages, order) if permuted else i
-                L = n_pages
-            else:
-                for w in range(nwords):
-                    x = cur[w]
-                    base = w * 64
-                    while x:
-                        low = x & (~x + _U1)
-                        p = base + _ctz(low)
-                        if permuted:   # sort key: position in Xen's order, page in the low bits
-                            sendlist[L] = (np.uint64(xen_unpermute(p, n_pages, order)) << _U32) | np.uint64(p)
-                        else:
-                            sendlist[L] = p
-                        L += 1
-                        x = x ^ low
-                if permuted:
-                    sendlist[:L].sort()
-                    for i in range(L):
-                        sendlist[i] = sendlist[i] & _LO32
-            pos = 0
-            rb = 0.0
-            rt = 0.0
-            sent = 0
-            skipped = 0
-            writes = 0
-            # wall time of guest time tau: this segment's linear map, else the general walk
-            seg_f = thr_f[seg] * g
-            seg_end = thr_t[seg + 1] if seg + 1 < nseg else np.inf
-            p_t = np.inf
-            if bi < bn:
-                p_t = t0 + (buf_tau[bi] - tau0) / seg_f if seg_f > 0.0 else np.inf
-                if not p_t <= seg_end:
-                    p_t = _t_at(buf_tau[bi], t0, tau0, seg, g, thr_t, thr_f)
-            n_zero_from = n_pages - n_zero
-            while True:
-                while pos < L:
-                    if t0 + (rb / cur_rate if uniform else rt) > p_t:
-                        break
-                    p = sendlist[pos]
-                    pos += 1
-                    if (nxt[p >> _U6] >> (p & _U63)) & _U1:
-                        skipped += 1
-                    else:
-                        sent += 1
-                        if first:
-                            if np.int64(p) >= n_zero_from:
-                                rb += b_zero
-                                rt += t_zero
-                                n_bulk_zero += 1
-                            else:
-                                rb += b_bulk
-                                rt += t_bulk
-                                n_bulk_full += 1
-                            if wc is not None:
-                                wc[p] = 0
-                        elif wc is not None:
-                            b, tt, kind = _xb_send(np.int64(p), rows + 1, False, False, xb_addr, xb_age, wc, cost)
-                            rb += b
-                            rt += tt
-                            hit = _xb_tally(kind, b, cost, out)
-                            hits += hit
-                            n_full += 1 - hit
-                        else:
-                            rb += b_full
-                            rt += t_full
-                            n_full += 1
-                if pos >= L and p_t > t0 + (rb / cur_rate if uniform else rt):
-                    break
-                q = buf_page[bi]
-                nxt[q >> _U6] |= _U1 << (q & _U63)
-                if wc is not None:
-                    wc[q] += 1
-                writes += 1
-                bi += 1
-                if bi == bn and bn == WRITE_BATCH:
-                    bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b,
-                                      ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-                    bi = 0
-                if bi < bn:
-                    p_t = t0 + (buf_tau[bi] - tau0) / seg_f if seg_f > 0.0 else np.inf
-                    if not p_t <= seg_end:
-                        p_t = _t_at(buf_tau[bi], t0, tau0, seg, g, thr_t, thr_f)
-                else:
-                    p_t = np.inf
-            rbytes = rb
-            dur = rb / cur_rate if uniform else rt
-            t1 = t0 + dur
-            tau1 = _tau_at(t1, t0, tau0, seg, g, thr_t, thr_f)
-        # ---- sync: the log becomes the next set ---------------------------------
-        dirtied = popcount(nxt)
-        tmp = cur
-        cur = nxt
-        nxt = tmp
-        for w in range(nwords):
-            nxt[w] = np.uint64(0)
+        t1 = send_end(t0, sig, rseg, clk)
+        dur = sig / clk.rate_f[0] if clk.rate_t.shape[0] == 1 else t1 - t0
+        tau1 = _tau_at(t1, t0, tau0, seg, g, clk.thr_t, clk.thr_f)
+        if not proto.skip:
+            writes = _apply_until(tau1, wp, ws, buf.nxt, wc)
+            if writes < 0:
+                return STOPPED
+        # ---- sync: the log becomes the next set ------------------------------------
+        dirtied = popcount(buf.nxt)
+        _swap_clear(buf)
         t = t1
         tau = tau1
         total_bytes += rbytes
         total_pages += sent
         lost = 0.0
-        if aid_mode != AID_NONE:
-            lost = (1.0 - g) * _tau_at(t1, t0, 0.0, seg, 1.0, thr_t, thr_f)
-            total_lost += lost
-        table[rows, C_START] = t0
-        table[rows, C_DUR] = dur
-        table[rows, C_SENT] = sent
-        table[rows, C_SKIP] = skipped
-        table[rows, C_DIRTIED] = dirtied
-        table[rows, C_BYTES] = rbytes
-        table[rows, C_WRITES] = writes
-        table[rows, C_THROTTLE] = throttle_now
-        table[rows, C_REMAIN] = dirtied
-        table[rows, C_FINAL] = 0.0
-        table[rows, C_CPUTHR] = 1.0 - g
-        table[rows, C_LOST] = lost
-        table[rows, C_XBHITS] = hits
-        table[rows, C_POST] = 0.0
-        table[rows, C_RATE] = cur_rate * 8.0
+        if aid.mode != AID_NONE:
+            lost = (1.0 - g) * _tau_at(t1, t0, 0.0, seg, 1.0, clk.thr_t, clk.thr_f)
+            out[OUT.lost] += lost
+        _row(table, rows, t0, dur, sent, skipped, dirtied, rbytes, writes, throttle_now, 0.0, 1.0 - g, lost,
+             hits, 0.0, rate * clk.rate_f[rseg] * 8.0)
         rows += 1
         first = False
         prev_dirty = dirty
         dirty = dirtied
         next_rate = 0.0
-        if ar_on:
-            next_rate = dirtied * page_bytes / dur + aid[A_AR_INC] if dur > 0.0 else np.inf
-        # ---- the stop rule ---------------------------------------------------------
-        if dirty == 0:
-            reason = R_EMPTY
-        elif has_downtime_limit and dirty * page_bytes < decision_Bps * downtime_limit_s:
-            reason = R_DOWNTIME
-        elif min_dirty > 0 and dirty < min_dirty:
-            reason = R_DIRTY
-        elif min_round_pages > 0 and sent + skipped < min_round_pages:
-            reason = R_ROUND
-        elif ar_on and next_rate > aid[A_AR_MAX]:
-            reason = R_MAXRATE
-        elif pc_on and ((pc_after > 0 and rows >= pc_after) or
-                        (aid[A_PC_NOPROG] > 0.0 and rows >= 2 and
-                         (prev_dirty - dirty) < aid[A_PC_MINPROG] * prev_dirty)):
-            reason = R_POSTCOPY
-        elif max_rounds > 0 and rows + 1 >= max_rounds:
-            reason = R_MAXROUNDS
-        elif max_data_pages >= 0 and total_pages > max_data_pages:
-            reason = R_MAXDATA
-        elif t >= timeout_s:
-            reason = R_TIMEOUT
-        elif rows >= round_guard:
-            reason = R_ROUNDLIMIT
-        if ar_on and reason == 0:
-            cur_rate = next_rate if next_rate > aid[A_AR_MIN] else aid[A_AR_MIN]
-            if cur_rate > rate_Bps:
-                cur_rate = rate_Bps
-        # ---- guest-slowdown aids act at the sync ---------------------------------
-        if aid_mode != AID_NONE and reason == 0:
-            g = _aid_sync(aid_mode, aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, t_full)
-    # ---- stop-and-copy (the VM is paused: no writes) -----------------------------
-    out[S_LOST] = total_lost
-    out[S_MAX_THR] = ast[AST_MAX_THR]
-    if reason == R_POSTCOPY:
+        if proto.ar_on:
+            next_rate = dirtied * page_bytes / dur + proto.ar_inc if dur > 0.0 else np.inf
+        reason = stop_rule(rule, prog, t, dirty, page_bytes, _decision(proto, clk, t), sent + skipped, rows,
+                           total_pages, prev_dirty, next_rate)
+        if reason == R_RUNNING:
+            if proto.ar_on:
+                rate = next_rate if next_rate > proto.ar_min else proto.ar_min
+                if rate > cost.rate:
+                    rate = cost.rate
+            if aid.mode != AID_NONE:   # guest-slowdown aids act at the sync
+                g = _aid_sync(aid, ast, g, t, dirtied, rbytes, writes, tau0, tau1, dur, page_bytes, cost.t_full)
+    out[OUT.max_thr] = ast[AST_MAX_THR]
+    out[OUT.t_stop] = t
+    out[OUT.reason] = reason
+    if reason == R_POSTCOPY:    # ---- the VM resumes on the destination ----------------------
         if rows >= cap:
             return -1
-        if not skip:
-            buf_tau = np.empty(WRITE_BATCH, np.float64)
-            buf_page = np.empty(WRITE_BATCH, np.uint64)
-            bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                              ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
-            bi = 0
-        pc_pages = dirty
-        pc_dur = _postcopy(cur, tau, buf_tau, buf_page, bi, bn, cost, ws, wf, rs, ph_kind, ph_dur, ph_rate,
-                           ph_a, ph_b, ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages, out)
-        table[rows, C_START] = t          # the caller adds the switchover blackout
-        table[rows, C_DUR] = pc_dur
-        table[rows, C_SENT] = pc_pages
-        table[rows, C_SKIP] = 0
-        table[rows, C_DIRTIED] = 0
-        table[rows, C_BYTES] = out[S_PC_BYTES]
-        table[rows, C_WRITES] = out[S_PC_WRITES]
-        table[rows, C_THROTTLE] = 1.0
-        table[rows, C_REMAIN] = 0
-        table[rows, C_FINAL] = 0.0
-        table[rows, C_CPUTHR] = 0.0
-        table[rows, C_LOST] = out[S_PC_STALL]
-        table[rows, C_XBHITS] = 0
-        table[rows, C_POST] = 1.0
-        table[rows, C_RATE] = cost[K_FRATE] * 8.0
+        if not proto.skip:
+            pd = new_pending(WRITE_BATCH)
+            _refill(pd, wp, ws)
+        pc_dur = _postcopy(buf.cur, tau, pd, wp, ws, cost, out)
+        if ws.stop[0] != 0:
+            return STOPPED
+        # the caller adds the switchover blackout to the start
+        _row(table, rows, t, pc_dur, dirty, 0, 0, out[OUT.pc_bytes], out[OUT.pc_writes], 1.0, 0.0, 0.0,
+             out[OUT.pc_stall], 0, 1.0, cost.frate * 8.0)
         rows += 1
-        out[S_T_STOP] = t
-        out[S_FINAL_PAGES] = 0
-        out[S_FINAL_BYTES] = 0.0
-        out[S_FINAL_TIME] = 0.0
-        out[S_REASON] = reason
-        out[S_TOTAL_BYTES] = total_bytes + out[S_PC_BYTES]
-        out[S_TOTAL_PAGES] = total_pages + pc_pages
-        out[S_LIVE_ROUNDS] = rows - 1
-        out[S_N_BULK_FULL] = n_bulk_full
-        out[S_N_BULK_ZERO] = n_bulk_zero
-        out[S_N_FULL] = n_full
-        out[S_RNG] = float(rs[0] >> np.uint64(11))
-        return rows
-    fhits = 0
-    if first:
-        fbytes = (n_pages - n_zero) * b_bulk + n_zero * b_zero
-        ftime = (n_pages - n_zero) * cost[K_TF_BULK] + n_zero * cost[K_TF_ZERO]
-        n_bulk_full += n_pages - n_zero
-        n_bulk_zero += n_zero
-    elif wc is not None:
-        fbytes, ftime, fhits, nf = _xb_round(cur, rows + 1, True, True, xb_addr, xb_age, wc, cost, out)
-        n_full += nf
-    else:
-        fbytes = dirty * b_full
-        ftime = dirty * cost[K_TF_FULL]
-        n_full += dirty
-    if uniform:
-        ftime = fbytes / cost[K_FRATE]
-    if dirty > 0:
-        if rows >= cap:
-            return -1
-        table[rows, C_START] = t
-        table[rows, C_DUR] = ftime
-        table[rows, C_SENT] = dirty
-        table[rows, C_SKIP] = 0
-        table[rows, C_DIRTIED] = 0
-        table[rows, C_BYTES] = fbytes
-        table[rows, C_WRITES] = 0
-        table[rows, C_THROTTLE] = 0.0
-        table[rows, C_REMAIN] = 0
-        table[rows, C_FINAL] = 1.0
-        table[rows, C_CPUTHR] = 0.0
-        table[rows, C_LOST] = 0.0
-        table[rows, C_XBHITS] = fhits
-        table[rows, C_POST] = 0.0
-        table[rows, C_RATE] = cost[K_FRATE] * 8.0
-        rows += 1
-    out[S_T_STOP] = t
-    out[S_FINAL_PAGES] = dirty
-    out[S_FINAL_BYTES] = fbytes
-    out[S_FINAL_TIME] = ftime
-    out[S_REASON] = reason
-    out[S_TOTAL_BYTES] = total_bytes + fbytes
-    out[S_TOTAL_PAGES] = total_pages + dirty
-    out[S_LIVE_ROUNDS] = rows - (1 if dirty > 0 else 0)
-    out[S_N_BULK_FULL] = n_bulk_full
-    out[S_N_BULK_ZERO] = n_bulk_zero
-    out[S_N_FULL] = n_full
-    out[S_RNG] = float(rs[0] >> np.uint64(11))
+        out[OUT.total_bytes] = total_bytes + out[OUT.pc_bytes]
+        out[OUT.total_pages] = total_pages + dirty
+        out[OUT.live_rounds] = rows - 1
+    elif reason == R_ABORTED:   # ---- the VM stays on the source --------------------------------
+        out[OUT.total_bytes] = total_bytes
+        out[OUT.total_pages] = total_pages
+        out[OUT.live_rounds] = rows
+    else:                       # ---- stop-and-copy: the VM is paused, no writes ---------------
+        fbytes, ftime, fhits = _price_set(first, True, dirty, n_pages, proto.n_zero, rows + 1, buf, wc, cost, out)
+        if dirty > 0:
+            if rows >= cap:
+                return -1
+            _row(table, rows, t, ftime, dirty, 0, 0, fbytes, 0, 0.0, 1.0, 0.0, 0.0, fhits, 0.0, cost.frate * 8.0)
+            rows += 1
+        out[OUT.final_pages] = dirty
+        out[OUT.final_bytes] = fbytes
+        out[OUT.final_time] = ftime
+        out[OUT.total_bytes] = total_bytes + fbytes
+        out[OUT.total_pages] = total_pages + dirty
+        out[OUT.live_rounds] = rows - (1 if dirty > 0 else 0)
     return rows
 
 
+@njit(**_INLINE)
+def _decision(proto, clk, t):
+    """Decision bandwidth (bytes/s) at wall time ``t``."""
+    if proto.decision_follows_rate:
+        return proto.decision_Bps * step_value(clk.rate_t, clk.rate_f, t)
+    return proto.decision_Bps
+
+
+@njit(**_INLINE)
+def _swap_clear(buf):
+    """The dirty log becomes the synced set; the log starts empty."""
+    cur = buf.cur
+    nxt = buf.nxt
+    for w in range(cur.shape[0]):
+        cur[w] = nxt[w]
+        nxt[w] = np.uint64(0)
+
+
 @njit(**NJIT)
-def record_writes(duration, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                  alias_prob, alias_idx, tr_t, tr_p, n_pages, seed, out_t, out_p):
+def record_writes(duration, wp, seed, out_t, out_p):
     """Emit the write stream of a workload up to guest time ``duration`` (exclusive)
     into ``out_t``/``out_p``; returns the count, or -1 if the buffers are too small."""
-    ws = np.zeros(2, np.int64)
-    wf = np.zeros(1, np.float64)
-    rs = np.full(1, np.uint64(seed), np.uint64)
-    buf_tau = np.empty(WRITE_BATCH, np.float64)
-    buf_page = np.empty(WRITE_BATCH, np.uint64)
+    ws = WriteState(np.zeros(2, np.int64), np.zeros(2, np.float64), np.full(1, np.uint64(seed), np.uint64),
+                    np.zeros(1, np.int64))
+    pd = new_pending(WRITE_BATCH)
     k = 0
     while True:
-        bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off,
-                          ph_n, alias_prob, alias_idx, tr_t, tr_p, n_pages)
+        bn = _fill_writes(pd, wp, ws)
         for i in range(bn):
-            if buf_tau[i] >= duration:
+            if pd.tau[i] >= duration:
                 return k
             if k >= out_t.shape[0]:
                 return -1
-            out_t[k] = buf_tau[i]
-            out_p[k] = np.int64(buf_page[i])
+            out_t[k] = pd.tau[i]
+            out_p[k] = np.int64(pd.page[i])
             k += 1
         if bn < WRITE_BATCH:
             return k
 
 
 # --- Storage VMotion's I/O mirroring (one pass) --------------------------------
-# scalar outputs of mirror_kernel
-M_TIME, M_WRITES, M_MIRRORED, M_REASON, M_COPIED, M_STALL, M_LAT_SUM, M_LAT_MAX = range(8)
-N_MIRROR = 8
+#: scalar outputs of mirror_kernel
+MIRROR_FIELDS = ("time", "writes", "mirrored", "reason", "copied", "stall", "lat_sum", "lat_max")
+MOUT = _index("MirrorOut", MIRROR_FIELDS)
+N_MIRROR = len(MIRROR_FIELDS)
+
+
+class MirrorPath(NamedTuple):
+    """The mirror's path: seconds per block, extra latency of a mirrored write,
+    writes in flight before the guest waits (0: no limit), the time limit."""
+
+    t_block: float
+    lat_extra: float
+    io_depth: int
+    timeout_s: float
 
 
 @njit(**NJIT)
-def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph_dur, ph_rate, ph_a, ph_b,
-                  ph_thr, ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, seed, ring, out):
+def mirror_kernel(wp, ws, path, ring, out):
     """One copy pass in block order while guest writes to blocks at or behind the
     copy cursor are mirrored synchronously over the same path.
 
@@ -1023,14 +1184,12 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
     holds their completion times).  Guest time runs with wall time.  Reason 1:
     the pass is done; 7: ``timeout_s`` came first.
     """
-    ws = np.zeros(2, np.int64)
-    wf = np.zeros(1, np.float64)
-    rs = np.full(1, np.uint64(seed), np.uint64)
-    buf_tau = np.empty(WRITE_BATCH, np.float64)
-    buf_page = np.empty(WRITE_BATCH, np.uint64)
-    bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr, ph_off, ph_n,
-                      alias_prob, alias_idx, tr_t, tr_p, n_blocks)
-    bi = 0
+    n_blocks = wp.n_pages
+    t_block = path.t_block
+    io_depth = path.io_depth
+    timeout_s = path.timeout_s
+    pd = new_pending(WRITE_BATCH)
+    _refill(pd, wp, ws)
     a_t = 0.0
     a_tau = 0.0
     cur = 0
@@ -1047,10 +1206,7 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
     cnt = 0
     reason = 1
     while True:
-        if bi < bn:
-            tw = a_t + (buf_tau[bi] - a_tau)
-        else:
-            tw = np.inf
+        tw = a_t + (_pending_tau(pd) - a_tau)
         if c_done <= tw:
             if c_done > timeout_s:
                 reason = 7
@@ -1068,7 +1224,7 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
                 reason = 7
                 t = timeout_s
                 break
-            if np.int64(buf_page[bi]) <= cur:
+            if np.int64(pd.page[pd.idx[0]]) <= cur:
                 while cnt > 0 and ring[head] <= tw:
                     head += 1
                     if head == io_depth:
@@ -1078,11 +1234,11 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
                     # every slot busy: the guest waits for the oldest mirrored write
                     stall += ring[head] - tw
                     a_t = ring[head]
-                    a_tau = buf_tau[bi]
+                    a_tau = pd.tau[pd.idx[0]]
                     continue
                 start = tw if tw > srv else srv
                 srv = start + t_block
-                done = srv + lat_extra
+                done = srv + path.lat_extra
                 lat = done - tw
                 lat_sum += lat
                 if lat > lat_max:
@@ -1095,17 +1251,13 @@ def mirror_kernel(n_blocks, t_block, lat_extra, io_depth, timeout_s, ph_kind, ph
                     cnt += 1
                 mirrored += 1
             writes += 1
-            bi += 1
-            if bi == bn and bn == WRITE_BATCH:
-                bn = _fill_writes(buf_tau, buf_page, ws, wf, rs, ph_kind, ph_dur, ph_rate, ph_a, ph_b, ph_thr,
-                                  ph_off, ph_n, alias_prob, alias_idx, tr_t, tr_p, n_blocks)
-                bi = 0
-    out[M_TIME] = t
-    out[M_WRITES] = writes
-    out[M_MIRRORED] = mirrored
-    out[M_REASON] = reason
-    out[M_COPIED] = copied
-    out[M_STALL] = stall
-    out[M_LAT_SUM] = lat_sum
-    out[M_LAT_MAX] = lat_max
+            _advance(pd, wp, ws)
+    out[MOUT.time] = t
+    out[MOUT.writes] = writes
+    out[MOUT.mirrored] = mirrored
+    out[MOUT.reason] = reason
+    out[MOUT.copied] = copied
+    out[MOUT.stall] = stall
+    out[MOUT.lat_sum] = lat_sum
+    out[MOUT.lat_max] = lat_max
     return copied

@@ -12,12 +12,16 @@ import numbers
 import numpy as np
 
 
-def _fmt_range(lo, hi, lo_open, hi_open):
+def fmt_range(lo, hi, lo_open, hi_open):
+    """An interval as text, e.g. ``[0, inf)`` (for error messages)."""
     left = "(" if lo_open else "["
     right = ")" if hi_open else "]"
     lo_s = "-inf" if lo is None else f"{lo:g}"
     hi_s = "inf" if hi is None else f"{hi:g}"
     return f"{left}{lo_s}, {hi_s}{right}"
+
+
+_fmt_range = fmt_range
 
 
 def real(value, name, unit, *, lo=None, hi=None, lo_open=False, hi_open=False,

@@ -57,7 +57,7 @@ QEMU calc-dirty-rate (sampling mode), a merged commit of 2023 states that
 the distinct dirty pages of ``w`` uniform writes/s over ``S`` pages after ``t`` s
 are ``S (1 - (1 - 1/S)**(w t))``.  A. Gudkov, migration predictor (qemu-devel,
 2023, not merged): iterate rounds on the distinct-pages curve.  Both as summarised
-in ``../shared/reference/precopy-reference.md`` sections 1 and 4.
+in ``docs/reference.md`` sections 1 and 4.
 
 Examples
 --------
@@ -79,19 +79,24 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numba import njit
 
+from typing import NamedTuple
+
+from . import _kernel as K
 from . import _validate as v
-from ._kernel import STOP_REASONS
-from .config import MAX_ROUNDS_GUARD, NJIT, ROUND_TABLE_CAPACITY
+from ._stoprule import (R_ABORTED, R_DOWNTIME, R_EMPTY, R_NEVER, R_POSTCOPY, R_RUNNING, STOP_REASONS, StopRule,
+                        converged, downtime_ok, reason_names, step_value, stop_rule, stop_rule_numbers)
+from .config import NJIT, ROUND_TABLE_CAPACITY
 from .links import Link
 from .policies import Policy
-from .results import RoundTable
-from .simulate import check_scenario, resolve_policy
+from .results import RoundTable, assemble
+from .scenario import Prepared, check_scenario, rate_schedule, resolve_policy
 from .vm import VM, Switchover
 from .workloads import HotCold, Idle, Phased, Sequential, Trace, Workload
 
 __all__ = [
     "MODELS", "AnalyticResult", "AnalyticArrays", "Comparison",
-    "expected_distinct_pages", "expected_distinct_uniform", "expected_distinct_hotcold", "page_groups",
+    "expected_distinct_pages", "expected_distinct_groups", "expected_distinct_uniform",
+    "expected_distinct_hotcold", "page_groups",
     "geometric_model", "saturation_model", "hotcold_model",
     "geometric", "saturation", "hotcold", "predict", "compare",
 ]
@@ -99,9 +104,9 @@ __all__ = [
 #: Model names accepted by :func:`predict`.
 MODELS = ("saturation", "geometric", "hotcold")
 
-# stop reasons: the kernel's, plus one the closed form can prove
-_REASONS = STOP_REASONS + ("never",)
-_R_NEVER = len(STOP_REASONS)
+# stop reasons: the one table (precopy._stoprule), "never" included
+_REASONS = STOP_REASONS
+_R_NEVER = R_NEVER
 _R_EMPTY, _R_DOWNTIME, _R_DIRTY, _R_ROUND, _R_MAXROUNDS, _R_MAXDATA, _R_TIMEOUT = 4, 1, 2, 3, 5, 6, 7
 
 # engine model kinds
@@ -109,8 +114,8 @@ _K_GEOM, _K_HOTCOLD, _K_SAT, _K_SEQ = 0, 1, 2, 3
 _KIND_NAME = {_K_GEOM: "geometric", _K_HOTCOLD: "hotcold", _K_SAT: "saturation", _K_SEQ: "saturation"}
 
 # per-round table columns of the engine
-_C_START, _C_DUR, _C_SENT, _C_DIRTIED, _C_BYTES, _C_WRITES, _C_FINAL, _C_SKIP = range(8)
-_N_COLS = 8
+_C_START, _C_DUR, _C_SENT, _C_DIRTIED, _C_BYTES, _C_WRITES, _C_FINAL, _C_SKIP, _C_RATE = range(9)
+_N_COLS = 9
 # scalar outputs of the engine
 _O_T_STOP, _O_FINAL_PAGES, _O_FINAL_BYTES, _O_REASON, _O_TOTAL_BYTES, _O_TOTAL_PAGES, _O_ROWS = range(7)
 _N_OUT = 7
@@ -154,11 +159,20 @@ class AnalyticResult:
     rounds: RoundTable = field(repr=False)
     policy: str = ""
     notes: tuple = ()
+    announce_s: float = 0.0
+    announce_window_s: float = 0.0
+    outcome: str = ""
 
     @property
     def data_factor(self) -> float:
         """Bytes sent over guest memory."""
         return self.bytes_sent / self.memory_bytes
+
+    @property
+    def downtime_parts(self) -> dict[str, float]:
+        """The downtime broken into its parts (seconds), as the simulator's."""
+        return {"final_transfer_s": self.final_transfer_s, "device_state_s": self.device_state_s,
+                "resume_s": self.resume_s, "announce_s": self.announce_s}
 
     def summary(self) -> str:
         """A few readable lines."""
@@ -166,7 +180,7 @@ class AnalyticResult:
         lines = [f"{self.model} model, {self.policy}: {verdict} ({self.stop_reason}) after {self.n_rounds} rounds",
                  f"  total time {self.total_time_s:.3f} s, downtime {self.downtime_s * 1e3:.1f} ms "
                  f"(final {self.final_transfer_s * 1e3:.1f} + device {self.device_state_s * 1e3:.1f} "
-                 f"+ resume {self.resume_s * 1e3:.1f})",
+                 f"+ resume {self.resume_s * 1e3:.1f} + announce {self.announce_s * 1e3:.1f})",
                  f"  sent {self.bytes_sent / 2**20:.1f} MiB = {self.data_factor:.2f} x memory, "
                  f"at {self.rate_bps / 1e9:.3f} Gbit/s pre-copy"]
         lines += [f"  note: {n}" for n in self.notes]
@@ -209,10 +223,7 @@ class AnalyticArrays:
         return out
 
 
-def _reason_names(codes):
-    """Stop-reason codes to an object array of names, same shape (0-d included)."""
-    codes = np.asarray(codes, np.int64)
-    return np.array(_REASONS, dtype=object)[codes.reshape(-1)].reshape(codes.shape)
+_reason_names = reason_names
 
 
 # =============================================================================
@@ -221,7 +232,7 @@ def _reason_names(codes):
 
 def _arr(x, name, unit, *, lo=None, hi=None, lo_open=False, allow_inf=False, integral=False):
     """``x`` as a float array after checking every element (ValueError otherwise)."""
-    rng = v._fmt_range(lo, hi, lo_open, False)
+    rng = v.fmt_range(lo, hi, lo_open, False)
     kind = "whole numbers" if integral else "numbers"
     fin = "" if allow_inf else "finite "
     what = f"{name} ({unit}) must be {fin}{kind} in {rng}"
@@ -252,8 +263,17 @@ def _arr(x, name, unit, *, lo=None, hi=None, lo_open=False, allow_inf=False, int
 # distinct pages after n writes (the saturation formula)
 # =============================================================================
 
-def _distinct_groups(writes, probs, counts):
-    """sum_g counts_g (1 - (1 - p_g)**writes), broadcast over ``writes``."""
+def expected_distinct_groups(writes, probs, counts):
+    """Expected distinct pages after ``writes`` independent writes, pages grouped
+    by equal write probability: ``sum_g counts_g (1 - (1 - p_g)**writes)``,
+    broadcast over ``writes`` (the one implementation behind every
+    ``expected_distinct_*`` function of the package).
+
+    Examples
+    --------
+    >>> round(float(expected_distinct_groups(1000, np.array([1e-3]), np.array([1000.0]))), 1)
+    632.3
+    """
     n = np.asarray(writes, np.float64)[..., None]
     logq = np.log1p(-probs)                        # -inf where p == 1
     with np.errstate(invalid="ignore"):
@@ -282,7 +302,7 @@ def expected_distinct_uniform(writes, n_pages):
 
     References
     ----------
-    QEMU calc-dirty-rate commit (2023), ``precopy-reference.md`` sec. 1.
+    QEMU calc-dirty-rate commit (2023), ``docs/reference.md`` sec. 1.
 
     Examples
     --------
@@ -341,7 +361,7 @@ def expected_distinct_hotcold(writes, n_pages, hot_pages, hot_fraction):
         raise ValueError("hot_pages (pages) must be at least 1 when hot_fraction > 0")
     probs, counts = _hotcold_groups(N, H, f)
     n, probs, counts = np.broadcast_arrays(n[..., None], probs, counts)
-    return _distinct_groups(n[..., 0], probs, counts)
+    return expected_distinct_groups(n[..., 0], probs, counts)
 
 
 def _hotcold_groups(N, H, f):
@@ -407,7 +427,7 @@ def expected_distinct_pages(writes, probabilities):
 
     References
     ----------
-    QEMU calc-dirty-rate commit (2023), ``precopy-reference.md`` sec. 1.
+    QEMU calc-dirty-rate commit (2023), ``docs/reference.md`` sec. 1.
 
     Examples
     --------
@@ -418,7 +438,7 @@ def expected_distinct_pages(writes, probabilities):
     """
     n = _arr(writes, "writes", "page writes", lo=0.0)
     probs, counts = page_groups(probabilities)
-    return _distinct_groups(n, probs, counts)
+    return expected_distinct_groups(n, probs, counts)
 
 
 # =============================================================================
@@ -655,43 +675,88 @@ def _skip_duration(y, g_logq, w, k):
     return tau
 
 
+class EngineScenario(NamedTuple):
+    """One scenario of the round engine (bytes, seconds, bytes/s).  ``rate_t``
+    / ``rate_f`` are the controls' rate schedule (factor of ``rate_Bps``);
+    ``hot_*``, ``cold_rate``, ``seq_pages`` the hot/cold and Sequential models'
+    numbers, ``g_cnt`` / ``g_logq`` the saturation model's page groups."""
+
+    n_pages: float
+    n_zero: float
+    page_bytes: float
+    hdr_bytes: float
+    w: float
+    rate_Bps: float
+    decision_Bps: float
+    decision_follows_rate: bool
+    check_first: bool
+    skip: bool
+    ar_on: bool
+    ar_min: float
+    ar_inc: float
+    clk: K.Clocks
+    hot_pages: float
+    hot_rate: float
+    cold_rate: float
+    seq_pages: float
+    g_cnt: np.ndarray
+    g_logq: np.ndarray
+
+
 @njit(**NJIT)
-def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_Bps,
-            downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
-            max_data_pages, timeout_s, round_guard,
-            g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, ar, table, out):
-    """Iterate expected rounds with the kernel's stop rule; mirrors simulate_kernel.
+def _decision(sc, t):
+    if sc.decision_follows_rate:
+        return sc.decision_Bps * step_value(sc.clk.rate_t, sc.clk.rate_f, t)
+    return sc.decision_Bps
+
+
+@njit(**NJIT)
+def _engine(kind, sc, rule, table, out):
+    """Iterate expected rounds with the kernel's stop rule
+    (:func:`precopy._stoprule.stop_rule`); mirrors the kernel's round loop.
 
     Returns the number of table rows, or -1 if ``table`` (when it has rows) is too
-    small.  A table with zero rows records nothing.  ``skip`` (saturation kind
-    only) models page skip with :func:`_skip_duration`.  ``ar`` = (on, min, increment,
-    max) in bytes/s is Clark et al.'s adaptive rate, as in the kernel.
+    small.  A table with zero rows records nothing.  ``sc.skip`` (saturation kind
+    only) models page skip with :func:`_skip_duration`.  Clark et al.'s adaptive
+    rate and the controls' rate schedule act as in the kernel.
     """
     cap = table.shape[0]
     record = cap > 0
+    n_pages = sc.n_pages
+    n_zero = sc.n_zero
+    page_bytes = sc.page_bytes
+    hdr_bytes = sc.hdr_bytes
+    w = sc.w
+    g_cnt = sc.g_cnt
+    g_logq = sc.g_logq
+    clk = sc.clk
     full_cost = page_bytes + hdr_bytes
-    skip = skip and kind == 2 and w > 0.0
+    skip = sc.skip and kind == 2 and w > 0.0
     y = g_cnt.copy()          # expected pages of each group in the synced set
     t = 0.0
     tau = 0.0
+    rseg = 0
     m = 0.0          # writes counted so far (the kernel's floor(rate * guest time))
     rows = 0
     total_bytes = 0.0
     total_pages = 0.0
-    reason = 0
+    reason = R_RUNNING
     dirty = float(n_pages)
+    prev_dirty = dirty
+    prog = np.array([dirty, 0.0])
     first = True
-    ar_on = ar[0] > 0.0
-    link_Bps = rate_Bps
-    if ar_on and ar[1] < link_Bps:
-        rate_Bps = ar[1]
-    if check_first and has_dl and dirty * page_bytes < decision_Bps * downtime_limit_s:
-        reason = 1
-    while reason == 0:
+    link_Bps = sc.rate_Bps
+    rate_Bps = link_Bps
+    if sc.ar_on and sc.ar_min < link_Bps:
+        rate_Bps = sc.ar_min
+    if sc.check_first and downtime_ok(rule, 0.0, dirty * page_bytes, _decision(sc, 0.0)):
+        reason = R_DOWNTIME
+    while reason == R_RUNNING:
         if record and rows >= cap:
             return -1
         t0 = t
         tau0 = tau
+        rseg = K.segment(t0, rseg, clk.rate_t)
         if first:
             rbytes = (n_pages - n_zero) * full_cost + n_zero * hdr_bytes
         else:
@@ -705,8 +770,9 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
                 frac = 1.0
             sent = dirty * frac
             rbytes = sent * cost
-        dur = rbytes / rate_Bps
-        t1 = t0 + dur
+        sig = rbytes / rate_Bps
+        t1 = K.send_end(t0, sig, rseg, clk)
+        dur = sig / clk.rate_f[0] if clk.rate_t.shape[0] == 1 else t1 - t0
         tau1 = tau0 + 1.0 * (t1 - t0)
         if kind == 2 or kind == 3:
             target = np.floor(w * tau1)
@@ -721,17 +787,17 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
                     y[g] = g_cnt[g] * -math.expm1(writes * g_logq[g]) if writes > 0 else 0.0
                     dirtied += y[g]
             else:
-                dirtied = writes if writes < seq_pages else seq_pages
+                dirtied = writes if writes < sc.seq_pages else sc.seq_pages
         else:
             gdur = tau1 - tau0
             writes = w * gdur
             if kind == 0:
                 dirtied = writes
             else:
-                hot = hot_rate * gdur
-                if hot > hot_pages:
-                    hot = hot_pages
-                dirtied = hot + cold_rate * gdur
+                hot = sc.hot_rate * gdur
+                if hot > sc.hot_pages:
+                    hot = sc.hot_pages
+                dirtied = hot + sc.cold_rate * gdur
             if dirtied < 1.0:      # less than one page is no page
                 dirtied = 0.0
         t = t1
@@ -739,97 +805,96 @@ def _engine(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_
         total_bytes += rbytes
         total_pages += sent
         if record:
-            table[rows, 0] = t0
-            table[rows, 1] = dur
-            table[rows, 2] = sent
-            table[rows, 3] = dirtied
-            table[rows, 4] = rbytes
-            table[rows, 5] = writes
-            table[rows, 6] = 0.0
-            table[rows, 7] = visited - sent
+            table[rows, _C_START] = t0
+            table[rows, _C_DUR] = dur
+            table[rows, _C_SENT] = sent
+            table[rows, _C_DIRTIED] = dirtied
+            table[rows, _C_BYTES] = rbytes
+            table[rows, _C_WRITES] = writes
+            table[rows, _C_FINAL] = 0.0
+            table[rows, _C_SKIP] = visited - sent
+            table[rows, _C_RATE] = rate_Bps * clk.rate_f[rseg] * 8.0
         rows += 1
         first = False
+        prev_dirty = dirty
         dirty = dirtied
-        next_rate = dirty * page_bytes / dur + ar[2] if (ar_on and dur > 0.0) else np.inf
-        if dirty == 0:
-            reason = 4
-        elif has_dl and dirty * page_bytes < decision_Bps * downtime_limit_s:
-            reason = 1
-        elif min_dirty > 0 and dirty < min_dirty:
-            reason = 2
-        elif min_round_pages > 0 and visited < min_round_pages:
-            reason = 3
-        elif ar_on and next_rate > ar[3]:
-            reason = 10
-        elif max_rounds > 0 and rows + 1 >= max_rounds:
-            reason = 5
-        elif max_data_pages >= 0 and total_pages > max_data_pages:
-            reason = 6
-        elif t >= timeout_s:
-            reason = 7
-        elif rows >= round_guard:
-            reason = 8
-        if ar_on and reason == 0:
-            rate_Bps = next_rate if next_rate > ar[1] else ar[1]
+        next_rate = dirty * page_bytes / dur + sc.ar_inc if (sc.ar_on and dur > 0.0) else np.inf
+        reason = stop_rule(rule, prog, t, dirty, page_bytes, _decision(sc, t), visited, rows, total_pages,
+                           prev_dirty, next_rate)
+        if sc.ar_on and reason == R_RUNNING:
+            rate_Bps = next_rate if next_rate > sc.ar_min else sc.ar_min
             if rate_Bps > link_Bps:
                 rate_Bps = link_Bps
-    if first:
+    if reason == R_ABORTED or reason == R_POSTCOPY:
+        fbytes = 0.0        # no stop-and-copy (post-copy: the pages move after the switch)
+    elif first:
         fbytes = (n_pages - n_zero) * full_cost + n_zero * hdr_bytes
     else:
         fbytes = dirty * full_cost
-    if dirty > 0:
+    final_pages = dirty if fbytes > 0 else 0.0
+    if fbytes > 0:
         if record:
             if rows >= cap:
                 return -1
-            table[rows, 0] = t
-            table[rows, 1] = np.nan
-            table[rows, 2] = dirty
-            table[rows, 3] = 0.0
-            table[rows, 4] = fbytes
-            table[rows, 5] = 0.0
-            table[rows, 6] = 1.0
-            table[rows, 7] = 0.0
+            table[rows, _C_START] = t
+            table[rows, _C_DUR] = np.nan
+            table[rows, _C_SENT] = dirty
+            table[rows, _C_DIRTIED] = 0.0
+            table[rows, _C_BYTES] = fbytes
+            table[rows, _C_WRITES] = 0.0
+            table[rows, _C_FINAL] = 1.0
+            table[rows, _C_SKIP] = 0.0
+            table[rows, _C_RATE] = np.nan
         rows += 1
-    out[0] = t
-    out[1] = dirty
-    out[2] = fbytes
-    out[3] = reason
-    out[4] = total_bytes + fbytes
-    out[5] = total_pages + dirty
-    out[6] = rows
+    out[_O_T_STOP] = t
+    out[_O_FINAL_PAGES] = final_pages
+    out[_O_FINAL_BYTES] = fbytes
+    out[_O_REASON] = reason
+    out[_O_TOTAL_BYTES] = total_bytes + fbytes
+    out[_O_TOTAL_PAGES] = total_pages + final_pages
+    out[_O_ROWS] = rows
     return rows
 
 
 @njit(**NJIT)
-def _engine_many(kind, n_pages, n_zero, page_bytes, hdr_bytes, w, rate_Bps, decision_Bps,
-                 downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
-                 max_data_pages, timeout_s, round_guard,
-                 g_cnt, g_logq, hot_pages, hot_rate, cold_rate, seq_pages, ar, outs):
+def _engine_many(kind, base, rule, n_pages, n_zero, page_bytes, w, rate_Bps, decision_Bps, max_data_pages,
+                 g_cnt, g_logq, hot_pages, hot_rate, cold_rate, outs):
     """:func:`_engine` over flat arrays of scenarios (one row of ``outs`` each);
-    ``g_cnt``/``g_logq`` have one row per scenario or a single shared row."""
-    table = np.zeros((0, 8))
+    ``base`` holds what they share, ``g_cnt``/``g_logq`` have one row per
+    scenario or a single shared row."""
+    table = np.zeros((0, _N_COLS))
     shared = g_cnt.shape[0] == 1
     for i in range(outs.shape[0]):
         gi = 0 if shared else i
-        _engine(kind, n_pages[i], n_zero[i], page_bytes[i], hdr_bytes, w[i], rate_Bps[i], decision_Bps[i],
-                downtime_limit_s, has_dl, check_first, skip, min_dirty, min_round_pages, max_rounds,
-                max_data_pages[i], timeout_s, round_guard,
-                g_cnt[gi], g_logq[gi], hot_pages[i], hot_rate[i], cold_rate[i], seq_pages[i], ar, table,
-                outs[i])
+        sc = EngineScenario(n_pages[i], n_zero[i], page_bytes[i], base.hdr_bytes, w[i], rate_Bps[i],
+                            decision_Bps[i], base.decision_follows_rate, base.check_first, base.skip, base.ar_on,
+                            base.ar_min, base.ar_inc, base.clk, hot_pages[i], hot_rate[i], cold_rate[i], 0.0,
+                            g_cnt[gi], g_logq[gi])
+        r = StopRule(rule.has_dl, rule.dl_t, rule.dl_s, rule.min_dirty, rule.min_round_pages, rule.max_rounds,
+                     max_data_pages[i], rule.timeout_s, rule.round_guard, rule.ar_on, rule.ar_max, rule.pc_on,
+                     rule.pc_after, rule.pc_noprog, rule.pc_minprog, rule.completion_s, rule.completion_action,
+                     rule.progress_s, rule.progress_action)
+        _engine(kind, sc, r, table, outs[i])
 
 
-def _policy_numbers(policy, page_bytes):
-    """The stop-rule numbers the engine reads from a policy (``page_bytes``: one
-    page size, for the ``min_dirty_bytes`` rule)."""
+def _base(policy, clk, *, n_pages=0.0, n_zero=0.0, page_bytes=4096.0, w=0.0, rate_Bps=1.0, decision_Bps=1.0,
+          hot_pages=0.0, hot_rate=0.0, cold_rate=0.0, seq_pages=0.0, g_cnt=None, g_logq=None):
+    """An :class:`EngineScenario` from a checked policy and the scenario's numbers."""
     ar = policy.adaptive_rate
-    ar_arr = np.zeros(4) if ar is None else np.array([1.0, ar.min_bps / 8, ar.increment_bps / 8, ar.max_bps / 8])
-    min_dirty = max(int(policy.min_dirty_pages), -(-int(policy.min_dirty_bytes) // int(page_bytes)))
-    return dict(dl=0.0 if policy.downtime_limit_s is None else float(policy.downtime_limit_s),
-                has_dl=policy.downtime_limit_s is not None, ar=ar_arr,
-                check_first=bool(policy.check_before_first_round), skip=bool(policy.page_skip),
-                min_dirty=min_dirty, min_round=int(policy.min_round_pages),
-                max_rounds=int(policy.max_rounds), timeout_s=float(policy.timeout_s),
-                header=float(policy.header_bytes))
+    z = np.zeros(0)
+    return EngineScenario(
+        float(n_pages), float(n_zero), float(page_bytes), float(policy.header_bytes), float(w), float(rate_Bps),
+        float(decision_Bps), policy.switchover_bandwidth_bps is None, bool(policy.check_before_first_round),
+        bool(policy.page_skip), ar is not None, 0.0 if ar is None else ar.min_bps / 8.0,
+        0.0 if ar is None else ar.increment_bps / 8.0, clk, float(hot_pages), float(hot_rate), float(cold_rate),
+        float(seq_pages), z if g_cnt is None else g_cnt, z if g_logq is None else g_logq)
+
+
+def _clocks(rate_t=None, rate_f=None):
+    """The engine's clocks: no throttle; the controls' rate schedule (factors of the first rate)."""
+    if rate_t is None:
+        rate_t, rate_f = [0.0], [1.0]
+    return K.Clocks(np.zeros(1), np.ones(1), np.array(rate_t, np.float64), np.array(rate_f, np.float64))
 
 
 def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy, page_bytes,
@@ -853,13 +918,16 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
     shape = w.shape
     if policy.min_dirty_bytes and np.unique(P).size > 1:
         raise ValueError("page_bytes (bytes) must be a single value when the policy has min_dirty_bytes")
-    pol = _policy_numbers(policy, int(P.flat[0]) if P.size else 4096)
+    if policy.controls is not None and policy.controls.rate_schedule is not None:
+        raise ValueError("policy.controls.rate_schedule must be None for the array models (it is a wall-clock "
+                         "schedule of one scenario); use analytic.saturation or analytic.hotcold")
+    rule = stop_rule_numbers(policy, int(P.flat[0]) if P.size else 4096, 1)
     R = G if policy.max_bandwidth_bps is None else np.minimum(G, policy.max_bandwidth_bps / 8.0)
     B = R if policy.switchover_bandwidth_bps is None else np.full(shape, policy.switchover_bandwidth_bps / 8.0)
     bulk_s = N * P / R
-    if np.any(bulk_s > pol["timeout_s"]):
+    if np.any(bulk_s > policy.timeout_s):
         raise ValueError(f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
-                         f"(up to {bulk_s.max():.6g} s); got {pol['timeout_s']}")
+                         f"(up to {bulk_s.max():.6g} s); got {policy.timeout_s}")
     size = int(np.prod(shape))
     flat = lambda a: np.ascontiguousarray(np.broadcast_to(a, shape).reshape(size), np.float64)  # noqa: E731
     if probabilities is not None:
@@ -883,21 +951,22 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
     max_data = (np.full(size, -1.0) if policy.max_data_factor is None
                 else np.floor(policy.max_data_factor * Nf))
     outs = np.zeros((size, _N_OUT))
-    _engine_many(kind, Nf, flat(Z), flat(P), pol["header"], wf, flat(R), flat(B),
-                 pol["dl"], pol["has_dl"], pol["check_first"], pol["skip"], pol["min_dirty"], pol["min_round"],
-                 pol["max_rounds"], max_data, pol["timeout_s"], MAX_ROUNDS_GUARD,
-                 g_c, g_logq, Hf, hot_rate, cold_rate, np.zeros(size), pol["ar"], outs)
+    _engine_many(kind, _base(policy, _clocks()), rule, Nf, flat(Z), flat(P), wf, flat(R), flat(B), max_data,
+                 g_c, g_logq, Hf, hot_rate, cold_rate, outs)
     Gf = flat(G) if policy.final_bandwidth_bps is None else np.minimum(flat(G), policy.final_bandwidth_bps / 8.0)
-    final_s = outs[:, _O_FINAL_BYTES] / Gf
-    downtime = final_s + switchover.device_state_bytes / Gf + switchover.resume_s
     reason = outs[:, _O_REASON].astype(np.int64)
+    ran = reason != R_ABORTED       # an aborted migration never stops the VM
+    final_s = outs[:, _O_FINAL_BYTES] / Gf
+    # the downtime parts of precopy.results.downtime_parts, over arrays
+    downtime = np.where(ran, final_s + switchover.device_state_bytes / Gf + switchover.resume_s
+                        + switchover.announce_s, 0.0)
     rs = lambda a: np.asarray(a).reshape(shape)  # noqa: E731
     return AnalyticArrays(
         total_time_s=rs(outs[:, _O_T_STOP] + downtime), downtime_s=rs(downtime),
         precopy_time_s=rs(outs[:, _O_T_STOP]),
-        bytes_sent=rs(outs[:, _O_TOTAL_BYTES] + switchover.device_state_bytes),
+        bytes_sent=rs(outs[:, _O_TOTAL_BYTES] + np.where(ran, switchover.device_state_bytes, 0.0)),
         final_bytes=rs(outs[:, _O_FINAL_BYTES]), n_rounds=rs(outs[:, _O_ROWS]),
-        converged=rs((reason >= 1) & (reason <= 4)), stop_reason=rs(_reason_names(reason)))
+        converged=rs(converged(reason)), stop_reason=rs(_reason_names(reason)))
 
 
 def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0, *, policy=None,
@@ -954,7 +1023,7 @@ def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=
     References
     ----------
     QEMU calc-dirty-rate commit (2023) and A. Gudkov's migration predictor
-    (qemu-devel, 2023, not merged), ``precopy-reference.md`` sec. 1 and 4.
+    (qemu-devel, 2023, not merged), ``docs/reference.md`` sec. 1 and 4.
 
     Examples
     --------
@@ -1032,10 +1101,20 @@ class _Scenario:
     link: Link
     policy: Policy
     switchover: Switchover
-    rate_Bps: float          # pre-copy
-    final_Bps: float         # stop-and-copy (link goodput)
-    decision_Bps: float
+    rates: object            # precopy.scenario.Rates
     max_data_pages: float    # -1: no cap
+
+    @property
+    def rate_Bps(self):
+        return self.rates.rate_Bps
+
+    @property
+    def final_Bps(self):
+        return self.rates.final_rate_Bps
+
+    @property
+    def decision_Bps(self):
+        return self.rates.decision_Bps
 
     @property
     def full_cost(self):
@@ -1049,8 +1128,10 @@ class _Scenario:
     def notes(self, kind):
         """What a model of ``kind`` leaves out or approximates for this scenario."""
         pol, out = self.policy, []
+        if pol.controls is not None and pol.controls.rate_schedule is not None and pol.page_skip:
+            out.append("with a rate schedule, page skip is integrated at the base rate")
         if not pol.page_skip:
-            return ()
+            return tuple(out)
         if kind == _K_HOTCOLD:
             out.append("page skip is not modelled: every dirty page of a round is sent")
         elif kind == _K_SEQ:
@@ -1067,73 +1148,62 @@ class _Scenario:
 
 def _scenario(vm, workload, link, policy, switchover) -> _Scenario:
     """Validate like :class:`precopy.Prepared`, allocating nothing."""
-    policy, switchover, (rate_bps, final_bps, decision_bps) = check_scenario(vm, workload, link, policy,
-                                                                              switchover)
+    policy, switchover, rates = check_scenario(vm, workload, link, policy, switchover)
     max_data = -1.0 if policy.max_data_factor is None else float(math.floor(policy.max_data_factor * vm.n_pages))
-    return _Scenario(vm, workload, link, policy, switchover, rate_bps / 8.0, final_bps / 8.0,
-                     decision_bps / 8.0, max_data)
+    return _Scenario(vm, workload, link, policy, switchover, rates, max_data)
 
 
 def _result(kind, sc: _Scenario, total_live_s, final_pages, final_bytes, reason, total_bytes, total_pages,
-            n_rounds, table_cols) -> AnalyticResult:
-    sw = sc.switchover
-    final_s = final_bytes / sc.final_Bps
-    device_s = sw.device_state_bytes / sc.final_Bps
-    downtime = final_s + device_s + sw.resume_s
+            table_cols) -> AnalyticResult:
     cols = dict(table_cols)
     final = np.asarray(cols["stop_copy"], bool)
+    final_s = final_bytes / sc.final_Bps
     cols["duration_s"] = np.where(final, final_s, cols["duration_s"])
+    cols["throttle"] = np.where(final, 0.0, 1.0)
+    if "rate_bps" in cols:
+        cols["rate_bps"] = np.where(final, sc.final_Bps * 8.0, cols["rate_bps"])
     k = len(final)
-    table = RoundTable({
-        "round": np.arange(k), "start_s": cols["start_s"], "duration_s": cols["duration_s"],
-        "pages_sent": cols["pages_sent"], "pages_skipped": cols.get("pages_skipped", np.zeros(k)),
-        "pages_dirtied": cols["pages_dirtied"],
-        "bytes_sent": cols["bytes_sent"], "writes": cols["writes"],
-        "throttle": np.where(final, 0.0, 1.0), "stop_copy": final})
-    return AnalyticResult(
-        model=_KIND_NAME[kind], total_time_s=float(total_live_s + downtime), downtime_s=float(downtime),
-        precopy_time_s=float(total_live_s), bytes_sent=float(total_bytes + sw.device_state_bytes),
-        pages_sent=float(total_pages), n_rounds=int(n_rounds), converged=1 <= reason <= 4,
-        stop_reason=_REASONS[reason], final_pages=float(final_pages), final_transfer_s=float(final_s),
-        device_state_s=float(device_s), resume_s=float(sw.resume_s), rate_bps=sc.rate_Bps * 8.0,
-        final_rate_bps=sc.final_Bps * 8.0, memory_bytes=sc.vm.memory_bytes, rounds=table,
-        policy=sc.policy.name, notes=sc.notes(kind))
+    cols.setdefault("pages_skipped", np.zeros(k))
+    fields = assemble(reason=int(reason), t_stop_s=total_live_s, final_transfer_s=final_s, final_pages=final_pages,
+                      total_bytes=total_bytes, total_pages=total_pages, postcopy_s=0.0, columns=cols,
+                      switchover=sc.switchover, rate_bps=sc.rates.rate_bps, final_rate_bps=sc.rates.final_rate_bps,
+                      memory_bytes=sc.vm.memory_bytes, policy=sc.policy.name, integral=False)
+    return AnalyticResult(model=_KIND_NAME[kind], notes=sc.notes(kind), **fields)
 
 
 def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_rate=0.0, cold_rate=0.0,
                 seq_pages=0.0) -> AnalyticResult:
     """One scenario through :func:`_engine`, with its per-round table."""
     vm, pol = sc.vm, sc.policy
-    pn = _policy_numbers(pol, vm.page_bytes)
     g_cnt = np.zeros(0) if g_cnt is None else np.ascontiguousarray(g_cnt, np.float64)
     with np.errstate(divide="ignore"):      # p = 1: log1p(-1) = -inf, handled by the engine
         g_logq = np.zeros(0) if g_p is None else np.ascontiguousarray(np.log1p(-np.asarray(g_p, np.float64)))
+    _, rate_t, rate_f = rate_schedule(pol, sc.link)
+    esc = _base(pol, _clocks(rate_t, rate_f), n_pages=vm.n_pages, n_zero=vm.n_zero_pages, page_bytes=vm.page_bytes,
+                w=sc.workload.writes_per_s, rate_Bps=sc.rate_Bps, decision_Bps=sc.decision_Bps,
+                hot_pages=hot_pages, hot_rate=hot_rate, cold_rate=cold_rate, seq_pages=seq_pages, g_cnt=g_cnt,
+                g_logq=g_logq)
+    rule = stop_rule_numbers(pol, vm.page_bytes, vm.n_pages)
     table = np.zeros((ROUND_TABLE_CAPACITY, _N_COLS))
     out = np.zeros(_N_OUT)
     while True:
-        rows = _engine(kind, float(vm.n_pages), float(vm.n_zero_pages), float(vm.page_bytes), pn["header"],
-                       float(sc.workload.writes_per_s), sc.rate_Bps, sc.decision_Bps,
-                       pn["dl"], pn["has_dl"], pn["check_first"], pn["skip"], pn["min_dirty"], pn["min_round"],
-                       pn["max_rounds"], sc.max_data_pages, pn["timeout_s"], MAX_ROUNDS_GUARD,
-                       g_cnt, g_logq, float(hot_pages), float(hot_rate), float(cold_rate), float(seq_pages),
-                       pn["ar"], table, out)
+        rows = _engine(kind, esc, rule, table, out)
         if rows >= 0:
             break
         table = np.zeros((2 * table.shape[0], _N_COLS))
     tb = table[:rows]
     cols = {"start_s": tb[:, _C_START], "duration_s": tb[:, _C_DUR], "pages_sent": tb[:, _C_SENT],
-            "pages_dirtied": tb[:, _C_DIRTIED], "bytes_sent": tb[:, _C_BYTES], "writes": tb[:, _C_WRITES],
-            "stop_copy": tb[:, _C_FINAL] > 0, "pages_skipped": tb[:, _C_SKIP]}
+            "pages_skipped": tb[:, _C_SKIP], "pages_dirtied": tb[:, _C_DIRTIED], "bytes_sent": tb[:, _C_BYTES],
+            "writes": tb[:, _C_WRITES], "rate_bps": tb[:, _C_RATE], "stop_copy": tb[:, _C_FINAL] > 0}
     return _result(kind, sc, out[_O_T_STOP], out[_O_FINAL_PAGES], out[_O_FINAL_BYTES],
-                   int(out[_O_REASON]), out[_O_TOTAL_BYTES], out[_O_TOTAL_PAGES], rows, cols)
+                   int(out[_O_REASON]), out[_O_TOTAL_BYTES], out[_O_TOTAL_PAGES], cols)
 
 
 def _hot_params(wl, vm):
     """(H, f as the kernel draws it) for Idle / Uniform / HotCold workloads."""
     if isinstance(wl, Idle):
         return 0, 0.0
-    a, h = wl._hot(vm)
-    return h, wl._threshold() / _U32
+    return wl.hot_region(vm)[1], wl.hot_share()
 
 
 # =============================================================================
@@ -1180,6 +1250,9 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
     """
     sc = _scenario(vm, workload, link, policy, switchover)
     pol, vm = sc.policy, sc.vm
+    if pol.controls is not None:
+        raise ValueError(f"policy {pol.name!r} has controls: the geometric model is a closed form without "
+                         "run-time schedules or timeouts; use model='saturation' or 'hotcold'")
     if pol.adaptive_rate is not None:
         raise ValueError(f"policy {pol.name!r} has an adaptive_rate: the geometric model assumes one constant "
                          "rate; use model='saturation' or 'hotcold'")
@@ -1224,7 +1297,7 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
     total_live_s = float(g.precopy_time_s)
     total_pages = N + float(np.sum(pages[1:])) + final_pages if n > 0 else N
     return _result(_K_GEOM, sc, total_live_s, final_pages, final_bytes, reason, float(g.bytes_sent),
-                   total_pages, k, cols)
+                   total_pages, cols)
 
 
 def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | None = None,
@@ -1257,7 +1330,7 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     References
     ----------
     QEMU calc-dirty-rate commit (2023) and A. Gudkov's migration predictor
-    (qemu-devel, 2023, not merged), ``precopy-reference.md`` sec. 1 and 4.
+    (qemu-devel, 2023, not merged), ``docs/reference.md`` sec. 1 and 4.
 
     Examples
     --------
@@ -1473,7 +1546,6 @@ def compare(vm: VM, workload: Workload, link: Link, policy: Policy | str | None 
     >>> sorted(c.models), abs(c.relative_errors()["saturation"]["total_time_s"]) < 0.02
     (['geometric', 'hotcold', 'saturation'], True)
     """
-    from .simulate import Prepared
     sc = _scenario(vm, workload, link, policy, switchover)
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         n = v.integer(seeds, "seeds", "count", lo=1, hi=100_000)

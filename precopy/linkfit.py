@@ -335,7 +335,7 @@ def write_profiles(points_path=POINTS_FILE, out_path=PROFILES_PATH) -> LinkFit:
         json.dump(rec, f, indent=1)
         f.write("\n")
     tmp.replace(out)
-    links._load.cache_clear()
+    links.forget_fitted_parameters()
     return fit
 
 

@@ -280,6 +280,11 @@ def fitted_parameters(path: str | Path | None = None) -> dict:
     return _load(str(PROFILES_PATH if path is None else Path(path)))
 
 
+def forget_fitted_parameters() -> None:
+    """Drop the cached link fits, so that the next read sees a rewritten file."""
+    _load.cache_clear()
+
+
 def _param(params, key):
     return float(params["parameters"][key]["value"])
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from . import _validate as v
 from .units import MiBps
 
-__all__ = ["Policy", "AdaptiveRate", "QEMU", "XenLegacy", "XenNSDI05", "Xen", "VMware", "SimGrid", "Custom",
+__all__ = ["Policy", "AdaptiveRate", "Controls", "QEMU", "XenLegacy", "XenNSDI05", "Xen", "VMware", "SimGrid", "Custom",
            "get", "NAMES"]
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -61,6 +61,90 @@ class AdaptiveRate:
                                                lo_open=f != "increment_bps"))
         if self.max_bps < self.min_bps:
             raise ValueError(f"max_bps (bit/s) must be >= min_bps={self.min_bps:g}; got {self.max_bps:g}")
+
+
+def _schedule(pts, name, value_name, unit, lo, hi, lo_open=False):
+    """A piecewise-constant schedule ``[(start_s, value), ...]`` as a tuple of float pairs."""
+    try:
+        pts = [tuple(p) for p in pts]
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of (start_s, {value_name}) pairs; got {pts!r}") from None
+    if not pts or any(len(p) != 2 for p in pts):
+        raise ValueError(f"{name} must be a non-empty sequence of (start_s, {value_name}) pairs; got {pts!r}")
+    ts = [v.real(p[0], f"{name}[{i}] start_s", "s", lo=0.0, hi=1e9) for i, p in enumerate(pts)]
+    vs = [v.real(p[1], f"{name}[{i}] {value_name}", unit, lo=lo, hi=hi, lo_open=lo_open)
+          for i, p in enumerate(pts)]
+    if ts[0] != 0.0:
+        raise ValueError(f"{name}[0] start_s (s) must be 0; got {ts[0]}")
+    if any(b <= a for a, b in zip(ts, ts[1:])):
+        raise ValueError(f"{name} start_s (s) must be strictly increasing; got {ts}")
+    return tuple(zip(ts, vs))
+
+
+#: What a run-time control does when it fires.
+ACTIONS = ("abort", "force", "postcopy")
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Run-time controls of a migration: what an operator or orchestrator changes
+    or enforces while it runs.  Times are wall-clock seconds since the start.
+
+    Parameters
+    ----------
+    downtime_schedule : sequence of (start_s, downtime_limit_s), optional
+        Piecewise-constant downtime limit, first start 0; replaces the policy's
+        ``downtime_limit_s`` (Nova's stepwise increase, KubeVirt's ramp,
+        ``virsh migrate-setmaxdowntime`` during a migration).  Limits in
+        [0, 3600] s.
+    completion_timeout_s : float, optional
+        At the first bitmap sync at or after this time, ``completion_action``
+        happens.  In (0, 1e9] s.
+    completion_action : {'abort', 'force', 'postcopy'}, default 'abort'
+        ``abort``: stop, the VM stays on the source (stop reason ``aborted``, no
+        downtime); ``force``: pause now and send what remains (``forced``, a long
+        downtime); ``postcopy``: switch to post-copy (``postcopy``).
+    progress_timeout_s : float, optional
+        ``progress_action`` happens at a sync when the remaining dirty pages have
+        not reached a new minimum for this long (KubeVirt's progressTimeout).
+        In (0, 1e9] s.
+    progress_action : {'abort', 'force', 'postcopy'}, default 'abort'
+    rate_schedule : sequence of (start_s, rate_bps), optional
+        Piecewise-constant pre-copy rate cap over wall time, first start 0,
+        applied inside rounds; replaces the policy's ``max_bandwidth_bps`` (the
+        pre-copy rate is ``min(link goodput, rate)``).  Host drains (the fair
+        share changes as other migrations start or end), ``virsh
+        migrate-setspeed``.  Rates in [1e3, 1e13] bit/s.  Needs per-page times of
+        bytes / rate (no compression or XBZRLE CPU ceiling) and no adaptive rate.
+
+    Examples
+    --------
+    >>> c = Controls(downtime_schedule=[(0, 0.05), (30, 0.5)], completion_timeout_s=120,
+    ...              completion_action="force")
+    >>> c.downtime_schedule, c.completion_action
+    (((0.0, 0.05), (30.0, 0.5)), 'force')
+    """
+
+    downtime_schedule: tuple | None = None
+    completion_timeout_s: float | None = None
+    completion_action: str = "abort"
+    progress_timeout_s: float | None = None
+    progress_action: str = "abort"
+    rate_schedule: tuple | None = None
+
+    def __post_init__(self):
+        if self.downtime_schedule is not None:
+            object.__setattr__(self, "downtime_schedule",
+                               _schedule(self.downtime_schedule, "downtime_schedule", "downtime_limit_s", "s",
+                                         0.0, 3600.0))
+        if self.rate_schedule is not None:
+            object.__setattr__(self, "rate_schedule",
+                               _schedule(self.rate_schedule, "rate_schedule", "rate_bps", "bit/s", 1e3, 1e13))
+        for f in ("completion_timeout_s", "progress_timeout_s"):
+            if getattr(self, f) is not None:
+                object.__setattr__(self, f, v.real(getattr(self, f), f, "s", lo=0.0, hi=1e9, lo_open=True))
+        v.choice(self.completion_action, "completion_action", ACTIONS)
+        v.choice(self.progress_action, "progress_action", ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +187,9 @@ class Policy:
         Clark et al.'s per-round rate limit (None: a fixed pre-copy rate).
     final_bandwidth_bps : float or None
         Rate cap of the stop-and-copy in bits/s (None: the link's goodput).
+    controls : Controls or None
+        Run-time controls (downtime and rate schedules, completion and progress
+        timeouts); None: none.
     """
 
     name: str = "custom"
@@ -121,6 +208,7 @@ class Policy:
     min_dirty_bytes: int = 0
     adaptive_rate: AdaptiveRate | None = None
     final_bandwidth_bps: float | None = None
+    controls: Controls | None = None
 
     def __post_init__(self):
         if self.downtime_limit_s is not None:
@@ -146,6 +234,11 @@ class Policy:
         v.choice(self.send_order, "send_order", ("address", "permuted"))
         object.__setattr__(self, "header_bytes", v.integer(self.header_bytes, "header_bytes", "bytes", lo=0, hi=2**20))
         object.__setattr__(self, "timeout_s", v.real(self.timeout_s, "timeout_s", "s", lo=0.0, hi=1e9, lo_open=True))
+        if self.controls is not None and not isinstance(self.controls, Controls):
+            raise ValueError(f"controls must be a precopy.policies.Controls or None; got {self.controls!r}")
+        if self.controls is not None and self.controls.rate_schedule is not None and self.adaptive_rate is not None:
+            raise ValueError("controls.rate_schedule must be None with an adaptive_rate (both set the pre-copy "
+                             "rate); got both")
 
     def with_(self, **changes) -> "Policy":
         """A copy with some fields changed (validated again)."""
@@ -154,7 +247,7 @@ class Policy:
 
 def QEMU(downtime_limit_s: float = 0.3, max_bandwidth_bps: float | None = MiBps(128) * 8,
          switchover_bandwidth_bps: float | None = None, page_skip: bool = False,
-         timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+         timeout_s: float = DEFAULT_TIMEOUT_S, controls: Controls | None = None) -> Policy:
     """QEMU/KVM pre-copy (``migration/migration.c``, ``migration/options.c``, QEMU 8-9).
 
     Stops when the dirty bytes left after a bitmap sync are below
@@ -184,11 +277,11 @@ def QEMU(downtime_limit_s: float = 0.3, max_bandwidth_bps: float | None = MiBps(
     """
     return Policy("qemu", downtime_limit_s=downtime_limit_s, max_bandwidth_bps=max_bandwidth_bps,
                   switchover_bandwidth_bps=switchover_bandwidth_bps, page_skip=page_skip,
-                  header_bytes=8, check_before_first_round=True, timeout_s=timeout_s)
+                  header_bytes=8, check_before_first_round=True, timeout_s=timeout_s, controls=controls)
 
 
 def XenLegacy(max_rounds: int = 30, max_data_factor: float = 3.0, min_round_pages: int = 50,
-              timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+              timeout_s: float = DEFAULT_TIMEOUT_S, controls: Controls | None = None) -> Policy:
     """Xen's original pre-copy (``tools/libxc/xc_domain_save.c``; Clark et al., NSDI 2005).
 
     Stops when the last round sent + skipped fewer than 50 pages, after 30 rounds
@@ -206,12 +299,12 @@ def XenLegacy(max_rounds: int = 30, max_data_factor: float = 3.0, min_round_page
     """
     return Policy("xen-legacy", min_round_pages=min_round_pages, max_rounds=max_rounds,
                   max_data_factor=max_data_factor, page_skip=True, send_order="permuted",
-                  header_bytes=8, timeout_s=timeout_s)
+                  header_bytes=8, timeout_s=timeout_s, controls=controls)
 
 
 def XenNSDI05(min_bps: float = 100e6, increment_bps: float = 50e6, max_bps: float = 500e6,
               min_remaining_bytes: int = 256 * 1024, max_rounds: int = 30, max_data_factor: float = 3.0,
-              timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+              timeout_s: float = DEFAULT_TIMEOUT_S, controls: Controls | None = None) -> Policy:
     """Xen as Clark et al. measured it (NSDI 2005, Sec. 5.1 and 6).
 
     "The first pre-copy round transfers pages at the minimum bandwidth. Each
@@ -235,10 +328,11 @@ def XenNSDI05(min_bps: float = 100e6, increment_bps: float = 50e6, max_bps: floa
     return Policy("xen-nsdi05", min_dirty_bytes=min_remaining_bytes, max_rounds=max_rounds,
                   max_data_factor=max_data_factor, page_skip=True, send_order="permuted", header_bytes=8,
                   timeout_s=timeout_s, adaptive_rate=AdaptiveRate(min_bps, increment_bps, max_bps),
-                  final_bandwidth_bps=max_bps)
+                  final_bandwidth_bps=max_bps, controls=controls)
 
 
-def Xen(max_iterations: int = 5, min_dirty_pages: int = 50, timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+def Xen(max_iterations: int = 5, min_dirty_pages: int = 50, timeout_s: float = DEFAULT_TIMEOUT_S,
+        controls: Controls | None = None) -> Policy:
     """Xen migration v2 (``tools/libs/guest/xg_sr_save.c``, ``simple_precopy_policy``).
 
     Stops when fewer than 50 pages are dirty (``SPP_TARGET_DIRTY_COUNT``) or after
@@ -252,10 +346,11 @@ def Xen(max_iterations: int = 5, min_dirty_pages: int = 50, timeout_s: float = D
     """
     max_iterations = v.integer(max_iterations, "max_iterations", "rounds", lo=1, hi=10**6 - 1)
     return Policy("xen", min_dirty_pages=min_dirty_pages, max_rounds=max_iterations + 1,
-                  header_bytes=8, timeout_s=timeout_s)
+                  header_bytes=8, timeout_s=timeout_s, controls=controls)
 
 
-def VMware(switchover_goal_s: float = 0.5, timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+def VMware(switchover_goal_s: float = 0.5, timeout_s: float = DEFAULT_TIMEOUT_S,
+           controls: Controls | None = None) -> Policy:
     """VMware vMotion: switch over once the remaining dirty set fits the ~500 ms
     switchover goal (vSphere 5 paper: switchover "generally less than a second").
 
@@ -266,10 +361,11 @@ def VMware(switchover_goal_s: float = 0.5, timeout_s: float = DEFAULT_TIMEOUT_S)
     >>> VMware().downtime_limit_s
     0.5
     """
-    return Policy("vmware", downtime_limit_s=switchover_goal_s, timeout_s=timeout_s)
+    return Policy("vmware", downtime_limit_s=switchover_goal_s, timeout_s=timeout_s, controls=controls)
 
 
-def SimGrid(max_downtime_s: float = 0.03, timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+def SimGrid(max_downtime_s: float = 0.03, timeout_s: float = DEFAULT_TIMEOUT_S,
+            controls: Controls | None = None) -> Policy:
     """SimGrid's VM live-migration plugin: stop when remaining bytes < measured
     bandwidth x max downtime (default 30 ms).  SimGrid's own timeout is 1e7 s;
     precopy uses its common ``timeout_s`` default.
@@ -279,13 +375,13 @@ def SimGrid(max_downtime_s: float = 0.03, timeout_s: float = DEFAULT_TIMEOUT_S) 
     >>> SimGrid().downtime_limit_s
     0.03
     """
-    return Policy("simgrid", downtime_limit_s=max_downtime_s, timeout_s=timeout_s)
+    return Policy("simgrid", downtime_limit_s=max_downtime_s, timeout_s=timeout_s, controls=controls)
 
 
 def Custom(*, max_rounds: int = 0, min_dirty_pages: int = 0, downtime_target_s: float | None = None,
            max_data_factor: float | None = None, min_round_pages: int = 0, page_skip: bool = False,
            send_order: str = "address", header_bytes: int = 0, max_bandwidth_bps: float | None = None,
-           timeout_s: float = DEFAULT_TIMEOUT_S) -> Policy:
+           timeout_s: float = DEFAULT_TIMEOUT_S, controls: Controls | None = None) -> Policy:
     """Any mix of round cap, remaining-pages threshold, predicted-downtime target
     and data cap.
 
@@ -298,7 +394,8 @@ def Custom(*, max_rounds: int = 0, min_dirty_pages: int = 0, downtime_target_s: 
     return Policy("custom", downtime_limit_s=downtime_target_s, min_dirty_pages=min_dirty_pages,
                   min_round_pages=min_round_pages, max_rounds=max_rounds, max_data_factor=max_data_factor,
                   page_skip=page_skip, send_order=send_order, header_bytes=header_bytes,
-                  max_bandwidth_bps=max_bandwidth_bps, check_before_first_round=True, timeout_s=timeout_s)
+                  max_bandwidth_bps=max_bandwidth_bps, check_before_first_round=True, timeout_s=timeout_s,
+                  controls=controls)
 
 
 _FACTORIES = {"qemu": QEMU, "xen-legacy": XenLegacy, "xen-nsdi05": XenNSDI05, "xen": Xen, "vmware": VMware,

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-__all__ = ["RoundTable", "MigrationResult"]
+from ._stoprule import STOP_REASONS, converged, outcome
+
+__all__ = ["RoundTable", "MigrationResult", "downtime_parts", "assemble"]
 
 
 class RoundTable:
@@ -115,7 +117,10 @@ class MigrationResult:
     Times in seconds, sizes in bytes.  ``downtime_s`` is the sum of
     ``final_transfer_s``, ``device_state_s``, ``resume_s`` and ``announce_s``
     (see :attr:`downtime_parts`); ``total_time_s`` is ``precopy_time_s +
-    downtime_s + postcopy_s``.  ``converged`` is False when a cap (round count,
+    downtime_s + postcopy_s``.  ``outcome`` is ``'converged'``,
+    ``'not_converged'``, ``'aborted'`` (a run-time control cancelled the
+    migration: the VM stays on the source, no downtime) or ``'forced'`` (a
+    control paused the VM and sent what remained).  ``converged`` is False when a cap (round count,
     data factor, timeout) rather than the stop rule ended pre-copy; then the
     reported downtime is that of the forced stop-and-copy.  A switch to
     post-copy (``stop_reason='postcopy'``) counts as converged: the migration
@@ -164,6 +169,7 @@ class MigrationResult:
     xbzrle_overflows: int = 0
     xbzrle_saved_bytes: float = 0.0
     compression_saved_bytes: float = 0.0
+    outcome: str = ""
 
     @property
     def data_factor(self) -> float:
@@ -206,7 +212,8 @@ class MigrationResult:
 
     def summary(self) -> str:
         """A few readable lines."""
-        verdict = "converged" if self.converged else "did NOT converge"
+        verdict = {"aborted": "ABORTED (the VM stays on the source)", "forced": "FORCED to switch over"}.get(
+            self.outcome, "converged" if self.converged else "did NOT converge")
         lines = [f"{self.policy}: {verdict} ({self.stop_reason}) after {self.n_rounds} rounds",
                  f"  total time {self.total_time_s:.3f} s, downtime {self.downtime_s * 1e3:.1f} ms "
                  f"(final {self.final_transfer_s * 1e3:.1f} + device {self.device_state_s * 1e3:.1f} "
@@ -236,3 +243,73 @@ class MigrationResult:
     def as_dict(self) -> dict:
         """Scalar fields as a plain dict (no table)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rounds", "extras")}
+
+
+def downtime_parts(reason: str, final_transfer_s: float, switchover, final_rate_Bps: float) -> dict[str, float]:
+    """The parts of the downtime (seconds): final memory transfer, device state
+    (sent at the final rate), resume and network announcement.  An aborted
+    migration has none: the VM never stopped.
+
+    Examples
+    --------
+    >>> import precopy as pc
+    >>> d = downtime_parts("downtime_limit", 0.1, pc.Switchover(announce_heard=3), 1e9)
+    >>> round(d["announce_s"], 3), round(sum(d.values()), 3)
+    (0.2, 0.309)
+    """
+    if reason == "aborted":
+        return {"final_transfer_s": 0.0, "device_state_s": 0.0, "resume_s": 0.0, "announce_s": 0.0}
+    return {"final_transfer_s": float(final_transfer_s),
+            "device_state_s": switchover.device_state_bytes / final_rate_Bps,
+            "resume_s": float(switchover.resume_s), "announce_s": float(switchover.announce_s)}
+
+
+#: RoundTable columns of a migration, in order (after ``round``)
+ROUND_COLUMNS = ("start_s", "duration_s", "pages_sent", "pages_skipped", "pages_dirtied", "bytes_sent", "writes",
+                 "throttle", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "rate_bps", "stop_copy", "postcopy")
+_INT_COLUMNS = ("pages_sent", "pages_skipped", "pages_dirtied", "writes", "xbzrle_hits")
+_BOOL_COLUMNS = ("stop_copy", "postcopy")
+
+
+def assemble(*, reason: int, t_stop_s: float, final_transfer_s: float, final_pages, total_bytes: float,
+             total_pages, postcopy_s: float, columns: dict, switchover, rate_bps: float,
+             final_rate_bps: float, memory_bytes: int, policy: str, integral: bool = True) -> dict:
+    """The fields every migration result shares, from a round engine's outputs.
+
+    One place for the downtime sum, ``total_time_s``, ``converged``, ``outcome``
+    and the per-round table, used by the simulator, the analytic models and
+    storage.  ``columns`` are the engine's per-round columns (any subset of
+    :data:`ROUND_COLUMNS`, in any order); post-copy rows are moved after the
+    switchover blackout.  ``integral``: page counts are whole numbers (the
+    simulator) rather than expectations (the models).  Returns a dict of
+    keyword arguments for :class:`MigrationResult` (or a model's result class).
+    """
+    name = STOP_REASONS[reason]
+    parts = downtime_parts(name, final_transfer_s, switchover, final_rate_bps / 8.0)
+    downtime = parts["final_transfer_s"] + parts["device_state_s"] + parts["resume_s"] + parts["announce_s"]
+    cols = {}
+    k = len(next(iter(columns.values())))
+    for c in ROUND_COLUMNS:
+        if c not in columns:
+            continue
+        x = np.asarray(columns[c])
+        if c in _BOOL_COLUMNS:
+            x = x > 0
+        elif integral and c in _INT_COLUMNS:
+            x = x.astype(np.int64)
+        cols[c] = x
+    if "postcopy" in cols:
+        cols["start_s"] = np.where(cols["postcopy"], cols["start_s"] + downtime, cols["start_s"])
+    table = RoundTable({"round": np.arange(k), **cols})
+    return dict(
+        total_time_s=float(t_stop_s + downtime + postcopy_s), downtime_s=float(downtime),
+        precopy_time_s=float(t_stop_s),
+        bytes_sent=float(total_bytes + (0.0 if name == "aborted" else switchover.device_state_bytes)),
+        pages_sent=int(total_pages) if integral else float(total_pages), n_rounds=k,
+        converged=converged(name), stop_reason=name, outcome=outcome(name),
+        final_pages=int(final_pages) if integral else float(final_pages),
+        final_transfer_s=parts["final_transfer_s"], device_state_s=parts["device_state_s"],
+        resume_s=parts["resume_s"], announce_s=parts["announce_s"],
+        announce_window_s=0.0 if name == "aborted" else float(switchover.announce_window_s),
+        rate_bps=float(rate_bps), final_rate_bps=float(final_rate_bps), memory_bytes=memory_bytes, rounds=table,
+        policy=policy)

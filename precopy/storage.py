@@ -34,7 +34,7 @@ A. Mashtizadeh, E. Celebi, T. Garfinkel, M. Cai, "The Design and Evolution of
 Live Storage Migration in VMware ESX", USENIX ATC 2011 (the three generations;
 its measurements were not readable to us, so no number here comes from it).
 QEMU ``qapi/block-core.json`` (``blockdev-mirror``: ``copy-mode``, default
-granularity 64 KiB).  ``../shared/reference/precopy-reference.md``, section 3.
+granularity 64 KiB).  ``docs/reference.md``, section 3.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ import numpy as np
 from . import _kernel as K
 from . import _validate as v
 from .links import Link
-from .policies import DEFAULT_TIMEOUT_S, Policy
+from .policies import DEFAULT_TIMEOUT_S, QEMU, Policy
 from .results import MigrationResult, RoundTable
+from .scenario import Prepared, interruptible
 from .units import KiB, parse_byte_rate, parse_seconds
 from .vm import VM, Switchover
 from .workloads import Workload
@@ -454,8 +455,6 @@ def migrate_disk(disk: Disk, workload: Workload, path: StoragePath, strategy="mi
 
 def _iterative(disk, vm, workload, path, strategy, seed, switch_s):
     """DBT and snapshot: the pre-copy kernel over blocks."""
-    from .simulate import Prepared
-
     link = Link(rate_bps=path.rate_Bps * 8.0, mtu=None)
     bulk_s = disk.size_bytes / path.rate_Bps
     if bulk_s > strategy.timeout_s:
@@ -466,9 +465,8 @@ def _iterative(disk, vm, workload, path, strategy, seed, switch_s):
         # a delta block is copied, then committed into the destination copy
         commit_Bps = path.rate_Bps if strategy.commit_Bps is None else strategy.commit_Bps
         t = disk.block_bytes / path.rate_Bps + disk.block_bytes / commit_Bps
-        prep.cost[K.K_T_FULL] = prep.cost[K.K_TF_FULL] = t
-        prep.cost[K.K_UNIFORM] = 0.0          # a delta block costs more time than its bytes / rate
-        prep.decision_bps = 8.0 * disk.block_bytes / t
+        # a delta block costs more time than its bytes / rate
+        prep.override_costs(t_full=t, tf_full=t, uniform=False, decision_bps=8.0 * disk.block_bytes / t)
     r = prep.run(seed)
     t = r.rounds
     live = ~t["stop_copy"]
@@ -497,15 +495,15 @@ def _mirror(disk, vm, workload, path, strategy, seed, switch_s):
     out = np.zeros(K.N_MIRROR, np.float64)
     depth = 0 if strategy.io_depth is None else strategy.io_depth
     ring = np.zeros(max(depth, 1), np.float64)
-    t_block = disk.block_bytes / path.rate_Bps
-    lat_extra = path.rtt_s + path.dst_extra_write_latency_s
-    K.mirror_kernel(disk.n_blocks, t_block, lat_extra, depth, strategy.timeout_s, c.kind, c.dur, c.rate, c.a,
-                    c.b, c.thr, c.off, c.n, c.alias_prob, c.alias_idx, c.trace_t, c.trace_p, np.uint64(seed),
-                    ring, out)
-    copy_s = float(out[K.M_TIME])
-    writes, mirrored = int(out[K.M_WRITES]), int(out[K.M_MIRRORED])
-    copied = int(out[K.M_COPIED])
-    converged = int(out[K.M_REASON]) == 1
+    mp = K.MirrorPath(t_block=disk.block_bytes / path.rate_Bps, lat_extra=path.rtt_s + path.dst_extra_write_latency_s,
+                      io_depth=int(depth), timeout_s=float(strategy.timeout_s))
+    ws = K.new_write_state(np.uint64(seed))
+    interruptible(K.mirror_kernel, ws.stop, c, ws, mp, ring, out)
+    o = dict(zip(K.MIRROR_FIELDS, out))
+    copy_s = float(o["time"])
+    writes, mirrored = int(o["writes"]), int(o["mirrored"])
+    copied = int(o["copied"])
+    converged = int(o["reason"]) == 1
     sent = copied + mirrored
     block = float(disk.block_bytes)
     rows = RoundTable({
@@ -521,10 +519,10 @@ def _mirror(disk, vm, workload, path, strategy, seed, switch_s):
         switch_s=switch_s, rate_Bps=path.rate_Bps, disk_bytes=disk.size_bytes, block_bytes=disk.block_bytes,
         writes=writes, rounds=rows, seed=seed, mirrored_writes=mirrored, mirrored_bytes=mirrored * block,
         mirror_rate_Bps=mirrored * block / copy_s if copy_s > 0 else 0.0,
-        write_latency_added_s=float(out[K.M_LAT_SUM]) / mirrored if mirrored else 0.0,
-        max_write_latency_added_s=float(out[K.M_LAT_MAX]),
-        mean_write_latency_added_s=float(out[K.M_LAT_SUM]) / writes if writes else 0.0,
-        guest_stall_s=float(out[K.M_STALL]))
+        write_latency_added_s=float(o["lat_sum"]) / mirrored if mirrored else 0.0,
+        max_write_latency_added_s=float(o["lat_max"]),
+        mean_write_latency_added_s=float(o["lat_sum"]) / writes if writes else 0.0,
+        guest_stall_s=float(o["stall"]))
 
 
 @dataclass(frozen=True)
@@ -619,8 +617,6 @@ def migrate_vm(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     >>> r.converged, r.downtime_s == r.memory.downtime_s, r.storage.mirrored_writes > 0
     (True, True, True)
     """
-    from .simulate import Prepared
-
     strategy = Mirror() if strategy is None else strategy
     if not isinstance(strategy, Mirror):
         raise ValueError("strategy must be precopy.storage.Mirror for a combined migration (disk blocks written "
@@ -638,7 +634,6 @@ def migrate_vm(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     cap = left_bps if link.cap_bps is None else min(link.cap_bps, left_bps)
     mem_link = Link(rate_bps=link.rate_bps, mtu=link.mtu, streams=link.streams, per_stream_bps=link.per_stream_bps,
                     cap_bps=cap, rtt_s=link.rtt_s)
-    from .policies import QEMU
     pol = QEMU() if policy is None else policy
     prep = Prepared(vm, workload, mem_link, pol, switchover, throttle, aids)      # validates before any work
     storage = migrate_disk(disk, disk_workload, path, strategy, seed=seed, switchover=Switchover(resume_s=0.0))

@@ -97,9 +97,12 @@ def expected_distinct_pages(n_pages, writes_per_s, wws_pages, hot_fraction, t_s)
     >>> round(float(expected_distinct_pages(1000, 1000, 0, 0.0, 1.0)[0]), 1)   # uniform: 1000 (1 - e^-1)
     632.3
     """
+    from .analytic import expected_distinct_groups       # the package's one implementation
     t = np.atleast_1d(np.asarray(t_s, np.float64))
-    counts, haz = _classes(n_pages, writes_per_s, wws_pages, hot_fraction)
-    return (counts[None, :] * -np.expm1(-haz[None, :] * t[:, None])).sum(axis=1)
+    N, H, h = float(n_pages), float(wws_pages), float(hot_fraction)
+    p_cold = (1.0 - h) / N
+    probs = np.array([(h / H if H > 0 else 0.0) + p_cold, p_cold])
+    return expected_distinct_groups(float(writes_per_s) * t, probs, np.array([H, N - H]))
 
 
 def _kept(x):

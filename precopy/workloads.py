@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,9 +47,9 @@ class _Phase:
     trace_p: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    """Flat arrays the kernel reads: one row per phase plus the shared tables."""
+class WriteProcess(NamedTuple):
+    """Flat arrays the kernel reads: one row per phase plus the shared tables
+    (a ``NamedTuple``: numba compiles kernels that take it)."""
 
     kind: np.ndarray
     dur: np.ndarray
@@ -62,9 +63,13 @@ class _Compiled:
     alias_idx: np.ndarray
     trace_t: np.ndarray
     trace_p: np.ndarray
+    n_pages: int
 
 
-def _compile_phases(phases: list[_Phase]) -> _Compiled:
+_Compiled = WriteProcess
+
+
+def _compile_phases(phases: list[_Phase], n_pages: int) -> WriteProcess:
     k = len(phases)
     kind = np.empty(k, np.int64); dur = np.empty(k, np.float64); rate = np.empty(k, np.float64)
     a = np.empty(k, np.int64); b = np.empty(k, np.int64); thr = np.empty(k, np.uint64)
@@ -80,8 +85,8 @@ def _compile_phases(phases: list[_Phase]) -> _Compiled:
             off[i], n[i] = toff, len(ph.trace_t)
             tts.append(ph.trace_t); tps.append(ph.trace_p); toff += len(ph.trace_t)
     cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(1, dt)  # noqa: E731
-    return _Compiled(kind, dur, rate, a, b, thr, off, n,
-                     cat(probs, np.uint64), cat(idxs, np.int64), cat(tts, np.float64), cat(tps, np.int64))
+    return WriteProcess(kind, dur, rate, a, b, thr, off, n, cat(probs, np.uint64), cat(idxs, np.int64),
+                        cat(tts, np.float64), cat(tps, np.int64), int(n_pages))
 
 
 def _pages_of(nbytes, vm, name):
@@ -145,13 +150,16 @@ class Workload:
 
     #: writes per second of guest time (mean, for phased workloads)
     writes_per_s: float = 0.0
+    #: True when :meth:`compile` draws from the seed (the tables differ from seed
+    #: to seed); False when only the kernel's page-choice stream does.
+    seed_dependent: bool = False
 
     def _phases(self, vm, rng: np.random.Generator) -> list[_Phase]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def compile(self, vm, seed: int = 0) -> _Compiled:
+    def compile(self, vm, seed: int = 0) -> WriteProcess:
         """Flatten into the arrays the kernel reads (validates against ``vm``)."""
-        return _compile_phases(self._phases(vm, np.random.default_rng(seed)))
+        return _compile_phases(self._phases(vm, np.random.default_rng(seed)), vm.n_pages)
 
     def page_probabilities(self, vm, seed: int = 0) -> np.ndarray:
         """Probability that one write hits each page (length ``vm.n_pages``).
@@ -239,6 +247,15 @@ class HotCold(Workload):
     def validate(self, vm):
         self._hot(vm)
 
+    def hot_region(self, vm) -> tuple[int, int]:
+        """(first page, pages) of the hot set in ``vm``."""
+        return self._hot(vm)
+
+    def hot_share(self) -> float:
+        """Share of writes aimed at the hot set, exactly as the kernel draws it
+        (``hot_fraction`` rounded to a 32-bit threshold)."""
+        return self._threshold() / _U32
+
     def _threshold(self):
         return min(int(round(self.hot_fraction * _U32)), _U32)
 
@@ -302,6 +319,9 @@ class Zipf(Workload):
     writes_per_s: float = 0.0
     region_bytes: int | None = None
     offset_bytes: int = 0
+
+    #: the rank permutation is drawn from the seed
+    seed_dependent = True
 
     def __post_init__(self):
         object.__setattr__(self, "s", v.real(self.s, "s", "Zipf exponent", lo=0.0, hi=10.0))
@@ -418,6 +438,10 @@ class Phased(Workload):
         object.__setattr__(self, "phases", ph)
         if not isinstance(self.repeat, (bool, np.bool_)):
             raise ValueError(f"repeat must be True or False; got {self.repeat!r}")
+
+    @property
+    def seed_dependent(self) -> bool:  # type: ignore[override]
+        return any(w.seed_dependent for w, _ in self.phases)
 
     @property
     def writes_per_s(self) -> float:  # type: ignore[override]
@@ -596,9 +620,7 @@ class Trace(Workload):
         while True:
             out_t = np.empty(size, np.float64)
             out_p = np.empty(size, np.int64)
-            k = K.record_writes(duration_s, c.kind, c.dur, c.rate, c.a, c.b, c.thr, c.off, c.n,
-                                c.alias_prob, c.alias_idx, c.trace_t, c.trace_p, vm.n_pages,
-                                np.uint64(v.seed(seed)), out_t, out_p)
+            k = K.record_writes(duration_s, c, np.uint64(v.seed(seed)), out_t, out_p)
             if k >= 0:
                 return cls(times_s=out_t[:k].copy(), pages=out_p[:k].copy(), duration_s=duration_s,
                            loop=loop, page_bytes=vm.page_bytes)

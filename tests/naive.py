@@ -12,13 +12,79 @@ import math
 
 
 MASK = (1 << 64) - 1
+MAX_IDLE_LAPS = 1 << 20
 GOLD = 0x9E3779B97F4A7C15
 
 KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
 REASONS = ("running", "downtime_limit", "dirty_pages", "round_pages", "no_dirty_pages",
-           "max_rounds", "max_data", "timeout", "round_limit", "postcopy", "max_rate")
+           "max_rounds", "max_data", "timeout", "round_limit", "postcopy", "max_rate", "aborted", "forced")
 POSTCOPY = 9
 MAX_RATE = 10
+ABORTED = 11
+FORCED = 12
+ACTION = {"abort": ABORTED, "force": FORCED, "postcopy": POSTCOPY}
+
+
+def is_converged(reason):
+    return 1 <= reason <= 4 or reason == POSTCOPY
+
+
+def outcome(reason):
+    if reason in (ABORTED, FORCED):
+        return REASONS[reason]
+    return "converged" if is_converged(reason) else "not_converged"
+
+
+def at(schedule, t):
+    """Value of a piecewise-constant schedule [(start, value), ...] at time t."""
+    val = schedule[0][1]
+    for start, x in schedule:
+        if start <= t:
+            val = x
+    return val
+
+
+class Controls:
+    """The policy's run-time controls, as plain numbers (all off without them)."""
+
+    def __init__(self, policy, goodput_bps):
+        c = policy.controls
+        self.downtime = None if c is None else c.downtime_schedule
+        self.completion = None if c is None else c.completion_timeout_s
+        self.completion_action = None if c is None else ACTION[c.completion_action]
+        self.progress = None if c is None else c.progress_timeout_s
+        self.progress_action = None if c is None else ACTION[c.progress_action]
+        rs = None if c is None else c.rate_schedule
+        self.rates = None if rs is None else [(s, min(goodput_bps, r)) for s, r in rs]
+        self.best, self.best_t = math.inf, 0.0
+
+    def limit(self, policy, t):
+        """Downtime limit in force at t (None: no downtime rule)."""
+        return at(self.downtime, t) if self.downtime is not None else policy.downtime_limit_s
+
+    def rate_factor(self, t):
+        return 1.0 if self.rates is None else at(self.rates, t) / self.rates[0][1]
+
+    def sender(self):
+        """The sender's clock: base-rate seconds of work over wall time."""
+        if self.rates is None:
+            return Clock([0.0], [1.0])
+        return Clock([s for s, _ in self.rates], [r / self.rates[0][1] for _, r in self.rates])
+
+    def fired(self, t, dirty):
+        """The reason a control ends pre-copy at this sync (0: none); tracks progress."""
+        if dirty < self.best:
+            self.best, self.best_t = dirty, t
+        if self.completion is not None and t >= self.completion:
+            return self.completion_action
+        if self.progress is not None and t - self.best_t >= self.progress:
+            return self.progress_action
+        return 0
+
+
+def send_time(sender, t0, sig):
+    """Wall time at which a round started at t0 has done sig base-rate seconds of sending."""
+    return sender.t_at(sig, t0, 0.0) if sig > 0 else t0
 
 
 def splitmix64(state):
@@ -36,6 +102,7 @@ class Writer:
     def __init__(self, c, n_pages, seed):
         self.c, self.n_pages = c, n_pages
         self.j, self.m, self.P, self.s = 0, 0, 0.0, seed
+        self.e = 0.0     # write-clock fraction carried into the phase
 
     def page(self, kind, a, b, thr, off):
         self.s, z = splitmix64(self.s)
@@ -51,6 +118,10 @@ class Writer:
                 int(c.thr[j]), int(c.off[j]), int(c.n[j]))
 
     def _next_phase(self, dur):
+        kind, _, rate = self._phase()[:3]
+        if kind not in (KIND_IDLE, KIND_TRACE):      # the write clock runs on into the next phase
+            x = self.e + rate * dur
+            self.e = x - math.floor(x)
         self.P = self.P + dur
         self.m = 0
         self.j = (self.j + 1) % len(self.c.kind)
@@ -67,7 +138,9 @@ class Writer:
                     out.append(int(self.c.trace_p[off + self.m]))
                     self.m += 1
             elif kind != KIND_IDLE:
-                target = math.floor(rate * (upto - self.P))
+                target = math.floor(self.e + rate * dur) if dur < math.inf else 2**62
+                if tau1 < E:
+                    target = min(target, math.floor(self.e + rate * (tau1 - self.P)))
                 for k in range(self.m, target):
                     out.append(a + (k % b) if kind == KIND_SEQUENTIAL else self.page(kind, a, b, thr, off))
                 self.m = max(self.m, target)
@@ -85,9 +158,9 @@ class Writer:
                     self.m += 1
                     return self.P + float(self.c.trace_t[off + self.m - 1]), int(self.c.trace_p[off + self.m - 1])
             elif kind != KIND_IDLE:
-                limit = math.floor(rate * dur) if dur < math.inf else 2**62
+                limit = math.floor(self.e + rate * dur) if dur < math.inf else 2**62
                 if self.m + 1 <= limit:
-                    tau = self.P + (self.m + 1) / rate
+                    tau = self.P + ((self.m + 1) - self.e) / rate
                     page = a + (self.m % b) if kind == KIND_SEQUENTIAL else self.page(kind, a, b, thr, off)
                     self.m += 1
                     return tau, page
@@ -96,7 +169,7 @@ class Writer:
             self._next_phase(dur)
             if self.j == 0:
                 laps += 1
-                if laps > 1:
+                if laps > MAX_IDLE_LAPS:      # so many laps without a write: none will come
                     return math.inf, 0
 
 
@@ -212,6 +285,8 @@ def costs(vm, link, policy, aids):
     from precopy import aids as A
     P, H = float(vm.page_bytes), float(policy.header_bytes)
     rate_bps = link.goodput_bps if policy.max_bandwidth_bps is None else min(link.goodput_bps, policy.max_bandwidth_bps)
+    if policy.controls is not None and policy.controls.rate_schedule is not None:
+        rate_bps = min(link.goodput_bps, policy.controls.rate_schedule[0][1])
     frate_bps = link.goodput_bps if policy.final_bandwidth_bps is None else min(link.goodput_bps,
                                                                                  policy.final_bandwidth_bps)
     rate, frate = rate_bps / 8.0, frate_bps / 8.0
@@ -332,6 +407,9 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
     limit = policy.downtime_limit_s
     max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
     clock = Clock(*_check_throttle(throttle))
+    ctl = Controls(policy, link.goodput_bps)
+    sender = ctl.sender()
+    follows = policy.switchover_bandwidth_bps is None
     writer = Writer(c, n, seed)
     xb = XBCache(xbz, vm.page_bytes, policy.header_bytes, cost) if xbz else None
     order = [xen_permute(i, n) for i in range(n)] if policy.send_order == "permuted" else list(range(n))
@@ -350,10 +428,12 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         dl_cap = dl.vcpus * dl.vcpu_dirty_limit_Bps / vm.page_bytes
         dl_tol = dl.vcpus * dl.tolerance_Bps / vm.page_bytes
     pending = writer.next_write() if policy.page_skip else None
-    if policy.check_before_first_round and limit is not None and n * P < decision * limit:
+    limit = ctl.limit(policy, 0.0)
+    if policy.check_before_first_round and limit is not None and n * P < decision * (ctl.rate_factor(0.0) if follows else 1.0) * limit:
         reason = 1
     while reason == 0:
         t0, tau0 = t, tau
+        f0 = ctl.rate_factor(t0)
         throttle_now = clock.f[clock.seg(t0)] * g
         gen = len(rounds) + 1
         log = set()
@@ -375,10 +455,10 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                 rbytes = len(dirty_set) * cost["b_full"]
                 dur = len(dirty_set) * cost["t_full"]
                 n_full += len(dirty_set)
-            if uniform:
-                dur = rbytes / rate
+            sig = rbytes / rate if uniform else dur
             sent, skipped = len(dirty_set), 0
-            t1 = t0 + dur
+            t1 = send_time(sender, t0, sig)
+            dur = sig / sender.f[0] if len(sender.f) == 1 else t1 - t0
             tau1 = clock.tau_at(t1, t0, tau0, g)
             pages = writer.writes_until(tau1)
             log.update(pages)
@@ -392,7 +472,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             p_tau, p_page = pending
             p_t = clock.t_at(p_tau, t0, tau0, g)
             while True:
-                while pos < len(todo) and not (t0 + (rb / rate if uniform else rt) > p_t):
+                while pos < len(todo) and not (send_time(sender, t0, rb / rate if uniform else rt) > p_t):
                     p = todo[pos]
                     pos += 1
                     if p in log:
@@ -419,7 +499,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                         rb += cost["b_full"]
                         rt += cost["t_full"]
                         n_full += 1
-                if pos >= len(todo) and p_t > t0 + (rb / rate if uniform else rt):
+                if pos >= len(todo) and p_t > send_time(sender, t0, rb / rate if uniform else rt):
                     break
                 log.add(p_page)
                 if xb:
@@ -428,15 +508,17 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                 p_tau, p_page = writer.next_write()
                 p_t = clock.t_at(p_tau, t0, tau0, g)
             pending = (p_tau, p_page)
-            rbytes, dur = rb, (rb / rate if uniform else rt)
-            t1 = t0 + dur
+            sig = rb / rate if uniform else rt
+            rbytes = rb
+            t1 = send_time(sender, t0, sig)
+            dur = sig / sender.f[0] if len(sender.f) == 1 else t1 - t0
             tau1 = clock.tau_at(t1, t0, tau0, g)
         lost = (1.0 - g) * clock.tau_at(t1, t0, 0.0, 1.0) if slow else 0.0
         total_lost += lost
         rounds.append(dict(start_s=t0, duration_s=dur, pages_sent=sent, pages_skipped=skipped,
                            pages_dirtied=len(log), bytes_sent=rbytes, writes=writes,
                            throttle=throttle_now, cpu_throttle=1.0 - g, guest_lost_s=lost, xbzrle_hits=hits,
-                           rate_bps=rate * 8.0, stop_copy=False, postcopy=False))
+                           rate_bps=rate * f0 * 8.0, stop_copy=False, postcopy=False))
         t, tau = t1, tau1
         total_bytes += rbytes
         total_pages += sent
@@ -444,9 +526,11 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         dirty_set = log
         first = False
         d = len(dirty_set)
+        limit = ctl.limit(policy, t)
+        fired = ctl.fired(t, d)
         if d == 0:
             reason = 4
-        elif limit is not None and d * P < decision * limit:
+        elif limit is not None and d * P < decision * (ctl.rate_factor(t) if follows else 1.0) * limit:
             reason = 1
         elif min_dirty > 0 and d < min_dirty:
             reason = 2
@@ -458,6 +542,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
                       (pcy.on_no_progress and len(rounds) >= 2 and
                        (prev_dirty - d) < pcy.min_progress * prev_dirty)):
             reason = POSTCOPY
+        elif fired:
+            reason = fired
         elif policy.max_rounds > 0 and len(rounds) + 1 >= policy.max_rounds:
             reason = 5
         elif max_data >= 0 and total_pages > max_data:
@@ -518,6 +604,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         fbytes, final_s, fpages = 0.0, 0.0, 0
         total_bytes += pc_bytes
         total_pages += d
+    elif reason == ABORTED:      # the VM stays on the source: no stop-and-copy, no downtime
+        fbytes, final_s, fpages, downtime = 0.0, 0.0, 0, 0.0
     else:
         fhits = 0
         if first:
@@ -550,9 +638,10 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         out.update(xbzrle_hits=xb.hits, xbzrle_misses=xb.misses, xbzrle_overflows=xb.overflows,
                    xbzrle_saved_bytes=xb.saved)
     out.update(n_bulk_full=n_bulk_full, n_full=n_full)
+    device = 0 if reason == ABORTED else sw.device_state_bytes
     return dict(total_time_s=t + downtime + out["postcopy_s"], downtime_s=downtime, precopy_time_s=t,
-                bytes_sent=total_bytes + sw.device_state_bytes, pages_sent=total_pages,
-                n_rounds=len(rounds), converged=1 <= reason <= 4 or reason == POSTCOPY,
+                bytes_sent=total_bytes + device, pages_sent=total_pages,
+                n_rounds=len(rounds), converged=is_converged(reason), outcome=outcome(reason),
                 stop_reason=REASONS[reason], final_pages=fpages, final_transfer_s=final_s, rounds=rounds, **out)
 
 
@@ -619,7 +708,7 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
     Returns (rounds list, stop reason, pre-copy time, final bytes, total bytes).
     """
     from precopy import workloads as W
-    from precopy.simulate import check_scenario
+    from precopy.scenario import check_scenario
 
     policy, sw, (rate_bps, final_bps, decision_bps) = check_scenario(vm, workload, link, policy, switchover)
     assert not policy.page_skip
@@ -635,14 +724,19 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
     min_dirty = max(policy.min_dirty_pages, math.ceil(policy.min_dirty_bytes / vm.page_bytes))
     max_data = -1 if policy.max_data_factor is None else math.floor(policy.max_data_factor * n)
     limit = policy.downtime_limit_s
+    ctl = Controls(policy, link.goodput_bps)
+    sender = ctl.sender()
+    follows = policy.switchover_bandwidth_bps is None
     t = counted = 0.0
     dirty, first, reason, rounds, total_bytes, total_pages = float(n), True, 0, [], 0.0, 0.0
+    limit = ctl.limit(policy, 0.0)
     if policy.check_before_first_round and limit is not None and n * P < decision * limit:
         reason = 1
     while reason == 0:
         rbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
-        dur = rbytes / rate
-        t += dur
+        t1 = send_time(sender, t, rbytes / rate)
+        dur = rbytes / rate / sender.f[0] if len(sender.f) == 1 else t1 - t
+        t = t1
         writes = max(math.floor(w * t) - counted, 0.0)
         counted += writes
         if probs is None:
@@ -654,9 +748,11 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
         total_pages += dirty
         first, dirty = False, new
         nxt = dirty * P / dur + ar.increment_bps / 8.0 if ar is not None else 0.0
+        limit = ctl.limit(policy, t)
+        fired = ctl.fired(t, dirty)
         if dirty == 0:
             reason = 4
-        elif limit is not None and dirty * P < decision * limit:
+        elif limit is not None and dirty * P < decision * (ctl.rate_factor(t) if follows else 1.0) * limit:
             reason = 1
         elif min_dirty > 0 and dirty < min_dirty:
             reason = 2
@@ -664,6 +760,8 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
             reason = 3
         elif ar is not None and nxt > ar.max_bps / 8.0:
             reason = MAX_RATE
+        elif fired:
+            reason = fired
         elif policy.max_rounds > 0 and len(rounds) + 1 >= policy.max_rounds:
             reason = 5
         elif max_data >= 0 and total_pages > max_data:
@@ -672,5 +770,8 @@ def saturation(vm, workload, link, policy, switchover=None, seed=0):
             reason = 7
         if ar is not None and reason == 0:
             rate = min(max(nxt, ar.min_bps / 8.0), rate_bps / 8.0)
-    fbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
+    if reason in (ABORTED, POSTCOPY):
+        fbytes = 0.0
+    else:
+        fbytes = (n - nzero) * (P + H) + nzero * H if first else dirty * (P + H)
     return rounds, REASONS[reason], t, fbytes, total_bytes + fbytes

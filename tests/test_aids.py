@@ -254,7 +254,7 @@ def test_bad_aid_parameters_name_themselves(make, name):
 
 def test_bad_aid_combinations_fail_before_allocation(monkeypatch):
     import sys
-    S = sys.modules["precopy.simulate"]
+    S = sys.modules["precopy.scenario"]
 
     def boom(*a, **k):
         raise AssertionError("allocated before validating")

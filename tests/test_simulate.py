@@ -248,3 +248,75 @@ def test_adaptive_rate_input_checks():
         pc.simulate(VM, W.Idle(), LINK, XenNSDI05(), aids=[pc.aids.SDPS()])
     with pytest.raises(ValueError, match="geometric"):
         pc.analytic.predict(VM, W.Uniform(writes_per_s=10), LINK, XenNSDI05(), model="geometric")
+
+
+# --- threads, short phases, interrupts ------------------------------------------------------------
+
+def test_one_prepared_from_two_threads_equals_serial():
+    from precopy import sweeps
+    vm = pc.VM(memory_bytes=pc.MiB(64))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(8), hot_fraction=0.9, writes_per_s=40_000)
+    for pol in (pc.policies.QEMU(max_bandwidth_bps=None), pc.policies.XenLegacy()):
+        p = pc.Prepared(vm, wl, pc.Link(rate_bps=pc.Gbps(1)), pol, aids=[pc.aids.XBZRLE(cache_bytes=pc.MiB(4))])
+        serial = sweeps.run_all([p] * 6, seed=3, threads=1)
+        threaded = sweeps.run_all([p] * 6, seed=3, threads=2)
+        assert threaded == serial
+        assert all(r == serial[0] for r in serial)
+        assert serial[0].stop_reason != "running"
+
+
+@pytest.mark.parametrize("phase_s", [0.3e-3, 0.05e-3, 1.7e-4])
+def test_phases_shorter_than_a_write_interval_keep_their_writes(phase_s):
+    # half the time uniform at 1e4 writes/s: 5000 writes/s, however short the phases
+    wl = pc.workloads.Phased([(pc.workloads.Uniform(writes_per_s=1e4), phase_s), (pc.workloads.Idle(), phase_s)])
+    vm = pc.VM(memory_bytes=pc.MiB(16))
+    tr = pc.workloads.Trace.record(wl, vm, duration_s=1.0, seed=1)      # the skip-on engine's generator
+    assert abs(len(tr.pages) - 5000) <= 2
+    r = pc.simulate(vm, wl, pc.Link(rate_bps=pc.Mbps(100), mtu=None), pc.policies.Custom(max_rounds=4), seed=1)
+    live = ~r.rounds["stop_copy"]
+    rate = r.rounds["writes"][live].sum() / r.precopy_time_s          # the skip-off engine
+    assert rate == pytest.approx(5000, rel=2e-3)
+
+
+_INTERRUPT = """
+import sys, time
+import precopy as pc
+vm = pc.VM(memory_bytes=pc.GiB(1))
+wl = pc.workloads.Uniform(writes_per_s=1e9)
+pol = pc.policies.{policy}(timeout_s=1e6)
+pc.simulate(pc.VM(memory_bytes=pc.MiB(1)), pc.workloads.Uniform(writes_per_s=1e3), pc.Link(rate_bps=pc.Gbps(10)),
+            pol.with_(timeout_s=1.0))   # compile / load
+print("go", flush=True)
+t0 = time.perf_counter()
+try:
+    pc.simulate(vm, wl, pc.Link(rate_bps=pc.Gbps(10)), pol)
+except KeyboardInterrupt:
+    print("interrupted after", time.perf_counter() - t0, flush=True)
+    sys.exit(3)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("policy", ["Custom", "XenLegacy"])
+def test_ctrl_c_stops_a_long_simulation(policy):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPT.format(policy=policy)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "go"
+        time.sleep(1.0)
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        waited = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, (out, err)
+    assert "interrupted after" in out
+    assert waited < 60      # generous: it stops within one batch of writes, well under a second when idle

@@ -114,3 +114,60 @@ def test_trace_input_checks():
         W.Trace(times_s=[0.1], pages=np.array([1, 2]))
     with pytest.raises(ValueError, match="duration_s"):
         W.Trace(times_s=[0.1, 0.5], pages=np.array([1, 2]), duration_s=0.5)
+
+
+# --- seed dependence is a property of the workload class ----------------------------------------
+
+def _all_subclasses(cls):
+    out = []
+    for c in cls.__subclasses__():
+        out += [c] + _all_subclasses(c)
+    return out
+
+
+SAMPLES = {
+    W.Idle: W.Idle(),
+    W.Uniform: W.Uniform(writes_per_s=100),
+    W.HotCold: W.HotCold(wws_bytes=pc.MiB(1), writes_per_s=100),
+    W.Zipf: W.Zipf(s=1.1, writes_per_s=100, region_bytes=pc.MiB(4)),
+    W.Sequential: W.Sequential(region_bytes=pc.MiB(1), writes_per_s=100),
+    W.Phased: W.Phased([(W.Zipf(writes_per_s=10), 1.0), (W.Idle(), 1.0)]),
+    W.Trace: W.Trace(times_s=[0.0, 0.1], pages=[1, 2]),
+}
+
+
+def _tables_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("cls", [c for c in _all_subclasses(W.Workload) if c.__module__ == W.__name__],
+                         ids=lambda c: c.__name__)
+def test_seed_dependence_is_declared_by_every_workload_class(cls):
+    wl = SAMPLES[cls]            # a new workload class needs a sample here
+    same = _tables_equal(wl.compile(VM, seed=1), wl.compile(VM, seed=2))
+    assert same == (not wl.seed_dependent)
+
+
+def test_phased_is_seed_dependent_exactly_when_a_phase_is():
+    assert W.Phased([(W.Zipf(writes_per_s=10), 1.0)]).seed_dependent
+    assert not W.Phased([(W.HotCold(wws_bytes=pc.MiB(1), writes_per_s=10), 1.0)]).seed_dependent
+
+
+class _RandomOffset(W.HotCold):
+    """A workload whose hot set moves with the seed (not on any hand-kept list)."""
+
+    seed_dependent = True
+
+    def _phases(self, vm, rng):
+        ph = super()._phases(vm, rng)
+        ph[0].a = int(rng.integers(0, vm.n_pages - ph[0].b))
+        return ph
+
+
+def test_prepared_compiles_a_seed_dependent_workload_for_each_seed():
+    wl = _RandomOffset(wws_bytes=pc.MiB(1), writes_per_s=100)
+    prep = pc.Prepared(VM, wl, pc.Link(rate_bps=pc.Gbps(1)), "qemu")
+    offsets = {int(prep.write_process(s).a[0]) for s in (1, 2, 3)}
+    assert len(offsets) == 3
+    hc = pc.Prepared(VM, W.HotCold(wws_bytes=pc.MiB(1), writes_per_s=100), pc.Link(rate_bps=pc.Gbps(1)), "qemu")
+    assert hc.write_process(1) is hc.write_process(2)      # not seed-dependent: compiled once
