@@ -38,6 +38,14 @@ DIRTYSET_MIN_WRITES_PER_PAGE = 1.0
 #: distinct pages exceeds the exact one by at most about 2.5 % (Zipf exponent 1,
 #: the worst case), with the same mean.
 DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE = 16.0
+#: Sequential sweeps take the set path whenever page skip and XBZRLE are off (a
+#: range set: exactly the pages the per-write path sets, with no random draws).
+DIRTYSET_SEQUENTIAL = True
+
+#: Largest Zipf region (pages) drawn through an alias table (16 bytes per page);
+#: larger regions use the constant-memory draw of ``precopy._zipf`` (rejection-
+#: inversion and a keyed permutation, about 80 ns a write instead of a few).
+ZIPF_TABLE_MAX_PAGES = 2**24
 #: Significance level of each statistical set-path-vs-per-write test (KS and
 #: chi-square over many seeds); the seeds are fixed, so the tests are deterministic.
 DIRTYSET_TEST_ALPHA = 1e-3
