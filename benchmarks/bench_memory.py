@@ -61,7 +61,7 @@ def _workload(name, pc, writes_per_s):
     if name == "trace":
         import numpy as np
         rng = np.random.default_rng(0)
-        n = 100_000                                   # one second of writes, looped
+        n = max(int(writes_per_s), 1)                 # one second of writes, looped
         return wl.Trace(times_s=np.sort(rng.uniform(0, 1.0, n)), pages=rng.integers(0, 2**28, n),
                         duration_s=1.0, loop=True)
     raise ValueError(name)
