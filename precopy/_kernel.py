@@ -42,6 +42,8 @@ from numba import njit
 
 from ._stoprule import STOP_REASONS  # noqa: F401  (re-exported: the one table of reasons)
 from ._stoprule import R_ABORTED, R_DOWNTIME, R_POSTCOPY, R_RUNNING, downtime_ok, step_value, stop_rule
+from . import _zipf
+from ._dirtyset import draw_set, set_path_pays
 from .config import NJIT
 
 _INLINE = dict(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
@@ -73,7 +75,7 @@ XB_MISS, XB_HIT, XB_OVERFLOW, XB_SAME = 0, 1, 2, 3
 #: CACHED_PAGE_LIFETIME of QEMU's page cache (migration/page_cache.c)
 XB_LIFETIME = 2
 
-KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
+KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE, KIND_ZIPF = 0, 1, 2, 3, 4, 5
 #: writes generated per batch by the skip-on engine
 WRITE_BATCH = 4096
 #: writes applied between two polls of the stop flag (skip-off engine)
@@ -129,6 +131,10 @@ class Protocol(NamedTuple):
     ar_on: bool
     ar_min: float
     ar_inc: float
+    set_k_min: float
+    set_k_alias: float
+    set_dense: float
+    set_seq: bool
 
 
 class AidParams(NamedTuple):
@@ -158,14 +164,17 @@ class Clocks(NamedTuple):
 
 class Buffers(NamedTuple):
     """Caller-allocated work arrays of one run: zeroed bitmaps ``cur``/``nxt`` of
-    ceil(n_pages / 64) words, the ``sendlist`` (n_pages entries with page skip,
-    else 1), and XBZRLE's cache slots ``xb_addr`` (filled with -1) / ``xb_age``."""
+    ceil(n_pages / 64) words, ``sendlist`` (with page skip in Xen's order: a bitmap
+    of scan positions, ceil(n_pages / 64) words; else 1 word), XBZRLE's cache
+    slots ``xb_addr`` (filled with -1) / ``xb_age``, and the set path's occupancy
+    table ``occ`` (:func:`precopy._dirtyset.occupancy_cdf`, read only)."""
 
     cur: np.ndarray
     nxt: np.ndarray
     sendlist: np.ndarray
     xb_addr: np.ndarray
     xb_age: np.ndarray
+    occ: np.ndarray
 
 
 class WriteState(NamedTuple):
@@ -303,6 +312,16 @@ def _draw_alias(s, ua, ub, off, alias_prob, alias_idx):
 
 
 @njit(**_INLINE)
+def _draw_table(s, kind, ua, ub, off, wp):
+    """Next state and page of a Zipf write: through the alias table, or, for a
+    region too large for one (``KIND_ZIPF``), by :func:`precopy._zipf.page`."""
+    if kind == KIND_ZIPF:
+        s, p = _zipf.page(s, np.int64(ua), np.int64(ub), wp.alias_prob, off)
+        return s, np.uint64(p)
+    return _draw_alias(s, ua, ub, off, wp.alias_prob, wp.alias_idx)
+
+
+@njit(**_INLINE)
 def _phase_limit(rate, dur, e):
     """Writes of a rate phase of ``dur`` guest seconds entered with write-clock fraction ``e``."""
     return np.int64(np.floor(e + rate * dur)) if dur < np.inf else np.int64(2**62)
@@ -325,15 +344,26 @@ def _next_phase(wp, ws, j, P, e):
     return j, P + dur, e
 
 
+@njit(**_INLINE)
+def _set_path(kind, n, b, thr, n_pages, proto):
+    """The switch rule: draw the set of pages ``n`` writes dirty instead of each write."""
+    if kind == KIND_SEQUENTIAL:
+        return proto.set_seq
+    return set_path_pays(kind, n, b, thr, n_pages, proto.set_k_min, proto.set_k_alias)
+
+
 @njit(**NJIT)
-def _apply_until(tau1, wp, ws, bm, wc):
+def _apply_until(tau1, wp, ws, bm, wc, proto, occ):
     """Apply, in order, every write whose guest time is <= tau1 (skip-off engine).
 
     Write m (1-based) of a rate phase entered at guest time ``P`` with write-clock
     fraction ``e`` belongs when ``m <= floor(e + rate * (tau1 - P))``, and all
     ``floor(e + rate * duration)`` of them once the phase has ended.  ``wc``
     (per-page write counts for XBZRLE) is None on the plain path: numba prunes
-    its updates.  Returns the number of writes, or -1 if stopped by the caller.
+    its updates.  On the plain path, when a phase's writes in the interval pass
+    the switch rule (:func:`_set_path`), the set of pages they dirty is drawn at
+    once (:func:`precopy._dirtyset.draw_set`: the same law, not the same draws).
+    Returns the number of writes, or -1 if stopped by the caller.
     """
     j = ws.pos[0]
     m = ws.pos[1]
@@ -366,6 +396,11 @@ def _apply_until(tau1, wp, ws, bm, wc):
             b = wp.b[j]
             ua = np.uint64(a)
             ub = np.uint64(b)
+            if wc is None and target > m and _set_path(kind, target - m, b, wp.thr[j], n_pages, proto):
+                s = draw_set(s, kind, target - m, m, a, b, wp.thr[j], wp.off[j], n_pages, wp.alias_prob,
+                             wp.alias_idx, bm, occ, proto.set_dense)
+                total += target - m
+                m = target
             while m < target:
                 cnt = target - m
                 if cnt > POLL_WRITES:
@@ -378,10 +413,10 @@ def _apply_until(tau1, wp, ws, bm, wc):
                         _setbit(bm, p)
                         if wc is not None:
                             wc[p] += 1
-                elif kind == KIND_ALIAS:
+                elif kind == KIND_ALIAS or kind == KIND_ZIPF:
                     off = wp.off[j]
                     for _ in range(cnt):
-                        s, p = _draw_alias(s, ua, ub, off, wp.alias_prob, wp.alias_idx)
+                        s, p = _draw_table(s, kind, ua, ub, off, wp)
                         _setbit(bm, p)
                         if wc is not None:
                             wc[p] += 1
@@ -471,10 +506,10 @@ def _fill_writes(pd, wp, ws):
                     buf_tau[k] = P + ((m + 1) - e) / rate
                     m += 1
                     k += 1
-            else:  # KIND_ALIAS
+            else:  # KIND_ALIAS, KIND_ZIPF
                 off = wp.off[j]
                 while k < cap and m < limit:
-                    s, buf_page[k] = _draw_alias(s, ua, ub, off, wp.alias_prob, wp.alias_idx)
+                    s, buf_page[k] = _draw_table(s, kind, ua, ub, off, wp)
                     buf_tau[k] = P + ((m + 1) - e) / rate
                     m += 1
                     k += 1
@@ -745,30 +780,45 @@ def _row(table, r, start, dur, sent, skipped, dirtied, nbytes, writes, throttle,
 # --- one round of each engine --------------------------------------------------------------------
 
 @njit(**NJIT)
-def _fill_sendlist(first, n_pages, permuted, order, cur, sendlist):
-    """This round's send list (Xen's permuted order, or address order); returns its length."""
-    L = 0
-    if first:
-        for i in range(n_pages):
-            sendlist[i] = xen_permute(i, n_pages, order) if permuted else i
-        return n_pages
+def _order_bitmap(n_pages, order, cur, posbm):
+    """Mark in ``posbm`` the position in Xen's scan order of every page of ``cur``."""
+    for w in range(posbm.shape[0]):
+        posbm[w] = np.uint64(0)
     for w in range(cur.shape[0]):
         x = cur[w]
         base = w * 64
         while x:
             low = x & (~x + _U1)
-            p = base + _ctz(low)
-            if permuted:   # sort key: position in Xen's order, page in the low bits
-                sendlist[L] = (np.uint64(xen_unpermute(p, n_pages, order)) << _U32) | np.uint64(p)
-            else:
-                sendlist[L] = p
-            L += 1
+            _setbit(posbm, np.uint64(xen_unpermute(base + _ctz(low), n_pages, order)))
             x = x ^ low
+
+
+@njit(**_INLINE)
+def _next_send(first, permuted, i, w, x, src, n_pages, order):
+    """The next page a skip-on round visits: (more, page, i, w, x).
+
+    The bulk pass visits positions ``i = 0 .. n_pages-1``; a later round the set
+    bits of ``src`` in order (word ``w``, bits ``x`` still to visit): the pages of
+    the synced set in address order, or their positions in Xen's order
+    (:func:`_order_bitmap`), mapped back to pages by :func:`xen_permute`.
+    """
+    if first:
+        if i >= n_pages:
+            return False, np.uint64(0), i, w, x
+        q = i
+        i += 1
+    else:
+        while x == 0:
+            w += 1
+            if w >= src.shape[0]:
+                return False, np.uint64(0), i, w, x
+            x = src[w]
+        low = x & (~x + _U1)
+        q = w * 64 + _ctz(low)
+        x = x ^ low
     if permuted:
-        sendlist[:L].sort()
-        for i in range(L):
-            sendlist[i] = sendlist[i] & _LO32
-    return L
+        q = xen_permute(q, n_pages, order)
+    return True, np.uint64(q), i, w, x
 
 
 @njit(**NJIT)
@@ -780,13 +830,18 @@ def _skip_round(first, t0, tau0, seg, rseg, g, rate, gen, wp, ws, pd, proto, cos
     """
     n_pages = wp.n_pages
     nxt = buf.nxt
-    sendlist = buf.sendlist
-    L = _fill_sendlist(first, n_pages, proto.permuted, proto.order, buf.cur, sendlist)
+    permuted = proto.permuted
+    src = buf.sendlist if permuted else buf.cur
+    if permuted and not first:
+        _order_bitmap(n_pages, proto.order, buf.cur, src)
+    i = 0
+    w = -1
+    x = np.uint64(0)
+    more, q_send, i, w, x = _next_send(first, permuted, i, w, x, src, n_pages, proto.order)
     uniform = cost.uniform
     n_zero_from = n_pages - proto.n_zero
     thr_t = clk.thr_t
     thr_f = clk.thr_f
-    pos = 0
     rb = 0.0
     rt = 0.0
     sent = 0
@@ -798,11 +853,11 @@ def _skip_round(first, t0, tau0, seg, rseg, g, rate, gen, wp, ws, pd, proto, cos
     seg_end = thr_t[seg + 1] if seg + 1 < thr_t.shape[0] else np.inf
     p_t = _pending_wall(pd, t0, tau0, seg, g, seg_f, seg_end, clk)
     while True:
-        while pos < L:
+        while more:
             if send_end(t0, rb / rate if uniform else rt, rseg, clk) > p_t:
                 break
-            p = sendlist[pos]
-            pos += 1
+            p = q_send
+            more, q_send, i, w, x = _next_send(first, permuted, i, w, x, src, n_pages, proto.order)
             if _testbit(nxt, p):
                 skipped += 1
             else:
@@ -811,7 +866,7 @@ def _skip_round(first, t0, tau0, seg, rseg, g, rate, gen, wp, ws, pd, proto, cos
                 rb += b
                 rt += tt
                 hits += hit
-        if pos >= L and p_t > send_end(t0, rb / rate if uniform else rt, rseg, clk):
+        if not more and p_t > send_end(t0, rb / rate if uniform else rt, rseg, clk):
             break
         q = pd.page[pd.idx[0]]
         _setbit(nxt, q)
@@ -1043,7 +1098,7 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
         dur = sig / clk.rate_f[0] if clk.rate_t.shape[0] == 1 else t1 - t0
         tau1 = _tau_at(t1, t0, tau0, seg, g, clk.thr_t, clk.thr_f)
         if not proto.skip:
-            writes = _apply_until(tau1, wp, ws, buf.nxt, wc)
+            writes = _apply_until(tau1, wp, ws, buf.nxt, wc, proto, buf.occ)
             if writes < 0:
                 return STOPPED
         # ---- sync: the log becomes the next set ------------------------------------

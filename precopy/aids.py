@@ -32,7 +32,7 @@ QEMU ``migration/ram.c`` (``migration_trigger_throttle``,
 ``docs/devel/migration/postcopy.rst``; OpenStack Nova
 ``nova/virt/libvirt/migration.py`` (``should_switch_to_postcopy``); VMware,
 "VMware vSphere vMotion Architecture, Performance and Best Practices in VMware
-vSphere 5" (SDPS).  Summary in ``docs/reference.md``, section 2.
+vSphere 5" (SDPS).  Summary in ``docs/reference.md``, sections 2 and 3.
 """
 
 from __future__ import annotations

@@ -23,3 +23,29 @@ SATURATION_RTOL = 0.02
 GEOMETRIC_RTOL = 0.02
 #: Relative tolerance for floating-point identities (bytes, times) in tests.
 IDENTITY_RTOL = 1e-12
+
+#: Set path (``precopy._dirtyset``): writes per page of a uniform range below which
+#: the range is drawn write by write (the per-write law) instead of word by word.
+#: Both are exact; this only picks the cheaper (one binomial per 64 pages against
+#: one draw per write).
+DIRTYSET_DENSE_WRITES_PER_PAGE = 0.25
+#: Switch rule of the skip-off kernel: a hot/cold phase interval takes the set path
+#: when its expected hot writes reach this many per hot page, or its cold writes
+#: this many per page of memory.
+DIRTYSET_MIN_WRITES_PER_PAGE = 1.0
+#: The same for Zipf (alias-table) phases, whose set draw is Poissonised: per page
+#: of the Zipf region.  At 16 the Poissonised law's variance of the number of
+#: distinct pages exceeds the exact one by at most about 2.5 % (Zipf exponent 1,
+#: the worst case), with the same mean.
+DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE = 16.0
+#: Sequential sweeps take the set path whenever page skip and XBZRLE are off (a
+#: range set: exactly the pages the per-write path sets, with no random draws).
+DIRTYSET_SEQUENTIAL = True
+
+#: Largest Zipf region (pages) drawn through an alias table (16 bytes per page);
+#: larger regions use the constant-memory draw of ``precopy._zipf`` (rejection-
+#: inversion and a keyed permutation, about 80 ns a write instead of a few).
+ZIPF_TABLE_MAX_PAGES = 2**24
+#: Significance level of each statistical set-path-vs-per-write test (KS and
+#: chi-square over many seeds); the seeds are fixed, so the tests are deterministic.
+DIRTYSET_TEST_ALPHA = 1e-3

@@ -17,6 +17,8 @@ from . import _kernel as K
 from . import _stoprule as SR
 from . import _validate as v
 from . import aids as A
+from . import config as _config
+from ._dirtyset import occupancy_cdf
 from .config import ROUND_TABLE_CAPACITY
 from .links import Link
 from .policies import QEMU, Policy
@@ -244,7 +246,10 @@ class Prepared:
             decision_Bps=float(self.rates.decision_Bps),
             decision_follows_rate=pol.switchover_bandwidth_bps is None,
             ar_on=ar is not None, ar_min=0.0 if ar is None else ar.min_Bps,
-            ar_inc=0.0 if ar is None else ar.increment_Bps)
+            ar_inc=0.0 if ar is None else ar.increment_Bps,
+            set_k_min=float(_config.DIRTYSET_MIN_WRITES_PER_PAGE),
+            set_k_alias=float(_config.DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE),
+            set_dense=float(_config.DIRTYSET_DENSE_WRITES_PER_PAGE), set_seq=bool(_config.DIRTYSET_SEQUENTIAL))
 
     def override_costs(self, decision_bps: float | None = None, **costs) -> None:
         """Replace per-page costs (fields of :class:`precopy._kernel.Costs`, bytes
@@ -275,8 +280,9 @@ class Prepared:
     def _buffers(self):
         n, nwords = self.vm.n_pages, (self.vm.n_pages + 63) // 64
         buf = K.Buffers(np.zeros(nwords, np.uint64), np.zeros(nwords, np.uint64),
-                        np.zeros(n if self.policy.page_skip else 1, np.uint64),
-                        np.full(self._n_slots, -1, np.int64), np.zeros(self._n_slots, np.int64))
+                        np.zeros(nwords if self.policy.page_skip and self.policy.send_order == "permuted" else 1,
+                                 np.uint64),
+                        np.full(self._n_slots, -1, np.int64), np.zeros(self._n_slots, np.int64), occupancy_cdf())
         wc = np.zeros(n, np.int64) if A.find(self.aids, A.XBZRLE) is not None else None
         return buf, wc
 

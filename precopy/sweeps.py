@@ -96,7 +96,7 @@ def default_policies() -> dict[str, Policy]:
 
     QEMU appears twice: with its own 128 MiB/s ``max-bandwidth`` default, and as
     libvirt usually runs it, with no bandwidth cap (see
-    ``../shared/reference/precopy-reference.md``, section 2).
+    ``docs/reference.md``).
 
     Returns
     -------

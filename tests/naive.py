@@ -20,7 +20,7 @@ from naive_models import saturation  # noqa: F401
 from naive_rules import (ABORTED, ACTION, FORCED, MAX_RATE, POSTCOPY, REASONS, Controls, at,  # noqa: F401
                          is_converged, outcome, send_time)
 from naive_storage import mirror  # noqa: F401
-from naive_writes import (GOLD, KIND_ALIAS, KIND_HOTCOLD, KIND_IDLE, KIND_SEQUENTIAL, KIND_TRACE,  # noqa: F401
+from naive_writes import (GOLD, KIND_ALIAS, KIND_HOTCOLD, KIND_IDLE, KIND_SEQUENTIAL, KIND_TRACE, KIND_ZIPF,  # noqa: F401,E501
                           MASK, MAX_IDLE_LAPS, Clock, Writer, splitmix64, xen_permute)
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 
+import naive_zipf
+
 MASK = (1 << 64) - 1
 MAX_IDLE_LAPS = 1 << 20
 GOLD = 0x9E3779B97F4A7C15
-KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE = 0, 1, 2, 3, 4
+KIND_IDLE, KIND_HOTCOLD, KIND_ALIAS, KIND_SEQUENTIAL, KIND_TRACE, KIND_ZIPF = 0, 1, 2, 3, 4, 5
 
 
 def splitmix64(state):
@@ -30,6 +32,9 @@ class Writer:
         self.e = 0.0     # write-clock fraction carried into the phase
 
     def page(self, kind, a, b, thr, off):
+        if kind == KIND_ZIPF:
+            self.s, p = naive_zipf.page(self.s, a, b, self.c.alias_prob[off:off + 9])
+            return p
         self.s, z = splitmix64(self.s)
         lo, hi = z & 0xFFFFFFFF, z >> 32
         if kind == KIND_HOTCOLD:

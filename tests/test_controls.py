@@ -12,6 +12,8 @@ from precopy.policies import Controls, Custom, QEMU, Xen, XenLegacy
 import naive
 from test_kernel_vs_naive import LINK, VM_SMALL, _workloads, assert_same
 
+pytestmark = pytest.mark.usefixtures("per_write_path")
+
 CONTROLS = {
     "downtime-ramp": Controls(downtime_schedule=[(0, 0.0002), (0.4, 0.002), (0.9, 0.02)]),
     "complete-abort": Controls(completion_timeout_s=0.5),

@@ -9,6 +9,8 @@ from precopy.policies import Custom, QEMU, SimGrid, VMware, Xen, XenLegacy, XenN
 
 import naive
 
+pytestmark = pytest.mark.usefixtures("per_write_path")
+
 VM_SMALL = pc.VM(memory_bytes=pc.KiB(4) * 4096, zero_fraction=0.125)   # 4096 pages
 LINK = pc.Link(rate_bps=pc.Mbps(200))
 

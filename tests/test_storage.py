@@ -9,6 +9,8 @@ from precopy import workloads as W
 
 import naive
 
+pytestmark = pytest.mark.usefixtures("per_write_path")
+
 DISK = S.Disk(size_bytes=pc.GiB(1))                         # 16384 blocks of 64 KiB
 PATH = S.StoragePath(rate_Bps=pc.MiBps(200), rtt_s=0.0005)
 HEAVY = W.Uniform(writes_per_s=4_000)                        # 250 MiB/s of block writes > 200 MiB/s path

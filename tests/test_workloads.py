@@ -65,6 +65,7 @@ def test_phased_alternates_and_averages():
     assert len(tr.pages) == 199                       # 100 per busy second; the write at 4.0 s is outside [0, 4)
 
 
+@pytest.mark.usefixtures("per_write_path")     # the recording is write by write
 def test_record_then_replay_gives_identical_skip_off_run():
     vm = pc.VM(memory_bytes=pc.MiB(64))
     wl = W.HotCold(wws_bytes=pc.MiB(8), writes_per_s=40_000)
