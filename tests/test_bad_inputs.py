@@ -458,23 +458,15 @@ def targets(tmp):
 
 #: Bad values still open, by (target, parameter): (reason, indices into the table's list).  Each is a strict
 #: xfail, so it fails the suite once fixed and its entry must then go.
-_UNITS = ("units helpers and parsers are fixed with the CLI's unit handling (issue 12 sections 2 and 3: "
-          "pc.KiB('16'), pc.GiB('16'), bare numbers)")
 _FILES = ("scenario and result files are checked with the CLI's output handling (issue 12 section 2: "
           "predict -o into a directory or a missing folder, a binary input file)")
 KNOWN_OPEN: dict = {
-    **{(f"units.{n}", "x"): (_UNITS, range(6)) for n in ("KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps",
-                                                        "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us")},
-    ("to_MiB", "nbytes"): (_UNITS, range(4)), ("to_Gbps", "bps"): (_UNITS, range(4)),
-    ("parse_bytes", "text"): (_UNITS, (0, 7)), ("parse_byte_rate", "text"): (_UNITS, (0,)),
-    ("parse_seconds", "text"): (_UNITS, (0,)),
-    **{(f, "name"): (_UNITS, (0, 1)) for f in ("parse_bytes", "parse_rate_bps", "parse_byte_rate", "parse_seconds")},
     ("read_scenarios", "path"): (_FILES, (0, 3)), ("predict_csv", "in_path"): (_FILES, (0, 3)),
     ("predict_csv", "out_path"): (_FILES, (0, 1, 2)), ("write_results", "rows"): (_FILES, (0, 1, 2)),
     ("write_results", "path"): (_FILES, (0, 1, 2)),
 }
-#: Open cases not even run: pc.GiB("16") builds a 2 GiB string before failing.
-NOT_RUN = {("units.GiB", "x", 0)}
+#: Open cases not even run (none at present): (target, parameter, index).
+NOT_RUN: set = set()
 
 #: Public callables that take no input worth probing, or are results (outputs, not inputs).
 NOT_INPUTS = {
