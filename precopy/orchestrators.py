@@ -483,6 +483,8 @@ class Libvirt:
         self.plan(_CHECK_VM)
 
     def plan(self, vm) -> Plan:
+        for f in ("timeout_postcopy", "postcopy_after_precopy", "auto_converge"):
+            v.flag(getattr(self, f), f)
         lim = v.real(self.max_downtime_ms, "max_downtime_ms", "ms", lo=1.0, hi=QEMU_MAX_DOWNTIME_S * 1e3) / 1e3
         notes = [f"downtime limit {lim * 1e3:g} ms"]
         sched = [(0.0, lim)]
