@@ -155,6 +155,16 @@ def _mib_rate(x, name):
     return v.real(x, name, "MiB/s (0 = unlimited)", lo=0.0, hi=1e7, lo_open=True) * MiB(1) * 8.0
 
 
+class _CheckVM:
+    """A stand-in guest for checking settings at construction (1 GiB, 4 KiB pages)."""
+
+    memory_bytes = 2**30
+    page_bytes = 4096
+
+
+_CHECK_VM = _CheckVM()
+
+
 @dataclass(frozen=True)
 class NoOrchestrator:
     """QEMU alone (``orchestrator=none``): its own 300 ms limit and the given cap.
@@ -170,6 +180,10 @@ class NoOrchestrator:
     max_bandwidth_mibps: float | None = 128.0
 
     name = "none"
+
+    def __post_init__(self):
+        # check every setting now, not at the first plan(): a bad value is refused where it is typed
+        self.plan(_CHECK_VM)
 
     def plan(self, vm) -> Plan:
         pol = QEMU(downtime_limit_s=v.real(self.downtime_limit_ms, "downtime_limit_ms", "ms", lo=0.0,
@@ -187,6 +201,7 @@ def kubevirt_data_size_gb(memory_bytes: int) -> int:
     >>> kubevirt_data_size_gb(16 * 2**30)
     18
     """
+    memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=1, hi=2**62)
     return int(math.ceil(memory_bytes / 1e9))
 
 
@@ -250,9 +265,14 @@ class KubeVirt:
 
     name = "kubevirt"
 
+    def __post_init__(self):
+        # check every setting now, not at the first plan(): a bad value is refused where it is typed
+        self.plan(_CHECK_VM)
+
     def plan(self, vm) -> Plan:
-        per = v.real(self.completion_timeout_per_gib_s, "completionTimeoutPerGiB", "s per GiB", lo=0.0, hi=1e7)
-        pt = v.real(self.progress_timeout_s, "progressTimeout", "s", lo=0.0, hi=1e9)
+        per = v.real(self.completion_timeout_per_gib_s, "completion_timeout_per_gib_s (completionTimeoutPerGiB)",
+                     "s per GiB", lo=0.0, hi=1e7)
+        pt = v.real(self.progress_timeout_s, "progress_timeout_s (progressTimeout)", "s", lo=0.0, hi=1e9)
         for f in ("allow_auto_converge", "allow_post_copy", "stall_detection"):
             if not isinstance(getattr(self, f), bool):
                 raise ValueError(f"{f} must be True or False; got {getattr(self, f)!r}")
@@ -288,7 +308,7 @@ class KubeVirt:
             if self.max_downtime_ms is None:
                 raise ValueError("downtime_tuning needs max_downtime_ms (maxDowntimeMs, VEP 252), the ceiling of "
                                  "the ramp")
-            mx = v.real(self.max_downtime_ms, "maxDowntimeMs", "ms", lo=1.0, hi=QEMU_MAX_DOWNTIME_S * 1e3)
+            mx = v.real(self.max_downtime_ms, "max_downtime_ms (maxDowntimeMs)", "ms", lo=1.0, hi=QEMU_MAX_DOWNTIME_S * 1e3)
             ini = v.real(d["initialMs"], "downtimeTuning.initialMs", "ms", lo=1.0, hi=mx)
             steps = v.integer(d["steps"], "downtimeTuning.steps", "steps", lo=1, hi=1000)
             it0 = v.integer(d["startAfterIteration"], "downtimeTuning.startAfterIteration", "iterations", lo=0)
@@ -299,10 +319,11 @@ class KubeVirt:
             notes.append(f"VEP 291 downtime tuning: {ini:g} ms, then +{mx / steps:g} ms every {cd:g} s from "
                          f"iteration {it0} up to maxDowntimeMs {mx:g}")
         elif self.max_downtime_ms is not None:
-            limit_s = v.real(self.max_downtime_ms, "maxDowntimeMs", "ms", lo=1.0, hi=QEMU_MAX_DOWNTIME_S * 1e3) / 1e3
+            limit_s = v.real(self.max_downtime_ms, "max_downtime_ms (maxDowntimeMs)", "ms", lo=1.0, hi=QEMU_MAX_DOWNTIME_S * 1e3) / 1e3
             notes.append(f"maxDowntimeMs {limit_s * 1e3:g} as the downtime limit")
         pol = QEMU(downtime_limit_s=limit_s,
-                   max_bandwidth_bps=_mib_rate(self.bandwidth_per_migration_mibps, "bandwidthPerMigration"))
+                   max_bandwidth_bps=_mib_rate(self.bandwidth_per_migration_mibps,
+                                                       "bandwidth_per_migration_mibps (bandwidthPerMigration)"))
         return Plan("kubevirt", pol, aids=tuple(aids), completion_timeout_s=timeout, completion_action=action,
                     progress_timeout_s=pt if pt > 0 else None,
                     progress_action=action if (self.stall_detection and disrupt) else "abort",
@@ -321,6 +342,14 @@ def nova_downtime_steps(data_gb: float, downtime_ms: int = 500, steps: int = 10,
     >>> list(nova_downtime_steps(3.0, 400, 10, 30))[:3]      # Nova's docstring example
     [(0, 40), (90, 76), (180, 112)]
     """
+    data_gb = v.real(data_gb, "data_gb", "GB", lo=0.0, hi=1e9)
+    downtime_ms = v.integer(downtime_ms, "downtime_ms", "ms", lo=1, hi=2_000_000)
+    steps = v.integer(steps, "steps", "steps", lo=1, hi=10_000)
+    delay_s = v.integer(delay_s, "delay_s", "s per GB", lo=0, hi=10**7)
+    return _downtime_steps(data_gb, downtime_ms, steps, delay_s)
+
+
+def _downtime_steps(data_gb, downtime_ms, steps, delay_s):
     delay = int(delay_s * data_gb)
     base = downtime_ms / steps
     offset = (downtime_ms - base) / steps
@@ -374,6 +403,10 @@ class Nova:
     live_migration_bandwidth: float = 0.0
 
     name = "nova"
+
+    def __post_init__(self):
+        # check every setting now, not at the first plan(): a bad value is refused where it is typed
+        self.plan(_CHECK_VM)
 
     def plan(self, vm) -> Plan:
         dt = v.integer(self.live_migration_downtime, "live_migration_downtime", "ms", lo=100, hi=2_000_000)
@@ -445,7 +478,13 @@ class Libvirt:
 
     name = "libvirt"
 
+    def __post_init__(self):
+        # check every setting now, not at the first plan(): a bad value is refused where it is typed
+        self.plan(_CHECK_VM)
+
     def plan(self, vm) -> Plan:
+        for f in ("timeout_postcopy", "postcopy_after_precopy", "auto_converge"):
+            v.flag(getattr(self, f), f)
         lim = v.real(self.max_downtime_ms, "max_downtime_ms", "ms", lo=1.0, hi=QEMU_MAX_DOWNTIME_S * 1e3) / 1e3
         notes = [f"downtime limit {lim * 1e3:g} ms"]
         sched = [(0.0, lim)]

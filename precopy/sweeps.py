@@ -272,6 +272,12 @@ def parallel_map(fn, items, *, n_jobs: int | None = -1, backend: str | None = No
     >>> parallel_map(abs, [-1, 2, -3], n_jobs=1)
     [1, 2, 3]
     """
+    if not callable(fn):
+        raise ValueError(f"fn must be a callable taking one item; got {type(fn).__name__}")
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise ValueError(f"items must be an iterable of work items; got {type(items).__name__}")
+    if not isinstance(desc, str):
+        raise ValueError(f"desc (the progress label) must be a str; got {type(desc).__name__}")
     items = list(items)
     n = len(items)
     n_jobs = _check_n_jobs(n_jobs)

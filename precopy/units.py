@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 
@@ -34,17 +35,20 @@ __all__ = [
 _KI = 1024
 
 
-def _number(x, fn: str):
-    """``x`` if it is a real number (int, float, numpy scalar); else a ValueError."""
+def _number(x, fn: str, param: str = "x"):
+    """``x`` if it is a finite real number (int, float, numpy scalar); else a ValueError naming ``param``."""
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        if not math.isfinite(x):
+            raise ValueError(f"{fn}({param}): {param} must be a finite number (|{param}| below 1.8e308); "
+                             f"got {x!r}")
         return x
     hint = ""
-    if isinstance(x, str):
+    if isinstance(x, str) and not fn.startswith("to_"):
         parser = {"kbps": "parse_rate_bps", "Mbps": "parse_rate_bps", "Gbps": "parse_rate_bps",
                   "MiBps": "parse_byte_rate", "GiBps": "parse_byte_rate", "ms": "parse_seconds",
                   "us": "parse_seconds"}.get(fn, "parse_bytes")
         hint = f"; text with its unit goes through precopy.units.{parser}('{x.strip()}{fn}')"
-    raise ValueError(f"{fn}() takes a number; got {x!r} (a {type(x).__name__}){hint}")
+    raise ValueError(f"{fn}({param}) takes a number; got {x!r} (a {type(x).__name__}){hint}")
 
 
 def KiB(x: float) -> int | float:
@@ -125,12 +129,12 @@ def us(x: float) -> float:
 
 def to_MiB(nbytes: float) -> float:
     """Bytes in MiB."""
-    return _number(nbytes, "to_MiB") / _KI**2
+    return _number(nbytes, "to_MiB", "nbytes") / _KI**2
 
 
 def to_Gbps(bps: float) -> float:
     """Bits per second in Gbit/s."""
-    return _number(bps, "to_Gbps") / 1e9
+    return _number(bps, "to_Gbps", "bps") / 1e9
 
 
 def _exact(v: float) -> int | float:
@@ -157,12 +161,20 @@ _BIT_RATE_FORMS = "bps, kbps, Mbps, Gbps, GbE (or Gbit/s, Gb/s), or bytes: MiB/s
 _TIME_FORMS = "us, ms, s, min, h"
 
 
+def _label(name):
+    """The flag or parameter name the messages carry: a non-empty str."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name (the label the messages carry) must be a non-empty str; got {name!r}")
+
+
 def _split(text, name, what, forms, example):
     m = _NUM.match(str(text))
     if not m:
         raise ValueError(f"{name} must be {what} such as {example}; got {str(text)!r} "
                          f"(units: {forms})")
     value, unit = float(m.group(1)), m.group(2)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number (below 1.8e308) with a unit; got {str(text)!r}")
     if unit == "" and value != 0.0:
         ex = example.split(",")[0].strip("' ")
         num = m.group(1)
@@ -207,6 +219,7 @@ def parse_bytes(text: str, *, name: str = "size") -> int | float:
     ...
     ValueError: size: '16' has no unit, and a bare number is ambiguous; write it with one, e.g. '16GiB' (units: B, KiB, MiB, GiB, TiB (also K, M, G, T), KB, MB, GB, TB)
     """
+    _label(name)
     value, unit = _split(text, name, "a size in bytes", _SIZE_FORMS, "'16GiB', '4KiB' or '512MB'")
     if unit == "":
         return 0
@@ -252,6 +265,7 @@ def parse_rate_bps(text: str, *, name: str = "rate") -> float:
     >>> parse_rate_bps("1.25GB/s")
     10000000000.0
     """
+    _label(name)
     value, unit = _split(text, name, "a rate in bits per second", _BIT_RATE_FORMS, "'25GbE', '10Gbps' or '940Mbps'")
     if unit == "":
         return 0.0
@@ -282,6 +296,7 @@ def parse_byte_rate(text: str, name: str = "rate") -> int | float:
     >>> parse_byte_rate("8Gbps")
     1000000000.0
     """
+    _label(name)
     value, unit = _split(text, name, "a rate in bytes per second", _BYTE_RATE_FORMS,
                          "'200MiB/s', '1GiB/s' or '100MB/s'")
     if unit == "":
@@ -316,6 +331,7 @@ def parse_seconds(text: str, name: str = "time") -> float:
     ...
     ValueError: time: '300' has no unit, and a bare number is ambiguous; write it with one, e.g. '300ms' (units: us, ms, s, min, h)
     """
+    _label(name)
     m = _TIME.match(str(text).lower())
     if not m or (m.group(2) and m.group(2) not in _TIME_UNITS):
         raise ValueError(f"{name} must be a time such as '300ms' or '0.3s'; got {str(text)!r} (units: {_TIME_FORMS})")

@@ -23,6 +23,15 @@ import pytest
 
 import precopy as pc
 from precopy import aids as A
+from precopy import calibration as CA
+from precopy import drain as DR
+from precopy import eta as ET
+from precopy import hvstats as HV
+from precopy import hypervisors as HY
+from precopy import operator_columns as OC
+from precopy import orchestrators as O
+from precopy import planning as PL
+from precopy import scenario as SC
 from precopy import analytic as AN
 from precopy import datasets as DS
 from precopy import linkfit as LF
@@ -51,6 +60,7 @@ INT_NONNEG = ["1", 1.5, NAN, INF, -1, 10**400]                       # a whole n
 BOOL = ["yes", 2, None]
 SEED = ["1", 1.5, NAN, -1, 2**64]
 THREADS = ["2", 1.5, NAN, 0, -1]
+CONTROLS_BAD = [1, "x", {"completion_timeout_s": 1.0}]
 NONNUMERIC = (str, list, type(None), dict, tuple, bool)
 
 
@@ -76,6 +86,28 @@ DUR = np.array([1.0, 0.5, 0.25])
 SAMPLE_T = np.array([0.1, 0.2, 0.4])
 PREP = pc.Prepared(VM, WL, LINK, POL)
 PROFILE = L.profile("10GbE")
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"     # example reports and tables
+N_JOBS = ["2", 1.5, NAN, INF, 0, -10**6]
+BACKEND = [1, "nope"]
+CLIENT = [1, "x"]
+NIC = DR.NIC(rate_bps=1e10)
+DVM = DR.DrainVM(name="a", vm=VM, workload=WL, policy=POL)
+DRS = HV.DirtyRateSample(interval_s=1.0, dirty_rate_Bps=1e6)
+
+
+def _once(fn):
+    cache = []
+
+    def get():
+        if not cache:
+            cache.append(fn())
+        return cache[0]
+    return get
+
+
+SNAPS = _once(lambda: HV.read_job_stats(EXAMPLES / "virsh_domjobinfo_series.txt"))
+DR_FIT = _once(lambda: HV.fit_dirty_rate(HV.read_dirty_rate(EXAMPLES / "qmp_dirty_rate_sampling.json")))
+CASES = _once(lambda: VA.cases(seeds=1)[0])
 
 
 @dataclass
@@ -129,6 +161,11 @@ def targets(tmp):
     ok_table = [row]
     good_csv = tmp / "good.csv"
     good_csv.write_text(",".join(row) + "\n" + ",".join(str(x) for x in row.values()) + "\n")
+    DRAIN_CSV = str(EXAMPLES / "drain_vms.csv")
+    DIRTY_PATH = str(EXAMPLES / "qmp_dirty_rate_sampling.json")
+    JOB_PATH = str(EXAMPLES / "virsh_domjobinfo_series.txt")
+    DIRTY_TEXT = Path(DIRTY_PATH).read_text()
+    JOB_TEXT = Path(JOB_PATH).read_text()
 
     t = [
         # --- the guest -------------------------------------------------------------------------------
@@ -216,28 +253,28 @@ def targets(tmp):
                switchover_bandwidth_bps=REAL_POS + [1e20], page_skip=BOOL, send_order=["random", 1, None],
                header_bytes=INT_NONNEG + [2**30], check_before_first_round=BOOL,
                timeout_s=REAL_POS + [1e12], min_dirty_bytes=INT_NONNEG + [2**70],
-               adaptive_rate=[1, "x", {"min_bps": 1}], final_bandwidth_bps=REAL_POS)),
+               adaptive_rate=[1, "x", {"min_bps": 1}], final_bandwidth_bps=REAL_POS, controls=CONTROLS_BAD)),
         T("AdaptiveRate", P.AdaptiveRate, {},
           dict(min_bps=REAL_POS + [1e20], increment_bps=REAL_NONNEG + [1e20], max_bps=REAL_POS + [1.0])),
         T("QEMU", P.QEMU, {},
           dict(downtime_limit_s=REAL_NONNEG + [1e6], max_bandwidth_bps=REAL_POS,
-               switchover_bandwidth_bps=REAL_POS, page_skip=BOOL, timeout_s=REAL_POS)),
+               switchover_bandwidth_bps=REAL_POS, page_skip=BOOL, timeout_s=REAL_POS, controls=CONTROLS_BAD)),
         T("XenLegacy", P.XenLegacy, {},
           dict(max_rounds=INT_NONNEG + [1], max_data_factor=REAL_POS + [0.5], min_round_pages=INT_NONNEG,
-               timeout_s=REAL_POS)),
+               timeout_s=REAL_POS, controls=CONTROLS_BAD)),
         T("XenNSDI05", P.XenNSDI05, {},
           dict(min_bps=REAL_POS, increment_bps=REAL_NONNEG, max_bps=REAL_POS + [1.0],
                min_remaining_bytes=INT_NONNEG, max_rounds=INT_NONNEG + [1], max_data_factor=REAL_POS + [0.5],
-               timeout_s=REAL_POS)),
+               timeout_s=REAL_POS, controls=CONTROLS_BAD)),
         T("Xen", P.Xen, {},
-          dict(max_iterations=INT_POS, min_dirty_pages=INT_NONNEG, timeout_s=REAL_POS)),
-        T("VMware", P.VMware, {}, dict(switchover_goal_s=REAL_NONNEG + [1e6], timeout_s=REAL_POS)),
-        T("SimGrid", P.SimGrid, {}, dict(max_downtime_s=REAL_NONNEG + [1e6], timeout_s=REAL_POS)),
+          dict(max_iterations=INT_POS, min_dirty_pages=INT_NONNEG, timeout_s=REAL_POS, controls=CONTROLS_BAD)),
+        T("VMware", P.VMware, {}, dict(switchover_goal_s=REAL_NONNEG + [1e6], timeout_s=REAL_POS, controls=CONTROLS_BAD)),
+        T("SimGrid", P.SimGrid, {}, dict(max_downtime_s=REAL_NONNEG + [1e6], timeout_s=REAL_POS, controls=CONTROLS_BAD)),
         T("Custom", P.Custom, {},
           dict(max_rounds=INT_NONNEG + [1], min_dirty_pages=INT_NONNEG, downtime_target_s=REAL_NONNEG,
                max_data_factor=REAL_POS + [0.5], min_round_pages=INT_NONNEG, page_skip=BOOL,
                send_order=["random", 1], header_bytes=INT_NONNEG, max_bandwidth_bps=REAL_POS,
-               timeout_s=REAL_POS)),
+               timeout_s=REAL_POS, controls=CONTROLS_BAD)),
         T("policies.get", P.get, dict(name="qemu"),
           dict(name=["nope", 1, None], kwargs=[{"nope": 1}, {"downtime_limit_s": NAN}]),
           call=lambda name="qemu", kwargs=None: P.get(name, **(kwargs or {})),
@@ -353,7 +390,7 @@ def targets(tmp):
           dict(table=[1, "x", [["scenario", "a"]], [dict(row, hot_fraction=NAN)], [dict(row, memory_mib=INF)],
                       [dict(row, zero_fraction=NAN)], [dict(row, workload="zipf", wws_mib=None, zipf_s=NAN)],
                       {"scenario": "a"}, [dict(row, nope=1)]],
-               progress=BOOL),
+               progress=BOOL, n_jobs=N_JOBS),
           names={"table": None}),
         T("parse_scenario", PR.parse_scenario, dict(raw=row),
           dict(raw=[1, ["scenario"], dict(row, seeds=NAN), dict(row, link_gbps=INF)], row=INT_POS, line=INT_POS),
@@ -368,21 +405,21 @@ def targets(tmp):
           dict(rows=[1, [1], [{"scenario": "a"}]], path=[123, str(tmp / "no" / "dir" / "w.csv"), dirpath])),
         T("run_all", SW.run_all, dict(scenarios=[PREP]),
           dict(scenarios=[1, [1], [(VM, WL)], [(VM, 1, LINK, POL)]], seed=SEED, threads=THREADS,
-               progress=[1, "x"])),
+               progress=[1, "x"], n_jobs=N_JOBS, backend=BACKEND, client=CLIENT)),
         T("wws_sweep", SW.wws_sweep, dict(vm=VM, wws_bytes=[pc.KiB(64)], writes_per_s=1e3,
                                            links={"l": LINK}, policies={"p": POL}),
           dict(vm=[None, 1], wws_bytes=[[NAN], [-4096], [], "x", [pc.GiB(1)]], writes_per_s=REAL_NONNEG,
                links=[1, [], [1]], policies=[1, [], ["nope"]], hot_fraction=FRAC, seed=SEED,
-               timeout_s=REAL_POS, page_skip=[1, "x"], switchover=[1], threads=THREADS, progress=[1, "x"])),
+               timeout_s=REAL_POS, page_skip=[1, "x"], switchover=[1], threads=THREADS, progress=[1, "x"], n_jobs=N_JOBS, backend=BACKEND, client=CLIENT)),
         T("convergence_grid", SW.convergence_grid, dict(vm=VM, writes_per_s=[1e3], rate_bps=[1e9]),
           dict(vm=[None, 1], writes_per_s=[[NAN], [-1.0], [], "x"], rate_bps=[[NAN], [-1.0], [], "x", [0.0]],
                policy=[1, "nope"], wws_bytes=[NAN, -1, pc.GiB(1), "x"], hot_fraction=FRAC, seed=SEED,
-               timeout_s=REAL_POS, mtu=INT_POS + [100], switchover=[1], threads=THREADS, progress=[1, "x"])),
+               timeout_s=REAL_POS, mtu=INT_POS + [100], switchover=[1], threads=THREADS, progress=[1, "x"], n_jobs=N_JOBS, backend=BACKEND, client=CLIENT)),
         T("model_sweep", SW.model_sweep, dict(vm=VM, workloads=[WL], link=LINK, policy=POL, param="w",
                                                values=[1.0], seeds=1),
           dict(vm=[None, 1], workloads=[[], [1], 1], link=[None, 1], policy=[1, "nope"], param=["", 1, None],
                values=[[], [1.0, 2.0], 1], seeds=["2", 1.5, NAN, 0, -1], models=["nope", ["nope"], 1],
-               switchover=[1], threads=THREADS, progress=[1, "x"])),
+               switchover=[1], threads=THREADS, progress=[1, "x"], n_jobs=N_JOBS, backend=BACKEND, client=CLIENT)),
         T("ethernet_links", SW.ethernet_links, {}, dict(gbe=[1, "x", [NAN], [-1.0], [0.0], [INF]], fitted=BOOL)),
         T("default_policies", SW.default_policies, {}, {}),
         # --- units -----------------------------------------------------------------------------------------
@@ -448,9 +485,206 @@ def targets(tmp):
         T("scenario_rows", VA.scenario_rows, dict(seeds=1),
           dict(map_path=[1, MISSING, str(bin_file), str(bad_csv)], seeds=["1", 1.5, NAN, 0, -1, 10**9])),
         T("validate", VA.validate, dict(seeds=1),
-          dict(map_path=[1, MISSING, str(bin_file), str(bad_csv)], seeds=["1", 1.5, NAN, 0, -1, 10**9])),
+          dict(map_path=[1, MISSING, str(bin_file), str(bad_csv)], seeds=["1", 1.5, NAN, 0, -1, 10**9],
+               cv=["nope", 1], sources=[1, "nope", ["nope"]], more_map_path=[1, MISSING, str(bin_file), str(bad_csv)],
+               calibration=[1, "x"], fit_seeds=["1", 1.5, NAN, 0, -1, 10**9], progress=BOOL)),
         T("format_report", VA.format_report, dict(rep=None), dict(rep=[1, "x", None])),
         T("ape_summary", VA.ape_summary, dict(errors=[1.0]), dict(errors=[1, "x", [-1.0], [INF]])),
+        # --- run-time controls (policies.Controls and the controls= of every policy factory) ----------------
+        T("Controls", P.Controls, {},
+          dict(downtime_schedule=[1, "x", [], [(1.0, 0.3)], [(0.0, NAN)], [(0.0, -1.0)], [(NAN, 0.3)],
+                                  [(0.0, 0.3), (0.0, 0.5)], [(0.0, INF)]],
+               completion_timeout_s=REAL_POS, completion_action=["nope", 1, None],
+               progress_timeout_s=REAL_POS, progress_action=["nope", 1, None],
+               rate_schedule=[1, "x", [], [(1.0, 1e9)], [(0.0, NAN)], [(0.0, -1.0)], [(0.0, INF)],
+                              [(0.0, 1e9), (0.0, 2e9)]])),
+        # --- parallel execution ------------------------------------------------------------------------
+        T("parallel_map", SW.parallel_map, dict(fn=abs, items=[1, -2], n_jobs=1),
+          dict(fn=[1, None, "x"], items=[1, None], n_jobs=N_JOBS, backend=BACKEND, client=CLIENT,
+               progress=[1, "x"], desc=[1, None], threads=THREADS)),
+        # --- host drains ---------------------------------------------------------------------------------
+        T("drain.NIC", DR.NIC, dict(rate_bps=1e10), dict(rate_bps=REAL_POS + [1e20], mtu=INT_POS + [100, 10**6])),
+        T("drain.Host", DR.Host, dict(nics=(NIC,)),
+          dict(nics=[1, "x", (), (1,)], pooled=BOOL, stream_class=["nope", 1, None])),
+        T("drain.Orchestrator", DR.Orchestrator, dict(name="o", max_parallel=2),
+          dict(name=[1, None, ""], max_parallel=INT_POS + [10**7], max_parallel_cluster=INT_POS,
+               completion_timeout_per_gib_s=REAL_POS, completion_timeout_min_gib=REAL_NONNEG,
+               progress_timeout_s=REAL_POS, source=[1, None])),
+        T("drain.DrainVM", DR.DrainVM, dict(name="a", vm=VM, workload=WL, policy=POL),
+          dict(name=[1, None, ""], vm=[None, 1], workload=[None, 1], policy=[None, 1, "nope"],
+               streams=INT_POS + [10**6], priority=["1", NAN, INF, -INF], write_Bps=REAL_NONNEG,
+               row=INT_NONNEG)),
+        T("drain.max_min_fair", DR.max_min_fair, dict(capacity_bps=1e9, ceiling_bps=[1e9, 1e9]),
+          dict(capacity_bps=REAL_NONNEG, ceiling_bps=["x", [NAN], [-1.0], [[1.0]]], usage=["x", [NAN], [1.0]])),
+        T("drain.parse_link", DR.parse_link, dict(text="25GbE"),
+          dict(text=[1, None, "", "nope", "-1GbE", "nanGbE", "2x"], pooled=BOOL)),
+        T("drain.preset", DR.preset, dict(name="kubevirt"), dict(name=["nope", 1, None], host=[1, "x"]),
+          names={"name": "preset"}),
+        T("drain.read_vms", DR.read_vms, dict(path=DRAIN_CSV), dict(path=CSV_PATHS + [str(bad_csv)])),
+        T("drain.drain", DR.drain, dict(vms=[DVM], link="25GbE"),
+          dict(vms=[1, "x", [], [1]], link=[1, None, "nope"], max_parallel=INT_POS, order=["nope", 1, None],
+               orchestrator=[1, "nope"], pooled=BOOL, seed=SEED)),
+        T("drain.compare", DR.compare, dict(vms=[DVM], link="25GbE", n_jobs=1),
+          dict(vms=[1, "x", [], [1]], link=[1, None, "nope"], orders=[1, "nope", ["nope"], []], n_jobs=N_JOBS,
+               client=CLIENT, progress=[1, "x"], kwargs=[{"nope": 1}, {"seed": -1}]),
+          call=lambda kwargs=None, **kw: DR.compare(**kw, **(kwargs or {})), sig=DR.compare,
+          names={"kwargs": None}),
+        T("drain.plot_drain_gantt", DR.plot_drain_gantt, dict(result=None),
+          dict(result=[1, "x"]), exempt={"ax": "a matplotlib Axes, drawn into by matplotlib"},
+          call=lambda result=None, **kw: DR.plot_drain_gantt(result, **kw), names={"result": "result"}),
+        T("drain.validate_concurrent", DR.validate_concurrent, {}, dict(seed=SEED)),
+        T("drain.rate_model", DR.rate_model, {}, {}),
+        T("drain.drain_gantt", DR.drain_gantt, dict(vms=DRAIN_CSV),
+          dict(vms=[1, MISSING, str(bin_file)], link=[1, "nope"], max_parallel=INT_POS, order=["nope", 1],
+               seed=SEED)),
+        # --- hypervisor statistics (file and text parsers) --------------------------------------------------
+        T("hvstats.example_path", HV.example_path, dict(name="qmp_query_migrate.json"),
+          dict(name=[1, None, "nope.json"])),
+        T("DirtyRateSample", HV.DirtyRateSample, dict(interval_s=1.0, dirty_rate_Bps=1e6),
+          dict(interval_s=REAL_POS + [1e9], dirty_rate_Bps=REAL_NONNEG + [1e20], mode=["nope", 1, None],
+               sample_pages_per_gib=INT_POS + [10**9], vcpu_rates_Bps=[1, "x", [NAN], [-1.0]],
+               start_time_s=REAL_NONNEG)),
+        T("DirtyRateReport", HV.DirtyRateReport, dict(samples=(DRS,), memory_bytes=pc.MiB(4), page_bytes=4096),
+          dict(samples=[1, "x", (), (1,)], memory_bytes=INT_POS + [1000], page_bytes=INT_POS + [3000],
+               source=[1, None], fmt=[1, None])),
+        T("MigrationSnapshot", HV.MigrationSnapshot,
+          dict(elapsed_s=1.0, status="active", memory_total_bytes=pc.MiB(4), memory_processed_bytes=0.0,
+               memory_remaining_bytes=pc.MiB(4)),
+          dict(elapsed_s=REAL_NONNEG, status=[1, None], memory_total_bytes=REAL_POS,
+               memory_processed_bytes=REAL_NONNEG, memory_remaining_bytes=REAL_NONNEG + [pc.MiB(8)],
+               bandwidth_Bps=REAL_NONNEG, dirty_pages_per_s=REAL_NONNEG, page_bytes=INT_POS + [3000],
+               iteration=INT_NONNEG, expected_downtime_s=REAL_NONNEG, downtime_s=REAL_NONNEG,
+               cpu_throttle_pct=REAL_NONNEG + [101.0], postcopy_requests=INT_NONNEG, fmt=[1, None])),
+        T("read_dirty_rate", HV.read_dirty_rate, dict(path=DIRTY_PATH),
+          dict(path=PATHS + [str(bad_csv), str(bin_file), JOB_PATH], memory_bytes=INT_POS + [1000],
+               page_bytes=INT_POS + [3000])),
+        T("parse_dirty_rate", HV.parse_dirty_rate, dict(text=DIRTY_TEXT),
+          dict(text=[1, None, "", "{", "[]", '{"return": {}}', "garbage", '{"return": {"status": "measured"}}'],
+               memory_bytes=INT_POS + [1000], page_bytes=INT_POS + [3000], label=[1, None]),
+          names={"text": "input"}),
+        T("read_job_stats", HV.read_job_stats, dict(path=JOB_PATH),
+          dict(path=PATHS + [str(bad_csv), str(bin_file)])),
+        T("parse_job_stats", HV.parse_job_stats, dict(text=JOB_TEXT),
+          dict(text=[1, None, "", "{", "garbage", "Job type: Unbounded\nTime elapsed: nan ms\n"], label=[1, None]),
+          names={"text": "input"}),
+        T("fit_dirty_rate", HV.fit_dirty_rate, dict(report=None),
+          dict(report=[1, "x"]), call=lambda report=None: HV.fit_dirty_rate(report)),
+        T("predict_dirty_rate", HV.predict_dirty_rate, dict(fit=None, link=LINK),
+          dict(fit=[1, "x"], link=[None, 1, "x"], policy=[1, "nope"]),
+          call=lambda fit=None, **kw: HV.predict_dirty_rate(fit if fit is not None else DR_FIT(), **kw)),
+        # --- estimates of a running migration ---------------------------------------------------------------
+        T("eta.estimate", ET.estimate, dict(snapshot=None),
+          dict(snapshot=[1, "x"], downtime_limit_s=REAL_POS, timeout_s=REAL_POS, workload=[1, "x"]),
+          call=lambda snapshot=None, **kw: ET.estimate(snapshot if snapshot is not None else SNAPS()[0], **kw)),
+        T("eta.estimate_series", ET.estimate_series, dict(snapshots=None),
+          dict(snapshots=[1, "x", [1]], downtime_limit_s=REAL_POS, timeout_s=REAL_POS,
+               progress_timeout_s=REAL_POS, workload=[1, "x"]),
+          call=lambda snapshots=None, **kw: ET.estimate_series(snapshots if snapshots is not None else SNAPS(), **kw)),
+        T("eta.progress", ET.progress, dict(snapshots=None),
+          dict(snapshots=[1, "x", [1]], downtime_limit_s=REAL_POS, workload=[1, "x"]),
+          call=lambda snapshots=None, **kw: ET.progress(snapshots if snapshots is not None else SNAPS(), **kw)),
+        T("eta.plot_eta", ET.plot_eta, dict(snapshots=None),
+          dict(snapshots=[1, "x", [1]], downtime_limit_s=REAL_POS, progress_timeout_s=REAL_POS, workload=[1, "x"]),
+          exempt={"fig": "a matplotlib Figure, drawn into by matplotlib"},
+          call=lambda snapshots=None, **kw: ET.plot_eta(snapshots if snapshots is not None else SNAPS(), **kw)),
+        T("eta.format_estimates", ET.format_estimates, dict(est=[]), dict(est=[1, "x", [1]])),
+        # --- orchestrators (a rate or timeout of 0 means "unlimited" / "off", as in their configuration) -------------------------------------------------------------------------------
+        T("KubeVirt", O.KubeVirt, {},
+          dict(bandwidth_per_migration_mibps=REAL_NONNEG, completion_timeout_per_gib_s=REAL_NONNEG,
+               progress_timeout_s=REAL_NONNEG, allow_auto_converge=BOOL, allow_post_copy=BOOL,
+               allow_workload_disruption=["yes", 2], max_downtime_ms=REAL_POS, downtime_tuning=[1, "x"],
+               stall_detection=BOOL)),
+        T("Nova", O.Nova, {},
+          dict(live_migration_downtime=INT_POS, live_migration_downtime_steps=INT_POS,
+               live_migration_downtime_delay=INT_NONNEG, live_migration_completion_timeout=INT_NONNEG,
+               live_migration_timeout_action=["nope", 1, None], live_migration_permit_post_copy=BOOL,
+               live_migration_permit_auto_converge=BOOL, live_migration_bandwidth=REAL_NONNEG)),
+        T("Libvirt", O.Libvirt, {},
+          dict(timeout_s=REAL_POS, timeout_postcopy=BOOL, postcopy_after_precopy=BOOL, auto_converge=BOOL,
+               max_downtime_ms=REAL_NONNEG, setmaxdowntime=[1, "x", [(NAN, 1.0)], [(0.0, -1.0)], [(0.0,)]],
+               bandwidth_mibps=REAL_NONNEG)),
+        T("NoOrchestrator", O.NoOrchestrator, {}, dict(downtime_limit_ms=REAL_NONNEG, max_bandwidth_mibps=REAL_NONNEG)),
+        T("orchestrators.replay", O.replay, dict(vm=VM, workload=WL, link=LINK, orchestrator=O.NoOrchestrator()),
+          dict(vm=[None, 1], workload=[None, 1], link=[None, 1], orchestrator=[None, 1, "nope"], switchover=[1],
+               max_time_s=REAL_POS)),
+        T("orchestrators.simulate", O.simulate, dict(vm=VM, workload=WL, link=LINK, orchestrator=O.NoOrchestrator()),
+          dict(vm=[None, 1], workload=[None, 1], link=[None, 1], orchestrator=[None, 1, "nope"], seed=SEED,
+               switchover=[1])),
+        T("nova_downtime_steps", O.nova_downtime_steps, dict(data_gb=4.0),
+          dict(data_gb=REAL_NONNEG, downtime_ms=INT_POS, steps=INT_POS + [10**7], delay_s=INT_NONNEG)),
+        T("kubevirt_data_size_gb", O.kubevirt_data_size_gb, dict(memory_bytes=pc.GiB(1)),
+          dict(memory_bytes=INT_POS)),
+        T("orchestrators.get", O.get, dict(name="kubevirt"),
+          dict(name=["nope", 1, None], settings=[{"nope": 1}, {"progress_timeout_s": NAN}]),
+          call=lambda name="kubevirt", settings=None: O.get(name, **(settings or {})),
+          names={"settings": None, "name": "orchestrator"}),
+        # --- planning ------------------------------------------------------------------------------------
+        T("plan", PL.plan, dict(vm=VM, workload=WL, link=LINK, total_budget_s=10.0, downtime_budget_s=0.3, seeds=1),
+          dict(vm=[None, 1], workload=[None, 1], link=[None, 1], total_budget_s=REAL_POS,
+               downtime_budget_s=REAL_POS, downtime_limit_s=REAL_POS, max_bandwidth_bps=REAL_POS,
+               seeds=["1", 1.5, NAN, 0, -1, 10**9], pareto=BOOL)),
+        T("pareto_front", PL.pareto_front, dict(vm=VM, workload=WL, link=LINK, limits_s=[0.3]),
+          dict(vm=[None, 1], workload=[None, 1], link=[None, 1], limits_s=[1, "x", [NAN], [-1.0], [INF], []],
+               max_bandwidth_bps=REAL_POS)),
+        T("plot_pareto", PL.plot_pareto, dict(p_or_rows=None), dict(p_or_rows=[1, "x", [1]]),
+          exempt={"ax": "a matplotlib Axes, drawn into by matplotlib"},
+          call=lambda p_or_rows=None, **kw: PL.plot_pareto(p_or_rows, **kw)),
+        T("format_plan", PL.format_plan, dict(p=None), dict(p=[1, "x", {}])),
+        # --- operator columns of a scenario row ------------------------------------------------------------
+        T("OperatorSettings", OC.OperatorSettings, {},
+          dict(aids=[1, "x", (1,)], streams=INT_POS + [10**6], orchestrator=[1, "nope"],
+               controls=[1, "x", {"nope": 1}])),
+        T("operator_columns.apply", OC.apply, dict(settings=OC.OperatorSettings(), vm=VM, policy=POL),
+          dict(settings=[None, 1], vm=[None, 1], policy=[None, 1, "nope"], aids=[1, [1]])),
+        T("parse_columns", OC.parse_columns, dict(raw={}),
+          dict(raw=[1, "x", None, {"auto_converge": "maybe"}, {"xbzrle_cache_mib": NAN},
+                    {"multifd_channels": 0}, {"dirty_limit_mibps": -1.0}, {"orchestrator": "nope"}],
+               policy=["nope", 1, None], streams=INT_POS, page_bytes=INT_POS + [3000],
+               downtime_limit_given=BOOL, max_bandwidth_given=BOOL),
+          names={"raw": None}),
+        # --- calibration ---------------------------------------------------------------------------------
+        T("Calibration", CA.Calibration, dict(params={}), dict(params=[1, "x", None, {"nope": NAN}])),
+        T("calibration.load", CA.load, {}, dict(path=[1] + PATHS[1:] + [str(bin_file)])),
+        T("calibration.fit", CA.fit, dict(cases=[], ram_part=lambda c, bg: 0.0),
+          dict(cases=[1, "x", [1]], ram_part=[1, "x", None])),
+        T("calibration.save", CA.save, dict(cal=None, path=str(tmp / "cal.json")),
+          dict(cal=[1, "x"], path=[1, dirpath, str(tmp / "no" / "dir" / "cal.json")], meta=[1, "x"]),
+          call=lambda cal=None, **kw: CA.save(cal if cal is not None else CA.load(), **kw)),
+        T("fit_stream_ceilings", CA.fit_stream_ceilings, {}, dict(rows=[1, ["nope"], []], name=["nope", 1, None])),
+        T("fit_device_state", CA.fit_device_state, dict(cases=[]), dict(cases=[1, "x", [1]])),
+        T("fit_switchover", CA.fit_switchover, dict(cases=[], ram_part=lambda c, bg: 0.0),
+          dict(cases=[1, "x", [1]], ram_part=[1, "x", None], grid_mibps=["x", [NAN], [-1.0], []],
+               grid_set_mib=["x", [NAN], [-1.0], []])),
+        # --- hypervisor presets ----------------------------------------------------------------------------
+        T("hypervisors.get", HY.get, dict(name="qemu"), dict(name=["nope", 1, None]), names={"name": "hypervisor"}),
+        T("qemu_dirty_sync_count", HY.qemu_dirty_sync_count, dict(n_rounds=3),
+          dict(n_rounds=INT_NONNEG, converged=BOOL)),
+        T("background_workload", HY.background_workload, dict(set_bytes=4096.0, rate_Bps=1e6, memory_bytes=pc.MiB(4)),
+          dict(set_bytes=REAL_NONNEG + [pc.MiB(8)], rate_Bps=REAL_NONNEG, memory_bytes=INT_POS + [1000],
+               page_bytes=INT_POS + [3000])),
+        # --- scenario internals that are public, data files, validation ---------------------------------------
+        T("resolve_policy", SC.resolve_policy, dict(policy=POL), dict(policy=[1, "nope"], switchover=[1, "x"])),
+        T("check_throttle", SC.check_throttle, dict(throttle=None),
+          dict(throttle=[1, [], [(1.0, 0.5)], [(0.0, NAN)], [(0.0, 1.5)], [(NAN, 1.0)]])),
+        T("scenario.rate_schedule", SC.rate_schedule, dict(policy=POL, link=LINK),
+          dict(policy=[None, 1, "x"], link=[None, 1, "x"])),
+        T("expected_distinct_groups", AN.expected_distinct_groups,
+          dict(writes=10.0, probs=[0.1, 0.01], counts=[5, 50]),
+          dict(writes=["1", NAN, INF, -1.0], probs=["x", [NAN, 0.01], [-0.1, 0.01], [0.5, 0.5]],
+               counts=["x", [1.5, 50], [-5, 50], [5]])),
+        T("datasets.files", DS.files, {}, {}),
+        T("datasets.read_bytes", DS.read_bytes, dict(name="link_fit_points.csv"), dict(name=[1, None, MISSING])),
+        T("validation.cases", VA.cases, dict(seeds=1),
+          dict(map_path=[1, MISSING, str(bin_file), str(bad_csv)],
+               more_map_path=[1, MISSING, str(bin_file), str(bad_csv)], seeds=["1", 1.5, NAN, 0, -1, 10**9])),
+        T("validation.predict_case", VA.predict_case, dict(case=None, cal=None),
+          dict(case=[1, "x"], cal=[1, "x"]),
+          exempt={"seeds": "probing it needs a real case and calibration: a full simulation per value"},
+          call=lambda case=None, cal=None, **kw: VA.predict_case(case if case is not None else CASES()[0],
+                                                                 cal if cal is not None else CA.load(), **kw)),
+        T("validation.RamPart", VA.RamPart, {}, dict(seeds=["1", 1.5, NAN, 0, -1, 10**9])),
+        T("validation.cv_predictions", VA.cv_predictions, dict(seeds=1),
+          dict(seeds=["1", 1.5, NAN, 0, -1, 10**9], sources=[1, "nope", ["nope"]])),
     ]
     npz_ok = _tmp_npz(tmp, "ok.npz", times_s=TR_T, pages=TR_P)
     return t
@@ -458,29 +692,186 @@ def targets(tmp):
 
 #: Bad values still open, by (target, parameter): (reason, indices into the table's list).  Each is a strict
 #: xfail, so it fails the suite once fixed and its entry must then go.
-_UNITS = ("units helpers and parsers are fixed with the CLI's unit handling (issue 12 sections 2 and 3: "
-          "pc.KiB('16'), pc.GiB('16'), bare numbers)")
 _FILES = ("scenario and result files are checked with the CLI's output handling (issue 12 section 2: "
           "predict -o into a directory or a missing folder, a binary input file)")
 KNOWN_OPEN: dict = {
-    **{(f"units.{n}", "x"): (_UNITS, range(6)) for n in ("KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "kbps",
-                                                        "Mbps", "Gbps", "MiBps", "GiBps", "ms", "us")},
-    ("to_MiB", "nbytes"): (_UNITS, range(4)), ("to_Gbps", "bps"): (_UNITS, range(4)),
-    ("parse_bytes", "text"): (_UNITS, (0, 7)), ("parse_byte_rate", "text"): (_UNITS, (0,)),
-    ("parse_seconds", "text"): (_UNITS, (0,)),
-    **{(f, "name"): (_UNITS, (0, 1)) for f in ("parse_bytes", "parse_rate_bps", "parse_byte_rate", "parse_seconds")},
     ("read_scenarios", "path"): (_FILES, (0, 3)), ("predict_csv", "in_path"): (_FILES, (0, 3)),
     ("predict_csv", "out_path"): (_FILES, (0, 1, 2)), ("write_results", "rows"): (_FILES, (0, 1, 2)),
     ("write_results", "path"): (_FILES, (0, 1, 2)),
 }
-#: Open cases not even run: pc.GiB("16") builds a 2 GiB string before failing.
-NOT_RUN = {("units.GiB", "x", 0)}
+#: Open since the new modules arrived (found by this table; not fixed in the time): (target, parameter) ->
+#: indices, by module.  Each is a strict xfail: a fix makes it XPASS and its entry must then go.
+_OPEN_BY_MODULE = {
+    'precopy.calibration': {
+        ('Calibration', 'params'): (0, 1, 2, 3),
+        ('calibration.fit', 'cases'): (0, 1, 2),
+        ('calibration.fit', 'ram_part'): (0, 1, 2),
+        ('calibration.load', 'path'): (0, 1, 2, 3, 4),
+        ('calibration.save', 'cal'): (0, 1),
+        ('calibration.save', 'meta'): (0, 1),
+        ('calibration.save', 'path'): (0, 1, 2),
+        ('fit_device_state', 'cases'): (0, 1, 2),
+        ('fit_stream_ceilings', 'name'): (0, 1, 2),
+        ('fit_stream_ceilings', 'rows'): (0, 2),
+        ('fit_switchover', 'cases'): (0, 1, 2),
+        ('fit_switchover', 'grid_mibps'): (0, 1, 2, 3),
+        ('fit_switchover', 'grid_set_mib'): (0, 1, 2, 3),
+        ('fit_switchover', 'ram_part'): (0, 1, 2),
+    },
+    'precopy.hvstats': {
+        ('DirtyRateReport', 'fmt'): (0, 1),
+        ('DirtyRateReport', 'memory_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('DirtyRateReport', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('DirtyRateReport', 'samples'): (0, 1, 2, 3),
+        ('DirtyRateReport', 'source'): (0, 1),
+        ('DirtyRateSample', 'dirty_rate_Bps'): (0, 1, 2, 3, 4, 5, 6),
+        ('DirtyRateSample', 'interval_s'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('DirtyRateSample', 'mode'): (0, 1, 2),
+        ('DirtyRateSample', 'sample_pages_per_gib'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('DirtyRateSample', 'start_time_s'): (0, 1, 2, 3, 4, 5),
+        ('DirtyRateSample', 'vcpu_rates_Bps'): (0, 1, 2, 3),
+        ('MigrationSnapshot', 'bandwidth_Bps'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'cpu_throttle_pct'): (0, 1, 2, 3, 4, 5, 6),
+        ('MigrationSnapshot', 'dirty_pages_per_s'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'downtime_s'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'elapsed_s'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'expected_downtime_s'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'fmt'): (0, 1),
+        ('MigrationSnapshot', 'iteration'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'memory_processed_bytes'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'memory_remaining_bytes'): (0, 1, 2, 3, 4, 5, 6),
+        ('MigrationSnapshot', 'memory_total_bytes'): (0, 1, 2, 3, 4, 5, 6),
+        ('MigrationSnapshot', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('MigrationSnapshot', 'postcopy_requests'): (0, 1, 2, 3, 4, 5),
+        ('MigrationSnapshot', 'status'): (0, 1),
+        ('fit_dirty_rate', 'report'): (0, 1),
+        ('hvstats.example_path', 'name'): (0, 1, 2),
+        ('parse_dirty_rate', 'label'): (0, 1),
+        ('parse_dirty_rate', 'page_bytes'): (7,),
+        ('parse_dirty_rate', 'text'): (0, 1),
+        ('parse_job_stats', 'label'): (0, 1),
+        ('parse_job_stats', 'text'): (0, 1),
+        ('predict_dirty_rate', 'fit'): (0, 1),
+        ('read_dirty_rate', 'page_bytes'): (7,),
+        ('read_dirty_rate', 'path'): (0, 3, 4, 5, 6),
+        ('read_job_stats', 'path'): (0, 3, 4, 5),
+    },
+    'precopy.orchestrators': {
+        ('KubeVirt', 'bandwidth_per_migration_mibps'): (0, 1),
+        ('Libvirt', 'setmaxdowntime'): (0,),
+        ('orchestrators.get', 'name'): (2,),
+    },
+    'precopy.operator_columns': {
+        ('OperatorSettings', 'aids'): (0, 1, 2),
+        ('OperatorSettings', 'controls'): (0, 1, 2),
+        ('OperatorSettings', 'orchestrator'): (0, 1),
+        ('OperatorSettings', 'streams'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('operator_columns.apply', 'aids'): (0,),
+        ('operator_columns.apply', 'policy'): (0, 1, 2),
+        ('operator_columns.apply', 'settings'): (0, 1),
+        ('operator_columns.apply', 'vm'): (0, 1),
+        ('parse_columns', 'downtime_limit_given'): (0, 1, 2),
+        ('parse_columns', 'max_bandwidth_given'): (0, 1, 2),
+        ('parse_columns', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('parse_columns', 'policy'): (0, 1, 2),
+        ('parse_columns', 'raw'): (0, 1, 2, 4),
+        ('parse_columns', 'streams'): (0, 1, 2, 3, 4, 5, 6),
+    },
+    'precopy.hypervisors': {
+        ('background_workload', 'memory_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('background_workload', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('background_workload', 'set_bytes'): (6,),
+        ('qemu_dirty_sync_count', 'converged'): (0, 1, 2),
+        ('qemu_dirty_sync_count', 'n_rounds'): (5,),
+    },
+    'precopy.drain': {
+        ('drain.DrainVM', 'name'): (0, 1, 2),
+        ('drain.DrainVM', 'policy'): (0, 1, 2),
+        ('drain.DrainVM', 'priority'): (0, 1, 2, 3),
+        ('drain.DrainVM', 'row'): (0, 1, 2, 3, 4, 5),
+        ('drain.DrainVM', 'streams'): (0, 1, 2, 3, 4, 5, 6, 7),
+        ('drain.DrainVM', 'vm'): (0, 1),
+        ('drain.DrainVM', 'workload'): (0, 1),
+        ('drain.DrainVM', 'write_Bps'): (0, 1, 2, 3, 4, 5),
+        ('drain.Host', 'nics'): (0,),
+        ('drain.Orchestrator', 'name'): (0, 1, 2),
+        ('drain.Orchestrator', 'source'): (0, 1),
+        ('drain.compare', 'kwargs'): (0,),
+        ('drain.compare', 'orders'): (0,),
+        ('drain.compare', 'vms'): (0, 1, 3),
+        ('drain.drain', 'orchestrator'): (1,),
+        ('drain.drain', 'vms'): (0, 1, 3),
+        ('drain.drain_gantt', 'vms'): (0, 1, 2),
+        ('drain.max_min_fair', 'capacity_bps'): (0, 1),
+        ('drain.max_min_fair', 'ceiling_bps'): (0, 3),
+        ('drain.parse_link', 'text'): (0, 1, 2, 3, 4, 5, 6),
+        ('drain.preset', 'host'): (0, 1),
+        ('drain.read_vms', 'path'): (0, 3),
+    },
+    'precopy.eta': {
+        ('eta.estimate', 'snapshot'): (0, 1),
+        ('eta.estimate_series', 'downtime_limit_s'): (0, 1),
+        ('eta.estimate_series', 'snapshots'): (0, 1, 2),
+        ('eta.format_estimates', 'est'): (0, 1, 2),
+        ('eta.plot_eta', 'downtime_limit_s'): (0, 1),
+        ('eta.plot_eta', 'snapshots'): (0, 1, 2),
+        ('eta.progress', 'downtime_limit_s'): (0, 1, 2, 3, 4, 5, 6),
+        ('eta.progress', 'snapshots'): (0, 1, 2),
+    },
+    'precopy.analytic': {
+        ('expected_distinct_groups', 'counts'): (0, 1, 2, 3),
+        ('expected_distinct_groups', 'probs'): (0, 1, 2, 3),
+        ('expected_distinct_groups', 'writes'): (0, 1, 2, 3),
+    },
+    'precopy.planning': {
+        ('format_plan', 'p'): (0, 1, 2),
+        ('pareto_front', 'limits_s'): (0, 1, 2, 3, 4, 5),
+        ('plan', 'pareto'): (0, 1, 2),
+        ('plot_pareto', 'p_or_rows'): (0, 1, 2),
+    },
+    'precopy.sweeps': {
+        ('run_all', 'backend'): (1,),
+    },
+    'precopy.scenario': {
+        ('scenario.rate_schedule', 'link'): (0, 1, 2),
+        ('scenario.rate_schedule', 'policy'): (0, 1, 2),
+    },
+    'precopy.validation': {
+        ('validate', 'calibration'): (0, 1),
+        ('validate', 'fit_seeds'): (0, 1, 2, 3, 4, 5),
+        ('validate', 'more_map_path'): (0, 1, 2, 3),
+        ('validate', 'progress'): (0, 1, 2),
+        ('validate', 'sources'): (0,),
+        ('validation.RamPart', 'seeds'): (0, 1, 2, 3, 4, 5),
+        ('validation.cases', 'more_map_path'): (0, 1, 2, 3),
+        ('validation.cv_predictions', 'sources'): (0,),
+        ('validation.predict_case', 'cal'): (0, 1),
+        ('validation.predict_case', 'case'): (0, 1),
+    },
+}
+_OPEN_REASON = {
+    "precopy.orchestrators": "orchestrators: a few settings are not checked, or not by their Python name",
+    "precopy.sweeps": "sweeps: an unknown backend name is handed to joblib unchecked",
+}
+for _m, _entries in _OPEN_BY_MODULE.items():
+    for _k, _ix in _entries.items():
+        KNOWN_OPEN[_k] = (_OPEN_REASON.get(_m, f"{_m} does not yet check this parameter before use (issue 12 section "
+                                               f"3: a ValueError naming it, with unit and range)"), _ix)
+#: Open cases not even run (none at present): (target, parameter, index).
+NOT_RUN: set = set()
 
 #: Public callables that take no input worth probing, or are results (outputs, not inputs).
 NOT_INPUTS = {
     "MigrationResult", "RoundTable", "AnalyticResult", "AnalyticArrays", "Comparison", "Sweep", "ModelSweep",
     "StorageResult", "CombinedResult", "LinkFit", "WorkloadFit", "FitPoint", "ClarkRun", "ValidationReport",
     "Scenario", "Workload", "Idle", "Aid",
+    # results of the newer modules (outputs), and what their functions build for one another
+    "DrainResult", "DrainComparison", "DirtyRateFit", "Estimate", "ReplayResult", "PlanResult", "Rates",
+    "Plan", "Hypervisor", "Case",
+}
+#: Public callables not probed, with the reason.
+NOT_PROBED = {
+    "interruptible": "internal bridge between a compiled kernel and Ctrl-C; takes a compiled function",
 }
 
 _TMP = None
@@ -567,19 +958,20 @@ def test_every_parameter_has_a_table_entry(t):
 
 def test_every_public_callable_is_covered():
     import importlib
-    names = {t.name.split(" ")[0] for t in _table()}
-    plain = {n.split(".")[-1] for n in names}
+    covered = {id(t.sig) for t in _table()}        # by identity: a same-named function elsewhere does not count
     missing = []
     for m in ("precopy", "precopy.vm", "precopy.links", "precopy.workloads", "precopy.policies", "precopy.aids",
               "precopy.simulate", "precopy.analytic", "precopy.storage", "precopy.predict", "precopy.sweeps",
               "precopy.units", "precopy.datasets", "precopy.linkfit", "precopy.workload_fit",
-              "precopy.validation"):
+              "precopy.validation", "precopy.scenario", "precopy.drain", "precopy.hvstats", "precopy.eta",
+              "precopy.orchestrators", "precopy.planning", "precopy.operator_columns", "precopy.calibration",
+              "precopy.hypervisors"):
         mod = importlib.import_module(m)
         for n in getattr(mod, "__all__", ()):
             obj = getattr(mod, n)
-            if not (inspect.isclass(obj) or inspect.isfunction(obj)) or n in NOT_INPUTS:
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)) or n in NOT_INPUTS or n in NOT_PROBED:
                 continue
-            if n not in names and n not in plain:
+            if id(obj) not in covered:
                 missing.append(f"{m}.{n}")
     assert not missing, f"public callables without a bad-input table entry: {missing}"
 
