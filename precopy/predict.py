@@ -735,6 +735,9 @@ def add_arguments(p):
     p.add_argument("scenarios", metavar="SCENARIOS.csv", help="scenario table (columns: see `precopy.predict`)")
     p.add_argument("-o", "--output", required=True, metavar="RESULTS.csv", help="results table to write")
     p.add_argument("--progress", action="store_true", help="also print one line per finished row on stderr")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="worker processes, as scikit-learn's n_jobs (-1: every CPU; default 1); "
+                        "the results do not depend on it")
     _add_work_arguments(p)
 
 
@@ -751,6 +754,14 @@ def run(args) -> int:
     works = [(sc.label, estimate_work(sc)) for sc in scenarios]
     total = check_work(works, max_writes, what=f"{args.scenarios} ({len(scenarios)} rows)")
     show = not args.no_progress and total / WRITES_PER_S_ESTIMATE > PROGRESS_AFTER_S
+    if args.jobs == 0 or args.jobs < -1:
+        raise ValueError(f"--jobs must be a positive number of workers or -1 (every CPU); got {args.jobs}")
+    if args.jobs != 1:
+        from .sweeps import parallel_map
+        out = parallel_map(predict_scenario, scenarios, n_jobs=args.jobs, progress=show, desc="rows")
+        write_results(out, args.output)
+        print(f"wrote {len(out)} row(s) to {args.output}")
+        return 0
     bar = _progress_bar(len(scenarios), "predict", "row", show)
     out = []
     try:

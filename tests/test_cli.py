@@ -285,3 +285,14 @@ def test_lazy_names_still_work():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
     with pytest.raises(AttributeError):
         pc.no_such_name
+
+
+def test_predict_jobs_gives_the_serial_result(tmp_path):
+    """`precopy predict --jobs 2` (worker processes) writes the same table as the serial run."""
+    src = tmp_path / "s.csv"
+    src.write_text("scenario,memory_mib,link_gbps,workload,wws_mib,write_mibps,policy,max_bandwidth_mibps,seeds\n"
+                   "a,256,1,hotcold,32,50,qemu,0,2\nb,512,10,uniform,,20,xen,,2\nc,256,1,idle,,,vmware,,1\n")
+    assert main(["predict", str(src), "-o", str(tmp_path / "one.csv"), "--no-progress"]) == 0
+    assert main(["predict", str(src), "-o", str(tmp_path / "two.csv"), "--no-progress", "--jobs", "2"]) == 0
+    assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()
+    assert main(["predict", str(src), "-o", str(tmp_path / "x.csv"), "--jobs", "0"]) == 2
