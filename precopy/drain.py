@@ -59,6 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _validate as v
+from .predict import csv_cell   # one CSV cell format for every results table
 from .links import Link, profile
 
 __all__ = ["NIC", "Host", "Orchestrator", "PRESETS", "ORDERS", "VM_COLUMNS", "RESULT_COLUMNS", "DrainVM",
@@ -931,16 +932,6 @@ def validate_concurrent(seed: int = 0) -> list[dict]:
 
 # --- output ---------------------------------------------------------------------------------------
 
-def _fmt(x):
-    if isinstance(x, (bool, np.bool_)):
-        return "True" if x else "False"
-    if isinstance(x, str):
-        return x
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.6g}"
 
 
 def _write_rows(rows, path):
@@ -951,7 +942,7 @@ def _write_rows(rows, path):
             w = csv.writer(f)
             w.writerow(RESULT_COLUMNS)
             for r in rows:
-                w.writerow([_fmt(r[c]) for c in RESULT_COLUMNS])
+                w.writerow([csv_cell(r[c]) for c in RESULT_COLUMNS])
         os.replace(tmp, path)
     except BaseException:
         try:

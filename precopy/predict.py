@@ -525,7 +525,8 @@ def read_scenarios(path) -> list[Scenario]:
     return scenarios
 
 
-def _fmt(x):
+def csv_cell(x):
+    """One value as a CSV cell of a results table (booleans as True/False, missing as empty, 6 digits)."""
     if isinstance(x, (bool, np.bool_)):
         return "True" if x else "False"
     if isinstance(x, str):
@@ -547,7 +548,7 @@ def write_results(rows, path) -> None:
             w = csv.writer(f)
             w.writerow(OUTPUT_COLUMNS)
             for r in rows:
-                w.writerow([_fmt(r[c]) for c in OUTPUT_COLUMNS])
+                w.writerow([csv_cell(r[c]) for c in OUTPUT_COLUMNS])
         os.replace(tmp, path)
     except BaseException:
         try:
