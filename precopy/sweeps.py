@@ -328,6 +328,18 @@ class _nullcontext:
         return False
 
 
+#: Dask tasks per worker thread: each task runs a strided share of the items, so
+#: the scheduler handles a few dozen tasks instead of one per scenario (its
+#: per-task cost competed with the workers for the cores), and every task gets a
+#: similar mix of cheap and expensive scenarios.
+DASK_TASKS_PER_THREAD = 4
+
+
+def _run_share(fn, share):
+    """``[fn(x) for x in share]`` (module level: Dask workers import it by name)."""
+    return [fn(x) for x in share]
+
+
 def _dask_map(fn, items, client, progress, tick):
     try:
         from distributed import as_completed
@@ -335,18 +347,32 @@ def _dask_map(fn, items, client, progress, tick):
         raise ValueError("client= needs dask.distributed; install the precopy[dask] extra") from None
     if not hasattr(client, "map") or not hasattr(client, "gather"):
         raise ValueError(f"client must be a distributed.Client; got {type(client).__name__}")
-    futures = client.map(fn, items, pure=False)
+    n = len(items)
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:          # a client without workers yet: one task per item, as before
+        threads = n
+    k = max(1, min(n, DASK_TASKS_PER_THREAD * max(1, threads)))
+    shares = [items[i::k] for i in range(k)]           # task i runs items i, i + k, i + 2k, ...
+    futures = client.map(_run_share, [fn] * k, shares, pure=False)
     try:
         if progress is True:
             from distributed import progress as dask_progress
             dask_progress(futures)
         elif tick is not None:
-            for done, _ in enumerate(as_completed(futures), start=1):
+            size = {f.key: len(sh) for f, sh in zip(futures, shares)}
+            done = 0
+            for fut in as_completed(futures):
+                done += size[fut.key]
                 tick(done)
-        return client.gather(futures)
+        parts = client.gather(futures)
     except BaseException:
         client.cancel(futures)
         raise
+    out = [None] * n
+    for i, part in enumerate(parts):
+        out[i::k] = part
+    return out
 
 
 def _check_scenarios(scenarios):

@@ -244,6 +244,22 @@ def test_dask_local_cluster_equals_serial_bit_for_bit(serial_grid):
         _same(serial_grid, _grid(client=client, progress=True))       # Dask's own progress bar
 
 
+def test_dask_runs_strided_shares_in_input_order():
+    # more items than tasks: each task runs a strided share; results come back in input order
+    distributed = pytest.importorskip("distributed")
+    from precopy.sweeps import DASK_TASKS_PER_THREAD, parallel_map
+    items = list(range(-37, 0))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        seen = []
+        assert parallel_map(abs, items, client=client, progress=lambda d, n: seen.append((d, n))) \
+            == [abs(x) for x in items]
+        assert len(seen) == 2 * DASK_TASKS_PER_THREAD                 # one tick per task
+        assert [d for d, _ in seen] == sorted({d for d, _ in seen}) and seen[-1] == (37, 37)
+        assert parallel_map(abs, [-5], client=client) == [5]
+        assert parallel_map(abs, [], client=client) == []
+
+
 def test_workers_load_the_numba_cache_instead_of_compiling():
     # a fresh worker process (as loky and Dask start them) imports the kernel and loads it from the cache
     import multiprocessing
