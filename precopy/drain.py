@@ -34,13 +34,17 @@ Orderings (:data:`ORDERS`): ``as-listed``, ``largest-first`` (memory),
 migration time alone on the host, from :func:`precopy.analytic.predict`), and
 ``busiest-first-postcopy`` (highest write rate first, every VM with
 :class:`precopy.aids.PostCopy`, which switches a migration that stops
-progressing to post-copy).  A ``priority`` column orders first (higher first).
+progressing to post-copy; only on platforms with post-copy: not vSphere or
+Hyper-V, where :func:`compare` leaves it out).  A ``priority`` column orders first (higher first).
 
 The VM table has the workload columns of ``precopy predict``
 (:mod:`precopy.predict`) with ``vm`` for ``scenario`` and without the link
 columns, which come from the host: ``vm``, ``memory_mib``, ``page_kib``,
 ``workload``, ``wws_mib``, ``write_mibps``, ``hot_fraction``, ``zipf_s``,
-``zero_fraction``, ``policy`` (default ``qemu``), ``downtime_limit_ms``,
+``zero_fraction``, ``policy`` (default: the orchestrator's, ``vmware`` for
+``vsphere``, else ``qemu``), ``hypervisor`` (the fitted preset whose switchover
+term and sender ceiling apply, as in :mod:`precopy.predict`; default: the
+orchestrator's, ``auto`` except ``none`` for Hyper-V), ``downtime_limit_ms``,
 ``max_bandwidth_mibps`` (default 0: unlimited, as libvirt runs QEMU),
 ``streams`` (default 1), ``priority`` (default 0).
 """
@@ -68,7 +72,8 @@ __all__ = ["NIC", "Host", "Orchestrator", "PRESETS", "ORDERS", "VM_COLUMNS", "RE
 
 ORDERS = ("as-listed", "largest-first", "least-dirtying-first", "shortest-first", "busiest-first-postcopy")
 VM_COLUMNS = ("vm", "memory_mib", "page_kib", "workload", "wws_mib", "write_mibps", "hot_fraction", "zipf_s",
-              "zero_fraction", "policy", "downtime_limit_ms", "max_bandwidth_mibps", "streams", "priority")
+              "zero_fraction", "policy", "hypervisor", "downtime_limit_ms", "max_bandwidth_mibps", "streams",
+              "priority")
 RESULT_COLUMNS = ("order", "vm", "start_s", "end_s", "total_time_s", "precopy_time_s", "downtime_ms",
                   "postcopy_s", "verdict", "stop_reason", "nic", "mean_rate_gbps", "data_sent_mib")
 #: A migration still iterating after this many bulk passes at its smallest possible share is stopped
@@ -100,9 +105,11 @@ class NIC:
         object.__setattr__(self, "rate_bps", v.real(self.rate_bps, "rate_bps", "bit/s", lo=1e6, hi=1e13))
         object.__setattr__(self, "mtu", v.integer(self.mtu, "mtu", "bytes", lo=576, hi=65535))
 
-    def link(self, streams: int = 1, stream_class: str = "modern") -> Link:
-        """The fitted :class:`~precopy.links.Link` of one migration with ``streams`` streams on this NIC."""
-        return profile(self.rate_bps).link(mtu=self.mtu, streams=streams, stream_class=stream_class)
+    def link(self, streams: int = 1, stream_class: str = "modern", per_stream_bps: float | None = None) -> Link:
+        """The fitted :class:`~precopy.links.Link` of one migration with ``streams`` streams on this NIC
+        (``per_stream_bps``: the migration's own sender ceiling, e.g. its hypervisor preset's)."""
+        return profile(self.rate_bps).link(mtu=self.mtu, streams=streams, stream_class=stream_class,
+                                           per_stream_bps=per_stream_bps)
 
     @property
     def capacity_bps(self) -> float:
@@ -146,12 +153,14 @@ class Host:
         caps = [n.capacity_bps for n in self.nics]
         return [sum(caps)] if self.pooled else caps
 
-    def link(self, resource: int, streams: int) -> Link:
-        """The link one migration with ``streams`` streams sees alone on a resource."""
+    def link(self, resource: int, streams: int, per_stream_bps: float | None = None) -> Link:
+        """The link one migration with ``streams`` streams (each at most ``per_stream_bps``, default
+        the host's stream class) sees alone on a resource."""
         if self.pooled:
             total = sum(n.rate_bps for n in self.nics)
-            return profile(total).link(mtu=self.nics[0].mtu, streams=streams, stream_class=self.stream_class)
-        return self.nics[resource].link(streams, self.stream_class)
+            return profile(total).link(mtu=self.nics[0].mtu, streams=streams, stream_class=self.stream_class,
+                                       per_stream_bps=per_stream_bps)
+        return self.nics[resource].link(streams, self.stream_class, per_stream_bps)
 
     @property
     def min_rate_bps(self) -> float:
@@ -216,6 +225,15 @@ class Orchestrator:
         said so by :func:`rate_model`, without them.
     source : str
         Where the numbers come from.
+    policy : str, default ``"qemu"``
+        Stop rule of the VM table's rows that leave ``policy`` empty (vSphere: ``vmware``).
+    hypervisor : str, default ``"auto"``
+        Fitted hypervisor preset of rows that leave ``hypervisor`` empty (see
+        :mod:`precopy.predict`); ``"none"`` where precopy has none fitted (Hyper-V).
+    postcopy : bool, default True
+        Whether the platform can switch a migration to post-copy (QEMU-based
+        ones can; vMotion and Hyper-V cannot), which the
+        ``busiest-first-postcopy`` ordering needs.
     """
 
     name: str
@@ -225,6 +243,9 @@ class Orchestrator:
     completion_timeout_min_gib: float = 0.0
     progress_timeout_s: float | None = None
     source: str = ""
+    policy: str = "qemu"
+    hypervisor: str = "auto"
+    postcopy: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "max_parallel", v.integer(self.max_parallel, "max_parallel", "migrations",
@@ -244,6 +265,11 @@ class Orchestrator:
         object.__setattr__(self, "completion_timeout_min_gib",
                            v.real(self.completion_timeout_min_gib, "completion_timeout_min_gib", "GiB",
                                   lo=0.0, hi=1e6))
+        from .hypervisors import NAMES as HV_NAMES
+        from .policies import NAMES as POLICY_NAMES
+        v.choice(self.policy, "policy", POLICY_NAMES)
+        v.choice(self.hypervisor, "hypervisor", ("auto", "none") + HV_NAMES)
+        v.flag(self.postcopy, "postcopy")
 
     @property
     def limit(self) -> int:
@@ -270,11 +296,13 @@ _SOURCES = {
              "live_migration_timeout_action = abort (Nova configuration reference)."),
     "vsphere": ("VMware vCenter network limits for vMotion: maximum cost 4 per host on 1 GigE, 8 on 10 GigE "
                 "(vSphere 6.5/6.7 'Limits on Simultaneous Migrations'); 8 per host on faster links "
-                "(VMware performance blog, 'vCenter Limits for Concurrent vMotion', 2021). No timeout."),
+                "(VMware performance blog, 'vCenter Limits for Concurrent vMotion', 2021). No timeout. No "
+                "post-copy (vMotion slows the guest instead: SDPS). Rows default to the vmware policy."),
     "hyperv": ("Hyper-V host setting 'Simultaneous live migrations' (Set-VMHost "
                "-MaximumVirtualMachineMigrations), default 2 (Microsoft Learn, 'Set up hosts for live "
                "migration without Failover Clustering'); failover clusters with the 2022-09 update default "
-               "to MaximumParallelMigrations 1. No timeout."),
+               "to MaximumParallelMigrations 1. No timeout. No post-copy. precopy has no fitted Hyper-V stop "
+               "rule: rows default to QEMU's stop rule with the textbook switchover (hypervisor 'none')."),
 }
 
 #: Preset names (see :func:`preset`).
@@ -309,8 +337,8 @@ def preset(name: str, host: Host | None = None) -> Orchestrator:
                             source=src)
     if name == "vsphere":
         slow = host is not None and host.min_rate_bps < 10e9
-        return Orchestrator("vsphere", 4 if slow else 8, source=src)
-    return Orchestrator("hyperv", 2, source=src)
+        return Orchestrator("vsphere", 4 if slow else 8, source=src, policy="vmware", postcopy=False)
+    return Orchestrator("hyperv", 2, source=src, hypervisor="none", postcopy=False)
 
 
 # --- max-min fair sharing -------------------------------------------------------------------------
@@ -388,13 +416,17 @@ class DrainVM:
     priority: float = 0.0
     write_Bps: float = 0.0
     row: int = 0
+    switchover: object = None         # precopy.vm.Switchover (None: the textbook default)
+    per_stream_bps: float | None = None   # the hypervisor preset's sender ceiling (None: the host's)
+    hypervisor: str | None = None
+    auto_streams: bool = False        # streams chosen from the host's link (vSphere 7.0 U2+), not given
 
 
 def _blank(x) -> bool:
     return x is None or (isinstance(x, str) and x.strip() == "") or (isinstance(x, float) and math.isnan(x))
 
 
-def _parse_vm(raw: dict, row: int, line: int | None = None) -> DrainVM:
+def _parse_vm(raw: dict, row: int, line: int | None = None, defaults: dict | None = None) -> DrainVM:
     from .predict import parse_scenario
     where = f"row {row} (line {line}): " if line else f"row {row}: "
     for k in raw:
@@ -411,7 +443,8 @@ def _parse_vm(raw: dict, row: int, line: int | None = None) -> DrainVM:
         raise ValueError(f"{where}column 'priority': must be a number (higher migrates first); "
                          f"got {raw.get('priority')!r}") from None
     row_in = {("scenario" if k == "vm" else k): val for k, val in r.items()}
-    row_in.setdefault("policy", "qemu")
+    for k, x in (defaults or {"policy": "qemu"}).items():
+        row_in.setdefault(k, x)
     row_in.setdefault("max_bandwidth_mibps", 0)
     row_in["link_gbps"] = 10          # placeholder line rate for validation; the host's links replace it
     row_in["seeds"] = 1
@@ -421,13 +454,21 @@ def _parse_vm(raw: dict, row: int, line: int | None = None) -> DrainVM:
         raise ValueError(str(e).replace("column 'scenario'", "column 'vm'")) from None
     wl = sc.workload
     write_Bps = float(getattr(wl, "writes_per_s", 0.0)) * sc.vm.page_bytes
+    ps = None
+    if sc.hypervisor is not None:
+        from .hypervisors import get as get_hv
+        ps = get_hv(sc.hypervisor).per_stream_bps
+    auto = False
+    if sc.hypervisor is not None:
+        auto = get_hv(sc.hypervisor).auto_streams and "streams" not in r and "multifd_channels" not in r
     return DrainVM(name=sc.scenario, vm=sc.vm, workload=wl, policy=sc.policy, streams=sc.link.streams,
-                   priority=prio, write_Bps=write_Bps, row=row)
+                   priority=prio, write_Bps=write_Bps, row=row, switchover=sc.switchover, per_stream_bps=ps,
+                   hypervisor=sc.hypervisor, auto_streams=auto)
 
 
-def _vms_of(table) -> list[DrainVM]:
+def _vms_of(table, defaults: dict | None = None) -> list[DrainVM]:
     if isinstance(table, (str, os.PathLike)):
-        return read_vms(table)
+        return read_vms(table, defaults=defaults)
     if hasattr(table, "to_dict") and hasattr(table, "columns"):
         rows = table.to_dict("records")
     elif isinstance(table, dict):
@@ -441,7 +482,7 @@ def _vms_of(table) -> list[DrainVM]:
         rows = list(table)
     if rows and all(isinstance(r, DrainVM) for r in rows):
         return rows
-    out = [_parse_vm(dict(r), i) for i, r in enumerate(rows, start=1)]
+    out = [_parse_vm(dict(r), i, defaults=defaults) for i, r in enumerate(rows, start=1)]
     _check_names(out)
     return out
 
@@ -456,8 +497,12 @@ def _check_names(vms):
         raise ValueError("vms must hold at least one VM; got none")
 
 
-def read_vms(path) -> list[DrainVM]:
+def read_vms(path, *, defaults: dict | None = None) -> list[DrainVM]:
     """Read and validate a VM table (CSV with the columns of :data:`VM_COLUMNS`).
+
+    ``defaults`` (column -> value) fills the cells a row leaves empty (default
+    ``{"policy": "qemu"}``; :func:`drain` passes its orchestrator's ``policy``
+    and ``hypervisor``).
 
     Raises
     ------
@@ -487,7 +532,7 @@ def read_vms(path) -> list[DrainVM]:
             raise ValueError(f"{path}: row {row} (line {reader.line_num}): has {len(cells)} cells, the header "
                              f"has {len(header)}")
         try:
-            vms.append(_parse_vm(dict(zip(header, cells)), row, reader.line_num))
+            vms.append(_parse_vm(dict(zip(header, cells)), row, reader.line_num, defaults))
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
     try:
@@ -560,12 +605,12 @@ def _simulate_vm(job):
         if progress_s is not None:
             ctl.update(progress_timeout_s=progress_s, progress_action="abort")
         pol = policy.with_(controls=Controls(**ctl))
-        return simulate(d.vm, d.workload, link, pol, seed=seed, switchover=Switchover(), aids=aids)
+        return simulate(d.vm, d.workload, link, pol, seed=seed, switchover=d.switchover or Switchover(), aids=aids)
     rate = schedule[0][1]
     res = None
     for _ in range(_MEAN_ITERATIONS):
         res = simulate(d.vm, d.workload, link, policy.with_(max_bandwidth_bps=rate), seed=seed,
-                       switchover=Switchover(), aids=aids)
+                       switchover=d.switchover or Switchover(), aids=aids)
         new = _schedule_mean(schedule, res.precopy_time_s)
         if len(schedule) == 1 or abs(new - rate) <= 1e-4 * rate:
             break
@@ -645,7 +690,7 @@ def _order(vms, order, host, seed):
 def _predicted_alone_s(d, host, seed):
     """Predicted migration time of a VM alone on the host: the analytic model, or the simulator where it
     does not apply."""
-    link = host.link(0, d.streams)
+    link = host.link(0, d.streams, d.per_stream_bps)
     try:
         from . import analytic
         return float(analytic.predict(d.vm, d.workload, link, d.policy).total_time_s)
@@ -663,6 +708,30 @@ def _verdict(res, aborted):
     if outcome is not None:
         return outcome
     return "converged" if res.converged else "not_converged"
+
+
+def _orchestrator(orchestrator, host, max_parallel=None) -> Orchestrator:
+    if isinstance(orchestrator, str):
+        orchestrator = preset(orchestrator, host)
+    if orchestrator is not None and not isinstance(orchestrator, Orchestrator):
+        raise ValueError(f"orchestrator must be a preset name ({', '.join(PRESETS)}) or a "
+                         f"precopy.drain.Orchestrator; got {orchestrator!r}")
+    if orchestrator is None:
+        orchestrator = Orchestrator("custom", 2 if max_parallel is None else max_parallel)
+    return orchestrator
+
+
+def _defaults(orchestrator) -> dict:
+    """Cells the orchestrator fills where a VM row leaves them empty."""
+    return {"policy": orchestrator.policy, "hypervisor": orchestrator.hypervisor}
+
+
+def _with_host_streams(vms, host):
+    """Streams of the VMs whose preset scales them to the link (vSphere 7.0 U2+), for this host."""
+    from .hypervisors import get as get_hv
+    rate = sum(n.rate_bps for n in host.nics) if host.pooled else host.min_rate_bps
+    return [dataclasses.replace(d, streams=get_hv(d.hypervisor).streams_for(rate)) if d.auto_streams else d
+            for d in vms]
 
 
 def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "as-listed",
@@ -702,16 +771,13 @@ def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "a
     >>> r.rows[2]["start_s"] == min(r.rows[0]["end_s"], r.rows[1]["end_s"])
     True
     """
-    vms = _vms_of(vms)
     host = parse_link(link, pooled=pooled)
     order = v.choice(str(order).strip().lower(), "order", ORDERS)
-    if isinstance(orchestrator, str):
-        orchestrator = preset(orchestrator, host)
-    if orchestrator is not None and not isinstance(orchestrator, Orchestrator):
-        raise ValueError(f"orchestrator must be a preset name ({', '.join(PRESETS)}) or a "
-                         f"precopy.drain.Orchestrator; got {orchestrator!r}")
-    if orchestrator is None:
-        orchestrator = Orchestrator("custom", 2 if max_parallel is None else max_parallel)
+    orchestrator = _orchestrator(orchestrator, host, max_parallel)
+    vms = _with_host_streams(_vms_of(vms, _defaults(orchestrator)), host)
+    if order == "busiest-first-postcopy" and not orchestrator.postcopy:
+        raise ValueError(f"order 'busiest-first-postcopy' needs post-copy, which orchestrator "
+                         f"{orchestrator.name!r} does not have; choose another order")
     if max_parallel is not None:
         orchestrator = dataclasses.replace(orchestrator, max_parallel=max_parallel, max_parallel_cluster=None)
     seed = v.seed(seed)
@@ -725,7 +791,7 @@ def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "a
     min_share = min(caps) / max(1, limit if host.pooled else math.ceil(limit / n_res))
     specs = {}
     for i, d in enumerate(vms):
-        low = min([min_share] + [host.link(r, d.streams).goodput_bps for r in range(n_res)]
+        low = min([min_share] + [host.link(r, d.streams, d.per_stream_bps).goodput_bps for r in range(n_res)]
                   + ([d.policy.max_bandwidth_bps] if d.policy.max_bandwidth_bps is not None else []))
         bulk_s = d.vm.memory_bytes * 8.0 / low
         specs[i] = dataclasses.replace(d, policy=d.policy.with_(timeout_s=TIMEOUT_BULK_PASSES * bulk_s))
@@ -762,7 +828,7 @@ def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "a
             i = pending.pop(0)
             load = [sum(1 for a in active.values() if a["res"] == r) for r in range(n_res)]
             r = 0 if host.pooled else int(np.argmin(load))
-            lk = host.link(r, vms[i].streams)
+            lk = host.link(r, vms[i].streams, vms[i].per_stream_bps)
             ceiling = lk.goodput_bps
             if specs[i].policy.max_bandwidth_bps is not None:
                 ceiling = min(ceiling, specs[i].policy.max_bandwidth_bps)
@@ -873,9 +939,14 @@ def compare(vms, link="25GbE", *, orders=ORDERS, n_jobs: int | None = -1, client
     DrainComparison
     """
     from .sweeps import parallel_map
-    vms = _vms_of(vms)
-    host = parse_link(link, pooled=kwargs.pop("pooled", False))
+    pooled = kwargs.pop("pooled", False)
+    host = parse_link(link, pooled=pooled)
+    orch = _orchestrator(kwargs.get("orchestrator"), host, kwargs.get("max_parallel"))
+    vms = _vms_of(vms, _defaults(orch))
+    every = orders is ORDERS
     orders = [v.choice(str(o).strip().lower(), "orders", ORDERS) for o in orders]
+    if every and not orch.postcopy:       # the default list: only the orderings this platform can run
+        orders = [o for o in orders if o != "busiest-first-postcopy"]
     if not orders:
         raise ValueError("orders must hold at least one ordering; got none")
     out = parallel_map(_drain_job, [(vms, host, dict(kwargs, order=o)) for o in orders], n_jobs=n_jobs,
@@ -1043,7 +1114,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    vms = read_vms(args.vms)
+    vms = args.vms           # read by drain/compare, with the orchestrator's defaults for empty cells
     kw = dict(max_parallel=args.max_parallel, orchestrator=args.preset, seed=args.seed)
     if args.order == "all":
         cmp_ = compare(vms, args.link, n_jobs=args.jobs, pooled=args.pooled, **kw)

@@ -24,6 +24,14 @@ Input columns (units in the names; required ones marked *):
 ``zipf_s``              Zipf exponent (zipf); default 1.0
 ``zero_fraction``       share of memory that is zero at the start; default 0
 ``policy`` *            ``xen-legacy``, ``xen-nsdi05``, ``xen``, ``qemu``, ``vmware``, ``simgrid``
+``hypervisor``          the fitted hypervisor/era preset (:mod:`precopy.hypervisors`) whose
+                        switchover term, sender ceiling and idle-guest background
+                        dirtying apply: ``auto`` (default: the policy's own, ``qemu``
+                        for qemu, ``xen-3`` for xen-nsdi05, ``vmware-8`` for vmware,
+                        none for the others), ``none`` (the textbook model: 9 ms
+                        resume, a silent idle guest), or a preset name (``qemu``,
+                        ``qemu-2.x``, ``xen-3``, ``vmware-6``, ``vmware-8``) that runs
+                        the row's policy
 ``downtime_limit_ms``   downtime limit (qemu, vmware, simgrid); default: the policy's
 ``max_bandwidth_mibps`` pre-copy rate cap (MiB/s); default: the policy's (qemu 128);
                         0 = unlimited
@@ -85,7 +93,7 @@ __all__ = ["Scenario", "INPUT_COLUMNS", "REQUIRED_COLUMNS", "OUTPUT_COLUMNS", "W
 WORKLOADS = ("idle", "uniform", "hotcold", "zipf", "sequential")
 REQUIRED_COLUMNS = ("scenario", "memory_mib", "link_gbps", "workload", "policy")
 INPUT_COLUMNS = ("scenario", "memory_mib", "page_kib", "link_gbps", "mtu", "streams", "workload", "wws_mib",
-                 "write_mibps", "hot_fraction", "zipf_s", "zero_fraction", "policy", "downtime_limit_ms",
+                 "write_mibps", "hot_fraction", "zipf_s", "zero_fraction", "policy", "hypervisor", "downtime_limit_ms",
                  "max_bandwidth_mibps", "seeds", "per_stream_gbps", "rtt_ms", "compress_ratio", "compress_mibps",
                  "compress_threads", "decompress_mibps", "decompress_threads") + OPERATOR_COLUMNS
 OUTPUT_COLUMNS = ("scenario", "total_time_s", "downtime_ms", "data_sent_mib", "rounds", "converged",
@@ -93,6 +101,8 @@ OUTPUT_COLUMNS = ("scenario", "total_time_s", "downtime_ms", "data_sent_mib", "r
                   "analytic_total_time_s", "analytic_downtime_ms")
 #: The policies that have a downtime limit, and the name of its constructor argument.
 _DOWNTIME_ARG = {"qemu": "downtime_limit_s", "vmware": "switchover_goal_s", "simgrid": "max_downtime_s"}
+#: ``hypervisor = auto``: the fitted preset of each policy (policies absent here have none: textbook terms).
+AUTO_HYPERVISOR = {"qemu": "qemu", "xen-nsdi05": "xen-3", "vmware": "vmware-8"}
 #: A migration still iterating after max(this, 10 x its bulk-pass time) is reported as not converged.
 MIN_TIMEOUT_S = DEFAULT_TIMEOUT_S
 MAX_SEEDS = 1000
@@ -110,6 +120,8 @@ class Scenario:
     seeds: int
     row: int = 0
     aids: tuple = ()
+    switchover: Switchover = Switchover()
+    hypervisor: str | None = None
 
     @property
     def label(self) -> str:
@@ -156,6 +168,8 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     ...                     "wws_mib": 64, "write_mibps": 100, "policy": "qemu"})
     >>> s.vm.memory_bytes == 2**30, s.workload.writes_per_s, s.seeds
     (True, 25600.0, 5)
+    >>> s.hypervisor, round(s.switchover.resume_s * 1e3, 1) > 9.0      # the fitted QEMU switchover term
+    ('qemu', True)
     """
     from collections.abc import Mapping
     if row is not None:
@@ -275,6 +289,14 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     rtt_ms = num("rtt_ms", "ms", lo=0.0, hi=10_000.0, default=0.0)
 
     pol_name = text("policy", POLICY_NAMES)
+    from . import hypervisors as H
+    hv_name = "auto" if val["hypervisor"] is None else text("hypervisor", ("auto", "none") + H.NAMES)
+    if hv_name == "auto":
+        hv_name = AUTO_HYPERVISOR.get(pol_name, "none")
+    hv = None if hv_name == "none" else H.get(hv_name)
+    if hv is not None and hv.policy_name != pol_name:
+        raise err("hypervisor", f"preset {hv_name!r} runs policy {hv.policy_name!r}, but the row's policy is "
+                                f"{pol_name!r}; use policy {hv.policy_name!r}, or hypervisor 'auto' or 'none'")
     kw = {}
     dl = num("downtime_limit_ms", "ms", lo=0.0, hi=3.6e6)
     if dl is not None:
@@ -285,7 +307,7 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
     mb = num("max_bandwidth_mibps", "MiB/s (0 = unlimited)", lo=0.0, hi=1e6)
     seeds = num("seeds", "count", lo=1, hi=MAX_SEEDS, default=5, integer=True)
     try:
-        policy = get_policy(pol_name, **kw)
+        policy = get_policy(pol_name, **kw) if hv is None else hv.policy(**kw)
     except ValueError as e:
         raise err("downtime_limit_ms", str(e)) from None
     if mb is not None:
@@ -302,6 +324,10 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
         raise _RowError(f"{where}{e}") from None
     if ops.streams is not None:
         streams = ops.streams
+    elif hv is not None and not streams_given:
+        streams = hv.streams_for(link_gbps * 1e9)          # vSphere 7.0 U2+: streams scaled to the link
+    if per_stream is None and hv is not None and hv.per_stream_bps is not None:
+        per_stream = hv.per_stream_bps / 1e9                # the preset's fitted sender ceiling
     try:
         link = profile(link_gbps * 1e9).link(mtu=mtu, streams=streams, rtt_s=rtt_ms / 1e3,
                                             per_stream_bps=None if per_stream is None else per_stream * 1e9)
@@ -331,8 +357,13 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
         policy, aids = apply_operator_columns(ops, vm, policy, aids)
     except ValueError as e:
         raise _RowError(f"{where}{e}") from None
+    switchover = Switchover()
+    if hv is not None:
+        switchover = hv.switchover(vm.memory_bytes)        # fitted fixed + per-GiB switchover term
+        if wl_name == "idle":                               # an idle guest still rewrites a small set
+            wl = hv.idle_workload(vm.memory_bytes, vm.page_bytes)
     return Scenario(scenario=scen, vm=vm, workload=wl, link=link, policy=policy, seeds=seeds, row=row or 0,
-                    aids=aids)
+                    aids=aids, switchover=switchover, hypervisor=hv_name if hv is not None else None)
 
 
 def _analytic(sc: Scenario):
@@ -346,7 +377,7 @@ def _analytic(sc: Scenario):
     except (ImportError, AttributeError):
         return math.nan, math.nan
     try:
-        a = fn(sc.vm, sc.workload, sc.link, sc.policy, switchover=Switchover())
+        a = fn(sc.vm, sc.workload, sc.link, sc.policy, switchover=sc.switchover)
     except ValueError:
         return math.nan, math.nan
     return float(a.total_time_s), float(a.downtime_s)
@@ -361,7 +392,7 @@ def predict_scenario(sc: Scenario, *, keep_results: bool = False) -> dict:
     from .simulate import Prepared
     v.instance(sc, "sc", Scenario, "a precopy.predict.Scenario (from parse_scenario)")
     v.flag(keep_results, "keep_results")
-    prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, Switchover(), aids=sc.aids)
+    prep = Prepared(sc.vm, sc.workload, sc.link, sc.policy, sc.switchover, aids=sc.aids)
     res = [prep.run(seed=s) for s in range(sc.seeds)]
     tt = np.array([r.total_time_s for r in res])
     dt = np.array([r.downtime_s for r in res]) * 1e3
@@ -457,8 +488,8 @@ def predict_table(table, *, progress: bool = False, n_jobs: int | None = 1) -> l
     --------
     >>> out = predict_table([{"scenario": "idle-1g", "memory_mib": 256, "link_gbps": 1,
     ...                       "workload": "idle", "policy": "qemu", "max_bandwidth_mibps": 0, "seeds": 1}])
-    >>> out[0]["converged"], out[0]["rounds"]
-    (True, 1.0)
+    >>> out[0]["converged"], out[0]["rounds"], 20 < out[0]["downtime_ms"] < 100   # fitted QEMU terms
+    (True, 2.0, True)
     """
     v.flag(progress, "progress")
     rows = _rows_of(table)
@@ -814,6 +845,11 @@ def simulate_add_arguments(p):
     p.add_argument("--per-stream", help="per-stream ceiling, e.g. 12Gbps (default: fitted)")
     p.add_argument("--rtt", help="round-trip time, e.g. 0.5ms (default 0)")
     p.add_argument("--policy", default="qemu", help=f"one of {', '.join(POLICY_NAMES)} (default qemu)")
+    from .hypervisors import NAMES as HV_NAMES
+    p.add_argument("--hypervisor", default="auto",
+                   help=f"fitted preset whose switchover term, sender ceiling and idle-guest background apply: "
+                        f"auto (the policy's own), none (textbook: 9 ms resume, silent idle guest), or one of "
+                        f"{', '.join(HV_NAMES)} (default auto)")
     p.add_argument("--downtime-limit", help="downtime limit, e.g. 300ms (default: the policy's)")
     p.add_argument("--max-bandwidth",
                    help="pre-copy cap, e.g. 128MiB/s or 10Gbps; 0 = unlimited (default: the policy's; qemu 128MiB/s)")
@@ -834,6 +870,7 @@ _FLAGS = {"memory_mib": ("--memory", "memory"), "page_kib": ("--page", "page"), 
           "hot_fraction": ("--hot-fraction", "hot_fraction"), "zipf_s": ("--zipf-s", "zipf_s"),
           "zero_fraction": ("--zero-fraction", "zero_fraction"), "mtu": ("--mtu", "mtu"),
           "streams": ("--streams", "streams"), "policy": ("--policy", "policy"),
+          "hypervisor": ("--hypervisor", "hypervisor"),
           "downtime_limit_ms": ("--downtime-limit", "downtime_limit"),
           "max_bandwidth_mibps": ("--max-bandwidth", "max_bandwidth"), "per_stream_gbps": ("--per-stream", "per_stream"),
           "rtt_ms": ("--rtt", "rtt"), "workload": ("--workload", "workload")}
@@ -845,7 +882,7 @@ def simulate_row(args) -> dict:
     Quantities need their unit (``16GiB``, ``200MiB/s``, ``300ms``): a bare number is
     refused where it would be ambiguous.
     """
-    row = {"scenario": "cli", "seeds": 1, "policy": args.policy}
+    row = {"scenario": "cli", "seeds": 1, "policy": args.policy, "hypervisor": args.hypervisor}
     page = parse_bytes(args.page, name="--page")
     row["page_kib"] = page / KiB(1)
     row["memory_mib"] = parse_bytes(args.memory, name="--memory") / MiB(1)
@@ -953,6 +990,20 @@ def verdict(r, sc: Scenario) -> list[str]:
     return lines
 
 
+def hypervisor_line(sc: Scenario) -> str:
+    """What the scenario's hypervisor preset adds, in one line (``precopy simulate`` prints it)."""
+    if sc.hypervisor is None:
+        return ("hypervisor: none (textbook terms: 9 ms resume, an idle guest writes nothing; "
+                "--hypervisor auto applies the fitted ones)")
+    from .hypervisors import get
+    hv = get(sc.hypervisor)
+    ps = hv.per_stream_bps
+    sender = "line-bound sender" if ps is None else f"sender ceiling {ps / 1e9:.3g} Gbit/s per stream"
+    return (f"hypervisor {hv.name} (fitted, precopy/data/calibration.json): switchover "
+            f"{sc.switchover.resume_s * 1e3:.1f} ms for {sc.vm.memory_bytes / 2**30:.4g} GiB, {sender}, an idle "
+            f"guest rewrites {hv.background_set_bytes / MiB(1):.3g} MiB at {hv.background_Bps / MiB(1):.3g} MiB/s")
+
+
 def simulate_run(args) -> int:
     row = simulate_row(args)
     try:
@@ -973,7 +1024,7 @@ def simulate_run(args) -> int:
     check_work([("the migration", work)], max_writes)
     from .simulate import simulate
     r = _run_in_thread(lambda: simulate(sc.vm, sc.workload, sc.link, sc.policy, seed=seed,
-                                        switchover=Switchover(), aids=aids),
+                                        switchover=sc.switchover, aids=aids),
                        expected_s=work.seconds, progress=not args.no_progress,
                        desc=f"simulating up to {work.simulated_s:.4g} s of migration")
     # files first: a reader that stops early (| head) must not cost them
@@ -988,7 +1039,10 @@ def simulate_run(args) -> int:
         print(line)
     print()
     print(f"VM {args.memory} ({sc.vm.n_pages} pages of {sc.vm.page_bytes} B), "
-          f"workload {row['workload']}: {sc.workload!r}")
+          f"workload {row['workload']}"
+          f"{' (the preset' + chr(39) + 's background dirtying)' if row['workload'] == 'idle' and sc.hypervisor else ''}"
+          f": {sc.workload!r}")
+    print(hypervisor_line(sc))
     extra = " (extrapolation)" if profile(link.rate_bps).extrapolation else ""
     print(f"link {link.profile}{extra}: MTU {link.mtu}, {link.streams} stream(s), goodput "
           f"{link.goodput_bps / 1e9:.3f} Gbit/s (bound by {link.bottleneck}); pre-copy at {r.rate_text()}")

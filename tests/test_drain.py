@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import precopy as pc
 from precopy import drain as D
 from precopy.config import IDENTITY_RTOL
 
@@ -315,3 +316,44 @@ def test_a_later_rate_change_leaves_the_past_unchanged():
     for col in ("start_s", "duration_s"):
         np.testing.assert_allclose(base.rounds[col][:2], later.rounds[col][:2], rtol=IDENTITY_RTOL)
     assert later.total_time_s < base.total_time_s
+
+
+# --- presets bring their platform: stop rule, fitted terms, post-copy or not -----------------------
+
+_VMS = [{"vm": f"v{i}", "memory_mib": 512, "workload": "hotcold", "wws_mib": 32, "write_mibps": 20 * (i + 1)}
+        for i in range(3)]
+
+
+def test_presets_fill_the_rows_with_their_platform():
+    from precopy import drain as D
+    from precopy import hypervisors as H
+    r = D.drain(_VMS, "25GbE", orchestrator="vsphere", order="as-listed")
+    assert r.n_failed == 0
+    vms = D._vms_of(_VMS, D._defaults(D.preset("vsphere")))
+    assert {d.policy.name for d in vms} == {"vmware"} and {d.hypervisor for d in vms} == {"vmware-8"}
+    assert D._with_host_streams(vms, D.parse_link("25GbE"))[0].streams == H.get("vmware-8").streams_for(25e9)
+    assert vms[0].switchover == H.get("vmware-8").switchover(pc.MiB(512))
+    kv = D._vms_of(_VMS, D._defaults(D.preset("kubevirt")))
+    assert {d.hypervisor for d in kv} == {"qemu"} and kv[0].switchover == H.get("qemu").switchover(pc.MiB(512))
+    hv = D._vms_of(_VMS, D._defaults(D.preset("hyperv")))           # no fitted Hyper-V terms: textbook
+    assert {d.hypervisor for d in hv} == {None} and hv[0].switchover == pc.Switchover()
+    # a row's own policy and hypervisor win over the preset's
+    own = D._vms_of([dict(_VMS[0], policy="qemu", hypervisor="none")], D._defaults(D.preset("vsphere")))
+    assert own[0].policy.name == "qemu" and own[0].hypervisor is None
+
+
+def test_fitted_switchover_is_in_every_downtime():
+    from precopy import drain as D
+    from precopy import hypervisors as H
+    r = D.drain(_VMS, "25GbE", orchestrator="kubevirt", order="as-listed")
+    fitted_ms = H.get("qemu").switchover_s(pc.MiB(512)) * 1e3
+    assert all(row["downtime_ms"] >= fitted_ms for row in r.rows)
+
+
+def test_postcopy_ordering_only_where_the_platform_has_post_copy():
+    from precopy import drain as D
+    for name in ("vsphere", "hyperv"):
+        with pytest.raises(ValueError, match="needs post-copy, which orchestrator"):
+            D.drain(_VMS, "10GbE", orchestrator=name, order="busiest-first-postcopy")
+        assert "busiest-first-postcopy" not in D.compare(_VMS, "10GbE", orchestrator=name, n_jobs=1).drains
+    assert "busiest-first-postcopy" in D.compare(_VMS, "10GbE", orchestrator="kubevirt", n_jobs=1).drains

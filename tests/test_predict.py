@@ -55,9 +55,13 @@ def test_predict_csv_round_trip(tmp_path):
         assert float(r["downtime_ms_p5"]) <= float(r["downtime_ms"]) <= float(r["downtime_ms_p95"])
         assert r["converged"] in ("True", "False")
     idle = rows[0]
-    assert (idle["rounds"], idle["stop_reason"], idle["converged"]) == ("1", "no_dirty_pages", "True")
-    # idle QEMU guest at the 128 MiB/s default cap: 128 MiB in about one second, plus 8 B headers
-    assert float(idle["data_sent_mib"]) == pytest.approx(128 * (4096 + 8) / 4096, rel=1e-3)
+    # QEMU's fitted preset applies by default (hypervisor 'auto'): an idle guest still rewrites its
+    # background set, so the bulk pass leaves pages that the stop-and-copy sends
+    assert (idle["rounds"], idle["stop_reason"], idle["converged"]) == ("2", "downtime_limit", "True")
+    # idle QEMU guest at the 128 MiB/s default cap: 128 MiB in about one second, plus 8 B headers, plus
+    # what the background dirtied meanwhile (at most its 3.5 MiB/s for that second)
+    bulk = 128 * (4096 + 8) / 4096
+    assert bulk < float(idle["data_sent_mib"]) < bulk + 4.0
 
 
 def test_same_table_same_result(tmp_path):
@@ -76,7 +80,9 @@ def test_predict_table_matches_simulate():
     wl = pc.workloads.HotCold(wws_bytes=pc.MiB(4), hot_fraction=0.8, writes_per_s=30 * 256)
     link = pc.Link.from_profile("10GbE", mtu=9000, streams=2)
     pol = pc.policies.QEMU(max_bandwidth_bps=None)
-    rs = [pc.simulate(vm, wl, link, pol, seed=s) for s in range(3)]
+    hv = pc.hypervisors.get("qemu")                 # hypervisor 'auto' for policy qemu: the fitted preset
+    link = pc.Link.from_profile("10GbE", mtu=9000, streams=2, per_stream_bps=hv.per_stream_bps)
+    rs = [pc.simulate(vm, wl, link, pol, seed=s, switchover=hv.switchover(vm.memory_bytes)) for s in range(3)]
     assert out["total_time_s"] == pytest.approx(np.median([r.total_time_s for r in rs]), rel=1e-12)
     assert out["downtime_ms"] == pytest.approx(np.median([r.downtime_s for r in rs]) * 1e3, rel=1e-12)
     assert out["data_sent_mib"] == pytest.approx(np.median([r.bytes_sent for r in rs]) / 2**20, rel=1e-12)
@@ -197,7 +203,7 @@ def test_analytic_columns_come_from_the_analytic_model():
     out = P.predict_table(rows)
     for row, o in zip(rows, out):
         sc = P.parse_scenario(row)
-        a = pc.analytic.predict(sc.vm, sc.workload, sc.link, sc.policy, switchover=pc.Switchover())
+        a = pc.analytic.predict(sc.vm, sc.workload, sc.link, sc.policy, switchover=sc.switchover)
         assert o["analytic_total_time_s"] == pytest.approx(a.total_time_s, rel=1e-12)
         assert o["analytic_downtime_ms"] == pytest.approx(a.downtime_s * 1e3, rel=1e-12)
         assert o["analytic_total_time_s"] == pytest.approx(o["total_time_s"], rel=0.1)
@@ -253,3 +259,75 @@ def test_aid_columns_are_checked_by_name():
         P.parse_scenario(dict(_BUSY, auto_converge="maybe"), row=1)
     with pytest.raises(ValueError, match="postcopy_after_s"):
         P.parse_scenario(dict(_BUSY, postcopy_after_s=20), row=1)
+
+
+# --- the hypervisor column: fitted presets by default, the textbook model on request -----------------
+
+_IDLE = {"scenario": "idle", "memory_mib": 4096, "link_gbps": 10, "workload": "idle", "policy": "qemu",
+         "max_bandwidth_mibps": 0, "seeds": 1}
+
+
+def test_hypervisor_none_is_the_textbook_model():
+    sc = P.parse_scenario(dict(_IDLE, hypervisor="none"))
+    assert sc.hypervisor is None and sc.switchover == pc.Switchover()
+    assert isinstance(sc.workload, pc.workloads.Idle)
+    assert sc.link == pc.Link.from_profile("10GbE")
+    out = P.predict_table([dict(_IDLE, hypervisor="none")])[0]
+    assert out["downtime_ms"] == pytest.approx(9.0) and out["rounds"] == 1.0
+
+
+def test_hypervisor_auto_applies_the_policy_s_fitted_preset():
+    hv = pc.hypervisors.get("qemu")
+    sc = P.parse_scenario(_IDLE)
+    assert sc.hypervisor == "qemu"
+    assert sc.switchover == hv.switchover(pc.GiB(4))
+    assert sc.workload == hv.idle_workload(pc.GiB(4))
+    assert sc.link.per_stream_bps == hv.per_stream_bps
+    for pol, name in (("xen-nsdi05", "xen-3"), ("vmware", "vmware-8"), ("xen", None), ("simgrid", None)):
+        assert P.parse_scenario(dict(_IDLE, policy=pol, max_bandwidth_mibps=None)).hypervisor == name
+
+
+# Idle guests as published (data/published_migrations.csv): QEMU's docs 100 ms and 27 ms (zlib), Quintela
+# 2022 264 and 279 ms (1 TiB), Consul 2023 62 and 73 ms (16 GiB); with its fitted preset precopy must land
+# inside that range, where the textbook model said 9 ms.
+PUBLISHED_IDLE_DOWNTIME_MS = (25.0, 300.0)
+
+
+@pytest.mark.parametrize("memory_mib, link_gbps", [(4096, 10), (16384, 10), (1024, 1), (65536, 25)])
+def test_idle_guest_downtime_lands_in_the_published_range(memory_mib, link_gbps):
+    out = P.predict_table([dict(_IDLE, memory_mib=memory_mib, link_gbps=link_gbps)])[0]
+    lo, hi = PUBLISHED_IDLE_DOWNTIME_MS
+    assert out["converged"] and lo <= out["downtime_ms"] <= hi, out["downtime_ms"]
+
+
+def test_hypervisor_era_presets_bring_their_defaults():
+    old = P.parse_scenario(dict(_IDLE, hypervisor="qemu-2.x", max_bandwidth_mibps=None))
+    assert old.policy.max_bandwidth_bps == 32 * 2**20 * 8            # QEMU before 5.2: MAX_THROTTLE 32 MiB/s
+    vm8 = P.parse_scenario(dict(_IDLE, policy="vmware", max_bandwidth_mibps=None, link_gbps=25))
+    hv = pc.hypervisors.get("vmware-8")
+    assert vm8.link.streams == hv.streams_for(25e9) >= 2               # vSphere 7.0 U2+: streams scaled to the link
+    assert P.parse_scenario(dict(_IDLE, policy="vmware", max_bandwidth_mibps=None, link_gbps=25,
+                                 hypervisor="vmware-6")).link.streams == 1
+    assert P.parse_scenario(dict(_IDLE, policy="vmware", max_bandwidth_mibps=None, link_gbps=25,
+                                 streams=3)).link.streams == 3         # given streams win
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("qemu", "runs policy 'qemu', but the row's policy is 'xen'"),
+    ("kvm", "must be one of 'auto', 'none', 'qemu'"),
+])
+def test_hypervisor_column_errors_name_the_column(value, needle):
+    with pytest.raises(ValueError, match="column 'hypervisor'") as e:
+        P.parse_scenario(dict(_IDLE, policy="xen", max_bandwidth_mibps=None, hypervisor=value))
+    assert needle in str(e.value)
+
+
+def test_simulate_cli_names_the_preset_and_the_flag(capsys):
+    assert main(["simulate", "--memory", "4GiB", "--link", "10GbE", "--max-bandwidth", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "hypervisor qemu (fitted" in out and "background dirtying" in out
+    assert main(["simulate", "--memory", "4GiB", "--link", "10GbE", "--max-bandwidth", "0", "--no-progress",
+                 "--hypervisor", "none"]) == 0
+    assert "VM paused 9.0 ms" in capsys.readouterr().out
+    assert main(["simulate", "--memory", "4GiB", "--link", "10GbE", "--policy", "xen", "--hypervisor", "qemu"]) != 0
+    assert "--hypervisor: preset 'qemu' runs policy 'qemu'" in capsys.readouterr().err
