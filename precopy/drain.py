@@ -234,6 +234,11 @@ class Orchestrator:
         Whether the platform can switch a migration to post-copy (QEMU-based
         ones can; vMotion and Hyper-V cannot), which the
         ``busiest-first-postcopy`` ordering needs.
+    platform : precopy.orchestrators.KubeVirt or Nova, optional
+        The orchestrator's per-migration settings (:mod:`precopy.orchestrators`,
+        the one definition of their defaults).  When given, each VM's completion
+        and progress timeouts, their actions and the downtime-limit schedule
+        come from ``platform.plan(vm)`` and override the numbers above.
     """
 
     name: str
@@ -246,6 +251,7 @@ class Orchestrator:
     policy: str = "qemu"
     hypervisor: str = "auto"
     postcopy: bool = True
+    platform: object = None
 
     def __post_init__(self):
         object.__setattr__(self, "max_parallel", v.integer(self.max_parallel, "max_parallel", "migrations",
@@ -277,8 +283,32 @@ class Orchestrator:
         c = self.max_parallel_cluster
         return self.max_parallel if c is None else min(self.max_parallel, c)
 
+    def controls_for(self, vm) -> dict:
+        """Run-time controls (:class:`precopy.policies.Controls` keywords) this orchestrator sets
+        for one VM: completion and progress timeouts with their actions, the downtime schedule."""
+        if self.platform is not None:
+            plan = self.platform.plan(vm)
+            out = {}
+            if plan.completion_timeout_s is not None:
+                out.update(completion_timeout_s=plan.completion_timeout_s, completion_action=plan.completion_action)
+            if plan.progress_timeout_s is not None:
+                out.update(progress_timeout_s=plan.progress_timeout_s, progress_action=plan.progress_action)
+            if len(plan.downtime_schedule) > 1:
+                out["downtime_schedule"] = tuple(plan.downtime_schedule)
+            return out
+        out = {}
+        tmo = self.timeout_s(vm.memory_bytes)
+        if math.isfinite(tmo):
+            out.update(completion_timeout_s=tmo, completion_action="abort")
+        if self.progress_timeout_s is not None:
+            out.update(progress_timeout_s=self.progress_timeout_s, progress_action="abort")
+        return out
+
     def timeout_s(self, memory_bytes: int) -> float:
         """The completion timeout of a guest of that size (inf without one)."""
+        if self.platform is not None:
+            from .vm import VM
+            return self.controls_for(VM(memory_bytes=int(memory_bytes))).get("completion_timeout_s", math.inf)
         if self.completion_timeout_per_gib_s is None:
             return math.inf
         gib = max(memory_bytes / 2**30, self.completion_timeout_min_gib)
@@ -287,13 +317,14 @@ class Orchestrator:
 
 _SOURCES = {
     "kubevirt": ("KubeVirt MigrationConfiguration defaults: parallelOutboundMigrationsPerNode 2, "
-                 "parallelMigrationsPerCluster 5, completionTimeoutPerGiB 800 s (the migration is cancelled); "
-                 "kubevirt pkg/virt-config/virt-config.go; OpenShift Virtualization docs, 'Live migration limits "
-                 "and timeouts'; progressTimeout 150 s (cancelled when the remaining data reaches no new minimum "
-                 "for that long; modelled with the kernel's run-time controls)."),
-    "nova": ("OpenStack Nova: [DEFAULT] max_concurrent_live_migrations = 1; [libvirt] "
+                 "parallelMigrationsPerCluster 5 (kubevirt pkg/virt-config/virt-config.go); per migration the "
+                 "settings of precopy.orchestrators.KubeVirt(): completionTimeoutPerGiB 150 s per decimal GB "
+                 "(VEP 248; releases up to about v1.3 used 800) and progressTimeout 150 s, both cancelling the "
+                 "migration unless post-copy is allowed."),
+    "nova": ("OpenStack Nova: [DEFAULT] max_concurrent_live_migrations = 1 (Nova configuration reference); "
+             "per migration the settings of precopy.orchestrators.Nova(): the downtime limit in steps, "
              "live_migration_completion_timeout = 800 s per GiB of RAM + disk with a lower bound of 2 GiB, "
-             "live_migration_timeout_action = abort (Nova configuration reference)."),
+             "live_migration_timeout_action = abort."),
     "vsphere": ("VMware vCenter network limits for vMotion: maximum cost 4 per host on 1 GigE, 8 on 10 GigE "
                 "(vSphere 6.5/6.7 'Limits on Simultaneous Migrations'); 8 per host on faster links "
                 "(VMware performance blog, 'vCenter Limits for Concurrent vMotion', 2021). No timeout. No "
@@ -330,11 +361,15 @@ def preset(name: str, host: Host | None = None) -> Orchestrator:
     name = v.choice(str(name).strip().lower(), "preset", PRESETS)
     src = _SOURCES[name]
     if name == "kubevirt":
-        return Orchestrator("kubevirt", 2, 5, completion_timeout_per_gib_s=800.0, progress_timeout_s=150.0,
-                            source=src)
+        from .orchestrators import KubeVirt
+        kv = KubeVirt()
+        return Orchestrator("kubevirt", 2, 5, completion_timeout_per_gib_s=kv.completion_timeout_per_gib_s,
+                            progress_timeout_s=kv.progress_timeout_s, source=src, platform=kv)
     if name == "nova":
-        return Orchestrator("nova", 1, completion_timeout_per_gib_s=800.0, completion_timeout_min_gib=2.0,
-                            source=src)
+        from .orchestrators import Nova
+        nv = Nova()
+        return Orchestrator("nova", 1, completion_timeout_per_gib_s=float(nv.live_migration_completion_timeout),
+                            completion_timeout_min_gib=2.0, source=src, platform=nv)
     if name == "vsphere":
         slow = host is not None and host.min_rate_bps < 10e9
         return Orchestrator("vsphere", 4 if slow else 8, source=src, policy="vmware", postcopy=False)
@@ -582,15 +617,16 @@ def _simulate_vm(job):
     """One VM under a rate schedule.
 
     ``job`` is ``(DrainVM, link, schedule, postcopy, seed)`` or, with the
-    orchestrator's timeouts, ``(..., completion_timeout_s, progress_timeout_s)``
-    (None: none).  With the kernel's run-time controls the timeouts abort the
+    orchestrator's settings, ``(..., controls)``: the keywords of
+    :meth:`Orchestrator.controls_for` (timeouts with their actions, downtime
+    schedule).  With the kernel's run-time controls a timeout aborts the
     migration at a bitmap sync (``outcome == 'aborted'``); otherwise the drain
     checks the completion timeout itself.
     """
     from .simulate import simulate
     from .vm import Switchover
     d, link, schedule, postcopy, seed = job[:5]
-    completion_s, progress_s = (tuple(job[5:7]) + (None, None))[:2]
+    extra = job[5] if len(job) > 5 and job[5] is not None else {}
     aids = None
     if postcopy:
         from .aids import PostCopy
@@ -600,10 +636,7 @@ def _simulate_vm(job):
     Controls = _controls_class()
     if Controls is not None:
         ctl = {"rate_schedule": tuple(schedule)}
-        if completion_s is not None:
-            ctl.update(completion_timeout_s=completion_s, completion_action="abort")
-        if progress_s is not None:
-            ctl.update(progress_timeout_s=progress_s, progress_action="abort")
+        ctl.update(extra)
         pol = policy.with_(controls=Controls(**ctl))
         return simulate(d.vm, d.workload, link, pol, seed=seed, switchover=d.switchover or Switchover(), aids=aids)
     rate = schedule[0][1]
@@ -808,9 +841,8 @@ def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "a
         if key not in cache:
             if len(cache) > 4 * limit + 16:
                 cache.clear()
-            tmo = orchestrator.timeout_s(vms[i].vm.memory_bytes)
             cache[key] = _simulate_vm((specs[i], a["link"], a["schedule"], postcopy, seed + i,
-                                       tmo if math.isfinite(tmo) else None, orchestrator.progress_timeout_s))
+                                       orchestrator.controls_for(vms[i].vm)))
         res = cache[key]
         tmo = orchestrator.timeout_s(vms[i].vm.memory_bytes)
         if getattr(res, "outcome", "") == "aborted":           # the kernel's run-time controls aborted it

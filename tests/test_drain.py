@@ -236,7 +236,14 @@ def test_compare_is_the_same_on_two_processes():
 
 def test_presets():
     assert D.preset("kubevirt").max_parallel == 2 and D.preset("kubevirt").max_parallel_cluster == 5
-    assert D.preset("kubevirt").timeout_s(6 * 2**30) == 4800.0
+    # KubeVirt's completionTimeoutPerGiB (150 s, precopy.orchestrators.KubeVirt) times the guest's memory in
+    # decimal GB rounded up: 6 GiB = 6.44 GB -> 7
+    assert D.preset("kubevirt").timeout_s(6 * 2**30) == 150.0 * 7
+    kv = D.preset("kubevirt").controls_for(pc.VM(memory_bytes=6 * 2**30))
+    assert kv == {"completion_timeout_s": 1050.0, "completion_action": "abort", "progress_timeout_s": 150.0,
+                  "progress_action": "abort"}
+    nova = D.preset("nova").controls_for(pc.VM(memory_bytes=4 * 2**30))      # Nova steps its downtime limit
+    assert nova["completion_timeout_s"] == 3200.0 and nova["downtime_schedule"][:2] == ((0.0, 0.05), (300.0, 0.095))
     assert D.preset("nova").limit == 1 and D.preset("nova").timeout_s(2**29) == 1600.0
     assert D.preset("vsphere", D.parse_link("1GbE")).limit == 4
     assert D.preset("vsphere", D.parse_link("10GbE")).limit == 8
