@@ -69,10 +69,18 @@ def _excess(total_s, downtime_s, converged, T, D):
     return max(total_s / T, downtime_s / D) - 1.0
 
 
-def _sat(vm, wl, link, policy):
+def _sat(vm, wl, link, policy, switchover=None):
     from .analytic import saturation
-    from .vm import Switchover
-    return saturation(vm, wl, link, policy, Switchover())
+    return saturation(vm, wl, link, policy, _switchover(vm, switchover))
+
+
+def _switchover(vm, switchover=None):
+    """The switchover of a plan: as given, else the fitted QEMU preset's for this guest
+    (:meth:`precopy.hypervisors.Hypervisor.switchover`)."""
+    if switchover is not None:
+        return switchover
+    from .hypervisors import get
+    return get("qemu").switchover(vm.memory_bytes)
 
 
 def _least(fn, lo, hi, *, log=True, xtol=1e-3):
@@ -97,10 +105,9 @@ def _least(fn, lo, hi, *, log=True, xtol=1e-3):
     return min(x, hi)
 
 
-def _confirm(vm, wl, link, policy, aids, T, D, seeds):
+def _confirm(vm, wl, link, policy, aids, T, D, seeds, switchover=None):
     from .simulate import Prepared
-    from .vm import Switchover
-    prep = Prepared(vm, wl, link, policy, Switchover(), aids=aids)
+    prep = Prepared(vm, wl, link, policy, _switchover(vm, switchover), aids=aids)
     res = [prep.run(seed=s) for s in range(seeds)]
     ok = [r.converged and r.total_time_s <= T and r.downtime_s <= D for r in res]
     return {"seeds": seeds, "meets_budgets": float(np.mean(ok)),
@@ -109,10 +116,10 @@ def _confirm(vm, wl, link, policy, aids, T, D, seeds):
             "converged": float(np.mean([r.converged for r in res]))}
 
 
-def pareto_front(vm, workload, link, *, limits_s=None, max_bandwidth_bps=None) -> list[dict]:
+def pareto_front(vm, workload, link, *, limits_s=None, max_bandwidth_bps=None, switchover=None) -> list[dict]:
     """Total time against downtime over the downtime limit (analytic saturation model).
 
-    Returns one row per limit: ``downtime_limit_s``, ``total_time_s``,
+    ``switchover`` as in :func:`plan`.  Returns one row per limit: ``downtime_limit_s``, ``total_time_s``,
     ``downtime_s``, ``converged``, ``pareto`` (True on the front: no other
     limit gives both a shorter total and a shorter downtime).
 
@@ -129,7 +136,8 @@ def pareto_front(vm, workload, link, *, limits_s=None, max_bandwidth_bps=None) -
     limits = np.geomspace(0.005, 5.0, 25) if limits_s is None else np.asarray(limits_s, float)
     rows = []
     for lim in limits:
-        a = _sat(vm, workload, link, QEMU(downtime_limit_s=float(lim), max_bandwidth_bps=max_bandwidth_bps))
+        a = _sat(vm, workload, link, QEMU(downtime_limit_s=float(lim), max_bandwidth_bps=max_bandwidth_bps),
+                 switchover)
         rows.append({"downtime_limit_s": float(lim), "total_time_s": float(a.total_time_s),
                      "downtime_s": float(a.downtime_s), "converged": bool(a.converged)})
     for r in rows:
@@ -139,28 +147,30 @@ def pareto_front(vm, workload, link, *, limits_s=None, max_bandwidth_bps=None) -
     return rows
 
 
-def _kubevirt_ramp(vm, workload, link, ceilings_ms, bw_bps):
+def _kubevirt_ramp(vm, workload, link, ceilings_ms, bw_bps, switchover=None):
     from .orchestrators import KubeVirt, replay
     out = []
     for mx in ceilings_ms:
         k = KubeVirt(max_downtime_ms=float(mx), downtime_tuning=True, progress_timeout_s=0,
                      completion_timeout_per_gib_s=0,
                      bandwidth_per_migration_mibps=None if bw_bps is None else bw_bps / 8 / MiB(1))
-        r = replay(vm, workload, link, k, max_time_s=7200.0)
+        r = replay(vm, workload, link, k, max_time_s=7200.0, switchover=_switchover(vm, switchover))
         out.append({"max_downtime_ms": float(mx), "total_time_s": r.total_time_s, "downtime_s": r.downtime_s,
                     "outcome": r.outcome})
     return out
 
 
-def _aid_excess(vm, wl, link, pol, aid, T, D):
+def _aid_excess(vm, wl, link, pol, aid, T, D, switchover=None):
     from .orchestrators import Plan, replay
-    r = replay(vm, wl, link, Plan("aid", pol, aids=(aid,)), max_time_s=max(10 * T, 3600.0))
+    r = replay(vm, wl, link, Plan("aid", pol, aids=(aid,)), max_time_s=max(10 * T, 3600.0),
+               switchover=_switchover(vm, switchover))
     return _excess(r.total_time_s, r.downtime_s, r.outcome == "converged", T, D)
 
 
 def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
          downtime_limit_s: float | None = None,
-         max_bandwidth_bps: float | None = None, seeds: int = CONFIRM_SEEDS, pareto: bool = True) -> PlanResult:
+         max_bandwidth_bps: float | None = None, seeds: int = CONFIRM_SEEDS, pareto: bool = True,
+         switchover=None) -> PlanResult:
     """Settings that make this migration meet its budgets.
 
     Parameters
@@ -180,6 +190,12 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
         Seeds of the confirming simulations.
     pareto : bool, default True
         Also compute the Pareto front and the KubeVirt ramp sweep.
+    switchover : precopy.Switchover, optional
+        What the frozen VM costs beyond its last pages; default the fitted QEMU
+        preset's switchover term for this guest (``precopy.hypervisors.get("qemu")
+        .switchover(vm.memory_bytes)``), so that the downtime budget is met on a
+        real QEMU, not only by the memory copy.  ``precopy.Switchover()`` gives
+        the textbook 9 ms resume.
 
     Returns
     -------
@@ -208,15 +224,22 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
         raise ValueError(f"workload must be Idle, Uniform or HotCold for plan (the aid search replays it); "
                          f"got {type(workload).__name__}")
     seeds = v.integer(seeds, "seeds", "count", lo=1, hi=100)
+    if switchover is not None and not isinstance(switchover, Switchover):
+        raise ValueError(f"switchover must be a precopy.Switchover or None (the fitted QEMU term); "
+                         f"got {type(switchover).__name__}")
+    sw = _switchover(vm, switchover)
+    sat = lambda *a: _sat(*a, sw)                                      # noqa: E731
+    confirm = lambda *a: _confirm(*a, switchover=sw)                   # noqa: E731
+    aid_excess = lambda *a: _aid_excess(*a, switchover=sw)             # noqa: E731
     if downtime_limit_s is None:
-        # QEMU's limit covers the final memory copy only: leave the resume time of the switchover out
-        res_s = Switchover().resume_s
+        # QEMU's limit covers the final memory copy only: leave the rest of the switchover out
+        res_s = sw.resume_s + sw.announce_s
         downtime_limit_s = D - res_s if D > 2 * res_s else D / 2
     downtime_limit_s = v.real(downtime_limit_s, "downtime_limit_s", "s", lo=0.0, hi=3600.0, lo_open=True)
     # a migration still iterating after 20 total budgets is "not converged" for the search
     base_pol = QEMU(downtime_limit_s=downtime_limit_s, max_bandwidth_bps=max_bandwidth_bps,
                     timeout_s=max(3600.0, 20.0 * T))
-    a0 = _sat(vm, workload, link, base_pol)
+    a0 = sat(vm, workload, link, base_pol)
     baseline = {"total_time_s": a0.total_time_s, "downtime_s": a0.downtime_s, "converged": a0.converged,
                 "stop_reason": a0.stop_reason, "rate_bps": a0.rate_bps, "downtime_limit_s": downtime_limit_s}
     confirmations = {}
@@ -224,7 +247,7 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
     good = link.goodput_bps
 
     def f_bw(bps):
-        a = _sat(vm, workload, link, base_pol.with_(max_bandwidth_bps=bps))
+        a = sat(vm, workload, link, base_pol.with_(max_bandwidth_bps=bps))
         return _excess(a.total_time_s, a.downtime_s, a.converged, T, D)
 
     lo_bw = vm.memory_bytes * 8.0 / T          # memory sent once within the budget: nothing slower can do
@@ -233,7 +256,7 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
         # the analytic boundary, then up in 1 % steps until the page-level simulation agrees (its rounds
         # are whole pages and its writes discrete, so right at the boundary it may land just over a budget)
         for _ in range(CONFIRM_STEPS + 1):
-            c = _confirm(vm, workload, link, base_pol.with_(max_bandwidth_bps=bw), (), T, D, seeds)
+            c = confirm(vm, workload, link, base_pol.with_(max_bandwidth_bps=bw), (), T, D, seeds)
             if c["meets_budgets"] == 1.0 or bw * CONFIRM_STEP > good:
                 break
             bw *= CONFIRM_STEP
@@ -247,56 +270,56 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
     if prof is not None:
         for n in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
             ln = prof.link(mtu=link.mtu, streams=n)
-            a = _sat(vm, workload, ln, base_pol)
+            a = sat(vm, workload, ln, base_pol)
             if _excess(a.total_time_s, a.downtime_s, a.converged, T, D) <= 0:
                 streams = n
-                confirmations["streams"] = _confirm(vm, workload, ln, base_pol, (), T, D, seeds)
+                confirmations["streams"] = confirm(vm, workload, ln, base_pol, (), T, D, seeds)
                 break
     # 3. smallest downtime limit: a larger limit never lengthens the migration, so root-find on the
     #    total-time excess, then check the downtime budget at the answer
     def f_dl(lim):
-        a = _sat(vm, workload, link, base_pol.with_(downtime_limit_s=lim))
+        a = sat(vm, workload, link, base_pol.with_(downtime_limit_s=lim))
         return 1.0 if not a.converged else a.total_time_s / T - 1.0
 
     dl = _least(f_dl, DOWNTIME_LIMIT_FLOOR_S, 3600.0)
     if dl is not None:
-        a = _sat(vm, workload, link, base_pol.with_(downtime_limit_s=dl))
+        a = sat(vm, workload, link, base_pol.with_(downtime_limit_s=dl))
         if a.downtime_s > D:
             dl = None
     if dl is not None:
-        confirmations["downtime_limit"] = _confirm(vm, workload, link, base_pol.with_(downtime_limit_s=dl), (),
+        confirmations["downtime_limit"] = confirm(vm, workload, link, base_pol.with_(downtime_limit_s=dl), (),
                                                    T, D, seeds)
     # 4. gentlest aid
     aid_name, aid_setting = "none", {}
     if _excess(a0.total_time_s, a0.downtime_s, a0.converged, T, D) > 0:
         aid_name = "none meets the budgets"
-        ac_ini = _least(lambda x: _aid_excess(vm, workload, link, base_pol, AutoConverge(initial=x, max=0.99), T, D),
+        ac_ini = _least(lambda x: aid_excess(vm, workload, link, base_pol, AutoConverge(initial=x, max=0.99), T, D),
                         0.01, 0.99, log=False, xtol=1e-2)
         if ac_ini is not None:
             aid_name, aid_setting = "auto-converge", {"initial": round(ac_ini, 3), "increment": 0.10}
-            confirmations["aid"] = _confirm(vm, workload, link, base_pol, (AutoConverge(initial=ac_ini),), T, D,
+            confirmations["aid"] = confirm(vm, workload, link, base_pol, (AutoConverge(initial=ac_ini),), T, D,
                                             seeds)
         else:
             hi_q = max(float(getattr(workload, "writes_per_s", 1.0)) * vm.page_bytes, 2.0 * MiB(1))
 
             def f_dlim(q):       # larger quota = gentler; excess rises with q, so search on -log q
-                return _aid_excess(vm, workload, link, base_pol, DirtyLimit(vcpu_dirty_limit_Bps=q), T, D)
+                return aid_excess(vm, workload, link, base_pol, DirtyLimit(vcpu_dirty_limit_Bps=q), T, D)
 
             q = _largest(f_dlim, MiB(1) / 16, hi_q)
             if q is not None:
                 aid_name, aid_setting = "dirty-limit", {"vcpu_dirty_limit_mibps": round(q / MiB(1), 3), "vcpus": 1}
-                confirmations["aid"] = _confirm(vm, workload, link, base_pol, (DirtyLimit(vcpu_dirty_limit_Bps=q),),
+                confirmations["aid"] = confirm(vm, workload, link, base_pol, (DirtyLimit(vcpu_dirty_limit_Bps=q),),
                                                 T, D, seeds)
-            elif _aid_excess(vm, workload, link, base_pol, PostCopy(after_rounds=1, on_no_progress=False), T, D) <= 0:
+            elif aid_excess(vm, workload, link, base_pol, PostCopy(after_rounds=1, on_no_progress=False), T, D) <= 0:
                 aid_name, aid_setting = "post-copy", {"after_rounds": 1}
-                confirmations["aid"] = _confirm(vm, workload, link, base_pol,
+                confirmations["aid"] = confirm(vm, workload, link, base_pol,
                                                 (PostCopy(after_rounds=1, on_no_progress=False),), T, D, seeds)
-    pf = pareto_front(vm, workload, link, max_bandwidth_bps=max_bandwidth_bps) if pareto else []
-    kr = _kubevirt_ramp(vm, workload, link, (300, 600, 1050, 2000, 5000), max_bandwidth_bps) if pareto else []
+    pf = pareto_front(vm, workload, link, max_bandwidth_bps=max_bandwidth_bps, switchover=sw) if pareto else []
+    kr = _kubevirt_ramp(vm, workload, link, (300, 600, 1050, 2000, 5000), max_bandwidth_bps, sw) if pareto else []
     res = PlanResult(budgets={"total_s": T, "downtime_s": D}, baseline=baseline, least_bandwidth_bps=bw,
                      fewest_streams=streams, smallest_downtime_limit_s=dl, gentlest_aid=aid_name,
                      aid_setting=aid_setting, confirmations=confirmations, pareto=pf, kubevirt_ramp=kr)
-    object.__setattr__(res, "recommendations", _recommend(vm, res, a0))
+    object.__setattr__(res, "recommendations", _recommend(vm, res, a0, sw))
     return res
 
 
@@ -306,7 +329,7 @@ def _largest(fn, lo, hi):
     return None if x is None else lo * hi / x
 
 
-def _recommend(vm, p: PlanResult, a0) -> list[tuple]:
+def _recommend(vm, p: PlanResult, a0, sw) -> list[tuple]:
     """(setting, value, reason) for KubeVirt and Nova."""
     from .orchestrators import kubevirt_data_size_gb
     gb = kubevirt_data_size_gb(vm.memory_bytes)
@@ -328,14 +351,14 @@ def _recommend(vm, p: PlanResult, a0) -> list[tuple]:
                     "the default: this migration does not converge unaided, so the stall test should fire"))
     D = p.budgets["downtime_s"]
     if p.smallest_downtime_limit_s is not None:
-        from .vm import Switchover
-        ceiling = int(math.floor((D - Switchover().resume_s) * 1e3)) if D * 1e3 > 20 else int(D * 1e3 / 2)
+        other_s = sw.resume_s + sw.announce_s       # the switchover beyond the memory copy
+        ceiling = int(math.floor((D - other_s) * 1e3)) if D > 2 * other_s else int(D * 1e3 / 2)
         lo = p.smallest_downtime_limit_s * 1e3
         lo_txt = ("any limit converges within the total budget" if p.smallest_downtime_limit_s <= DOWNTIME_LIMIT_FLOOR_S
                   else f"the smallest that meets both budgets is {lo:.1f} ms")
         out.append(("kubevirt maxDowntimeMs / nova live_migration_downtime", max(ceiling, 1),
                     f"the largest limit whose switchover fits the {D * 1e3:g} ms budget (less "
-                    f"{Switchover().resume_s * 1e3:g} ms resume) gives the shortest migration; {lo_txt}"
+                    f"{other_s * 1e3:.3g} ms of switchover) gives the shortest migration; {lo_txt}"
                     + ("; Nova's minimum is 100 ms" if ceiling < 100 else "")))
     else:
         out.append(("kubevirt maxDowntimeMs / nova live_migration_downtime", None,
@@ -459,7 +482,9 @@ def add_arguments(p):
     p.add_argument("--total-budget", required=True, help="total-time budget, e.g. 120s")
     p.add_argument("--downtime-budget", required=True, help="downtime budget, e.g. 500ms")
     p.add_argument("--downtime-limit", help="QEMU downtime limit while searching the other settings "
-                                            "(default: the downtime budget less the resume time)")
+                                            "(default: the downtime budget less the switchover term)")
+    p.add_argument("--switchover", help="what the frozen VM costs beyond its memory copy, e.g. 9ms (default: "
+                                         "QEMU's fitted switchover term for this guest)")
     p.add_argument("--seeds", type=int, default=CONFIRM_SEEDS, help="seeds of the confirming simulations")
     p.add_argument("--plot", metavar="FILE", help="draw the Pareto front (png, pdf, svg)")
 
@@ -469,7 +494,7 @@ def run(args) -> int:
     from .hvstats import fit_dirty_rate, read_dirty_rate
     from .links import Link
     from .units import parse_byte_rate, parse_bytes, parse_rate_bps, parse_seconds
-    from .vm import VM
+    from .vm import VM, Switchover
     mem = None if args.memory is None else parse_bytes(args.memory, name="--memory")
     if args.dirty_rate:
         f = fit_dirty_rate(read_dirty_rate(args.dirty_rate, memory_bytes=mem))
@@ -488,7 +513,9 @@ def run(args) -> int:
              downtime_budget_s=parse_seconds(args.downtime_budget, "--downtime-budget"),
              downtime_limit_s=None if args.downtime_limit is None else parse_seconds(args.downtime_limit,
                                                                                       "--downtime-limit"),
-             seeds=args.seeds)
+             seeds=args.seeds,
+             switchover=None if args.switchover is None else Switchover(
+                 resume_s=parse_seconds(args.switchover, "--switchover")))
     print(format_plan(p))
     if args.plot:
         plot_pareto(p).savefig(args.plot, dpi=120, bbox_inches="tight")

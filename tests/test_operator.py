@@ -292,14 +292,32 @@ def test_plan_finds_the_boundary_settings():
     link = pc.Link.from_profile("10GbE")
     p = plan(vm, wl, link, total_budget_s=30, downtime_budget_s=0.5, seeds=1, pareto=False)
     bw = p.least_bandwidth_bps
-    assert p.baseline["downtime_limit_s"] == pytest.approx(0.5 - pc.Switchover().resume_s)
+    sw = pc.hypervisors.get("qemu").switchover(vm.memory_bytes)     # the default: QEMU's fitted term
+    assert sw.resume_s > pc.Switchover().resume_s
+    assert p.baseline["downtime_limit_s"] == pytest.approx(0.5 - sw.resume_s)
     q = pc.policies.QEMU(downtime_limit_s=p.baseline["downtime_limit_s"], max_bandwidth_bps=bw, timeout_s=3600)
-    a = saturation(vm, wl, link, q)
+    a = saturation(vm, wl, link, q, sw)
     assert a.converged and a.total_time_s <= 30 and a.downtime_s <= 0.5
-    below = saturation(vm, wl, link, q.with_(max_bandwidth_bps=bw / 1.01 ** 10 * 0.97))
+    below = saturation(vm, wl, link, q.with_(max_bandwidth_bps=bw / 1.01 ** 10 * 0.97), sw)
     assert not (below.converged and below.total_time_s <= 30 and below.downtime_s <= 0.5)
     assert p.confirmations["bandwidth"]["meets_budgets"] == 1.0
     assert any(name.startswith("kubevirt completionTimeoutPerGiB") for name, _, _ in p.recommendations)
+
+
+def test_plan_counts_the_switchover_it_is_given():
+    from precopy.planning import plan
+    vm = pc.VM(memory_bytes=pc.GiB(2))
+    wl = pc.workloads.HotCold(wws_bytes=pc.MiB(256), hot_fraction=0.9, writes_per_s=40_000)
+    link = pc.Link.from_profile("10GbE")
+    textbook = plan(vm, wl, link, total_budget_s=30, downtime_budget_s=0.5, seeds=1, pareto=False,
+                    switchover=pc.Switchover())
+    assert textbook.baseline["downtime_limit_s"] == pytest.approx(0.5 - pc.Switchover().resume_s)
+    heavy = pc.Switchover(resume_s=0.2)          # e.g. device state that takes 200 ms to restore
+    p = plan(vm, wl, link, total_budget_s=30, downtime_budget_s=0.5, seeds=1, pareto=False, switchover=heavy)
+    assert p.baseline["downtime_limit_s"] == pytest.approx(0.3)
+    assert p.confirmations["bandwidth"]["downtime_s"] <= 0.5
+    with pytest.raises(ValueError, match="switchover must be a precopy.Switchover"):
+        plan(vm, wl, link, total_budget_s=30, downtime_budget_s=0.5, switchover=0.2)
 
 
 def test_plan_picks_an_aid_when_pre_copy_alone_fails():
