@@ -959,7 +959,7 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
     ran = reason != R_ABORTED       # an aborted migration never stops the VM
     final_s = outs[:, _O_FINAL_BYTES] / Gf
     # the downtime parts of precopy.results.downtime_parts, over arrays
-    downtime = np.where(ran, final_s + switchover.device_state_bytes / Gf + switchover.resume_s
+    downtime = np.where(ran, final_s + switchover.device_time_s(Gf) + switchover.resume_s
                         + switchover.announce_s, 0.0)
     rs = lambda a: np.asarray(a).reshape(shape)  # noqa: E731
     return AnalyticArrays(

@@ -155,10 +155,21 @@ class Hypervisor:
                                       per_stream_bps=ps if ps is not None else None,
                                       stream_class="none" if ps is None else "modern")
 
-    def switchover(self, memory_bytes: int, **kwargs):
+    def switchover(self, memory_bytes: int, device_bytes: float = 0, **kwargs):
         """A :class:`precopy.vm.Switchover` whose resume term is this family's fitted
-        switchover time for ``memory_bytes``."""
+        switchover time for ``memory_bytes``, with ``device_bytes`` of state that
+        cannot be pre-copied (a vGPU frame buffer) copied at this family's fitted
+        device-state rate (an error where none is fitted)."""
         from .vm import Switchover
+        dev = v.real(device_bytes, "device_bytes", "bytes", lo=0.0, hi=2.0**50)
+        if dev > 0:
+            rate = self._params().device_rate_Bps(self.family)
+            if rate is None:
+                raise ValueError(f"device_bytes: no device-state copy rate is fitted for hypervisor family "
+                                 f"{self.family!r} (only for: "
+                                 f"{', '.join(f for f in FAMILIES if self._params().device_rate_Bps(f))}); "
+                                 f"use hypervisor 'none' to send the device state at the link rate")
+            kwargs.update(device_state_bytes=int(dev), device_rate_Bps=rate)
         return Switchover(resume_s=self.switchover_s(memory_bytes), **kwargs)
 
     @property

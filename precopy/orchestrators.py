@@ -680,7 +680,7 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     rounds, events = [], []
     best, best_t = math.inf, 0.0
     it = 0
-    dev_s = so.device_state_bytes / full + so.resume_s
+    dev_s = float(so.device_time_s(full)) + so.resume_s
 
     def finish(outcome, reason, trigger, final_pages, rate_final, pc_s=0.0, downtime=None):
         nonlocal sent

@@ -32,6 +32,10 @@ Input columns (units in the names; required ones marked *):
                         resume, a silent idle guest), or a preset name (``qemu``,
                         ``qemu-2.x``, ``xen-3``, ``vmware-6``, ``vmware-8``) that runs
                         the row's policy
+``device_state_mib``    state that cannot be pre-copied (a vGPU frame buffer, VFIO
+                        device state), copied while the VM is stopped (MiB); with a
+                        preset at its fitted device-state rate (vMotion of vGPU
+                        VMs), else at the link rate; default 0
 ``downtime_limit_ms``   downtime limit (qemu, vmware, simgrid); default: the policy's
 ``max_bandwidth_mibps`` pre-copy rate cap (MiB/s); default: the policy's (qemu 128);
                         0 = unlimited
@@ -93,7 +97,7 @@ __all__ = ["Scenario", "INPUT_COLUMNS", "REQUIRED_COLUMNS", "OUTPUT_COLUMNS", "W
 WORKLOADS = ("idle", "uniform", "hotcold", "zipf", "sequential")
 REQUIRED_COLUMNS = ("scenario", "memory_mib", "link_gbps", "workload", "policy")
 INPUT_COLUMNS = ("scenario", "memory_mib", "page_kib", "link_gbps", "mtu", "streams", "workload", "wws_mib",
-                 "write_mibps", "hot_fraction", "zipf_s", "zero_fraction", "policy", "hypervisor", "downtime_limit_ms",
+                 "write_mibps", "hot_fraction", "zipf_s", "zero_fraction", "policy", "hypervisor", "device_state_mib", "downtime_limit_ms",
                  "max_bandwidth_mibps", "seeds", "per_stream_gbps", "rtt_ms", "compress_ratio", "compress_mibps",
                  "compress_threads", "decompress_mibps", "decompress_threads") + OPERATOR_COLUMNS
 OUTPUT_COLUMNS = ("scenario", "total_time_s", "downtime_ms", "data_sent_mib", "rounds", "converged",
@@ -357,9 +361,13 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
         policy, aids = apply_operator_columns(ops, vm, policy, aids)
     except ValueError as e:
         raise _RowError(f"{where}{e}") from None
-    switchover = Switchover()
+    dev = num("device_state_mib", "MiB", lo=0.0, hi=2.0**30, default=0.0) * MiB(1)
+    switchover = Switchover(device_state_bytes=int(dev))
     if hv is not None:
-        switchover = hv.switchover(vm.memory_bytes)        # fitted fixed + per-GiB switchover term
+        try:                                                # fitted fixed + per-GiB term, fitted device rate
+            switchover = hv.switchover(vm.memory_bytes, dev)
+        except ValueError as e:
+            raise err("device_state_mib", str(e)) from None
         if wl_name == "idle":                               # an idle guest still rewrites a small set
             wl = hv.idle_workload(vm.memory_bytes, vm.page_bytes)
     return Scenario(scenario=scen, vm=vm, workload=wl, link=link, policy=policy, seeds=seeds, row=row or 0,
@@ -850,6 +858,8 @@ def simulate_add_arguments(p):
                    help=f"fitted preset whose switchover term, sender ceiling and idle-guest background apply: "
                         f"auto (the policy's own), none (textbook: 9 ms resume, silent idle guest), or one of "
                         f"{', '.join(HV_NAMES)} (default auto)")
+    p.add_argument("--device-state", help="state that cannot be pre-copied, copied while the VM is stopped, e.g. "
+                                          "8GiB of vGPU frame buffer (default 0)")
     p.add_argument("--downtime-limit", help="downtime limit, e.g. 300ms (default: the policy's)")
     p.add_argument("--max-bandwidth",
                    help="pre-copy cap, e.g. 128MiB/s or 10Gbps; 0 = unlimited (default: the policy's; qemu 128MiB/s)")
@@ -870,7 +880,7 @@ _FLAGS = {"memory_mib": ("--memory", "memory"), "page_kib": ("--page", "page"), 
           "hot_fraction": ("--hot-fraction", "hot_fraction"), "zipf_s": ("--zipf-s", "zipf_s"),
           "zero_fraction": ("--zero-fraction", "zero_fraction"), "mtu": ("--mtu", "mtu"),
           "streams": ("--streams", "streams"), "policy": ("--policy", "policy"),
-          "hypervisor": ("--hypervisor", "hypervisor"),
+          "hypervisor": ("--hypervisor", "hypervisor"), "device_state_mib": ("--device-state", "device_state"),
           "downtime_limit_ms": ("--downtime-limit", "downtime_limit"),
           "max_bandwidth_mibps": ("--max-bandwidth", "max_bandwidth"), "per_stream_gbps": ("--per-stream", "per_stream"),
           "rtt_ms": ("--rtt", "rtt"), "workload": ("--workload", "workload")}
@@ -908,6 +918,8 @@ def simulate_row(args) -> dict:
         row["rtt_ms"] = parse_seconds(args.rtt, "--rtt") * 1e3
     if args.downtime_limit:
         row["downtime_limit_ms"] = parse_seconds(args.downtime_limit, "--downtime-limit") * 1e3
+    if args.device_state:
+        row["device_state_mib"] = parse_bytes(args.device_state, name="--device-state") / MiB(1)
     if args.max_bandwidth is not None:
         mb = str(args.max_bandwidth).strip().lower()
         row["max_bandwidth_mibps"] = 0.0 if mb in ("0", "unlimited", "none") else (

@@ -265,7 +265,7 @@ def downtime_parts(reason: str, final_transfer_s: float, switchover, final_rate_
     if reason == "aborted":
         return {"final_transfer_s": 0.0, "device_state_s": 0.0, "resume_s": 0.0, "announce_s": 0.0}
     return {"final_transfer_s": float(final_transfer_s),
-            "device_state_s": switchover.device_state_bytes / final_rate_Bps,
+            "device_state_s": float(switchover.device_time_s(final_rate_Bps)),
             "resume_s": float(switchover.resume_s), "announce_s": float(switchover.announce_s)}
 
 

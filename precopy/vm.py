@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import _validate as v
 from .units import KiB
 
@@ -104,6 +106,12 @@ class Switchover:
         CPU and device state sent while the VM is stopped (bytes).  No source we
         could read gives a typical size; it is small next to memory, so the default
         is 0.  Set it for your platform; at most 2**50 bytes (1 PiB).
+    device_rate_Bps : float or None, default None
+        Rate at which that state is copied (bytes/s) when something slower than
+        the link bounds it, e.g. a vGPU frame buffer read out of the GPU
+        (:meth:`precopy.hypervisors.Hypervisor.switchover` sets the fitted rate);
+        None: the link's final rate.  The device state then takes
+        ``device_state_bytes / min(final rate, device_rate_Bps)``.
     resume_s : float, default 0.009
         Time from the last byte received to the VM running on the target (s).
         Default: the 9 ms resume measured by Clark et al. (NSDI 2005, Sec. 6.3,
@@ -144,10 +152,14 @@ class Switchover:
     announce_rounds: int = 5
     announce_step_s: float = 0.1
     announce_heard: int = 1
+    device_rate_Bps: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "device_state_bytes",
                            v.integer(self.device_state_bytes, "device_state_bytes", "bytes", lo=0, hi=2**50))
+        if self.device_rate_Bps is not None:
+            object.__setattr__(self, "device_rate_Bps", v.real(self.device_rate_Bps, "device_rate_Bps", "bytes/s",
+                                                               lo=1.0, hi=1e13))
         object.__setattr__(self, "resume_s", v.real(self.resume_s, "resume_s", "s", lo=0.0, hi=3600.0))
         object.__setattr__(self, "announce_initial_s",
                            v.real(self.announce_initial_s, "announce_initial_s", "s", lo=0.001, hi=100.0))
@@ -160,6 +172,19 @@ class Switchover:
         object.__setattr__(self, "announce_heard",
                            v.integer(self.announce_heard, "announce_heard", "packet number", lo=1,
                                      hi=max(self.announce_rounds, 1)))
+
+    def device_time_s(self, final_rate_Bps):
+        """Time to copy the device state at ``final_rate_Bps`` (bytes/s; a number or an array),
+        bounded by :attr:`device_rate_Bps` when set.
+
+        Examples
+        --------
+        >>> Switchover(device_state_bytes=2**30, device_rate_Bps=2**27).device_time_s(1.25e9)
+        8.0
+        """
+        rate = final_rate_Bps if self.device_rate_Bps is None else np.minimum(final_rate_Bps, self.device_rate_Bps)
+        t = self.device_state_bytes / rate
+        return float(t) if np.ndim(t) == 0 else t
 
     @property
     def announce_times_s(self) -> tuple:

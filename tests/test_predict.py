@@ -331,3 +331,25 @@ def test_simulate_cli_names_the_preset_and_the_flag(capsys):
     assert "VM paused 9.0 ms" in capsys.readouterr().out
     assert main(["simulate", "--memory", "4GiB", "--link", "10GbE", "--policy", "xen", "--hypervisor", "qemu"]) != 0
     assert "--hypervisor: preset 'qemu' runs policy 'qemu'" in capsys.readouterr().err
+
+
+def test_device_state_column_uses_the_preset_s_fitted_copy_rate():
+    hv = pc.hypervisors.get("vmware-8")
+    rate = hv._params().device_rate_Bps("vmware")
+    row = dict(_IDLE, memory_mib=16384, policy="vmware", max_bandwidth_mibps=None, device_state_mib=8192)
+    sc = P.parse_scenario(row)
+    assert sc.switchover.device_state_bytes == pc.GiB(8) and sc.switchover.device_rate_Bps == rate
+    r = pc.simulate(sc.vm, sc.workload, sc.link, sc.policy, switchover=sc.switchover, seed=0)
+    assert r.device_state_s == pytest.approx(pc.GiB(8) / rate, rel=1e-12)     # slower than the 10 GbE link
+    textbook = P.parse_scenario(dict(row, hypervisor="none"))
+    assert textbook.switchover == pc.Switchover(device_state_bytes=pc.GiB(8))  # at the link rate
+    with pytest.raises(ValueError, match="column 'device_state_mib'.*no device-state copy rate"):
+        P.parse_scenario(dict(_IDLE, device_state_mib=64))                  # QEMU: none fitted
+
+
+def test_switchover_device_rate_bounds_the_device_copy():
+    sw = pc.Switchover(device_state_bytes=2**30, device_rate_Bps=2**27)
+    assert sw.device_time_s(1.25e9) == 8.0 and sw.device_time_s(2**26) == 16.0       # the slower of the two
+    assert pc.Switchover(device_state_bytes=2**30).device_time_s(2**28) == 4.0
+    with pytest.raises(ValueError, match="device_rate_Bps"):
+        pc.Switchover(device_rate_Bps=0.0)
