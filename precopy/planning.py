@@ -77,8 +77,10 @@ def _sat(vm, wl, link, policy, switchover=None):
 def _switchover(vm, switchover=None):
     """The switchover of a plan: as given, else the fitted QEMU preset's for this guest
     (:meth:`precopy.hypervisors.Hypervisor.switchover`)."""
+    from .vm import VM, Switchover
     if switchover is not None:
-        return switchover
+        return v.instance(switchover, "switchover", Switchover, "a precopy.Switchover or None (the fitted QEMU term)")
+    v.instance(vm, "vm", VM, "a precopy.VM")
     from .hypervisors import get
     return get("qemu").switchover(vm.memory_bytes)
 
