@@ -44,12 +44,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _kernel as K
 from . import _validate as v
 from .links import Link
 from .policies import DEFAULT_TIMEOUT_S, QEMU, Policy
 from .results import MigrationResult, RoundTable
-from .scenario import Prepared, interruptible
 from .units import KiB, parse_byte_rate, parse_seconds
 from .vm import VM, Switchover
 from .workloads import Workload
@@ -461,6 +459,7 @@ def _iterative(disk, vm, workload, path, strategy, seed, switch_s):
     if bulk_s > strategy.timeout_s:
         raise ValueError(f"timeout_s (s) must exceed the time to copy the disk once ({bulk_s:.6g} s); "
                          f"got {strategy.timeout_s}")
+    from .scenario import Prepared          # the compiled kernel loads only when a storage run starts
     prep = Prepared(vm, workload, link, strategy._policy())
     if isinstance(strategy, Snapshot) and strategy.commit_Bps != float("inf"):
         # a delta block is copied, then committed into the destination copy
@@ -493,6 +492,8 @@ def _iterative(disk, vm, workload, path, strategy, seed, switch_s):
 
 def _mirror(disk, vm, workload, path, strategy, seed, switch_s):
     c = workload.compile(vm, seed=seed)
+    from . import _kernel as K
+    from .scenario import interruptible
     out = np.zeros(K.N_MIRROR, np.float64)
     depth = 0 if strategy.io_depth is None else strategy.io_depth
     ring = np.zeros(max(depth, 1), np.float64)
@@ -637,6 +638,7 @@ def migrate_vm(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     mem_link = Link(rate_bps=link.rate_bps, mtu=link.mtu, streams=link.streams, per_stream_bps=link.per_stream_bps,
                     cap_bps=cap, rtt_s=link.rtt_s)
     pol = QEMU() if policy is None else policy
+    from .scenario import Prepared
     prep = Prepared(vm, workload, mem_link, pol, switchover, throttle, aids)      # validates before any work
     storage = migrate_disk(disk, disk_workload, path, strategy, seed=seed, switchover=Switchover(resume_s=0.0))
     memory = prep.run(seed)

@@ -253,6 +253,8 @@ def test_interrupt_ends_the_command_with_one_line(capsys, monkeypatch):
 
 # --- cheap start-up ------------------------------------------------------------------------------------
 
+from precopy.cli import COMMANDS  # noqa: E402
+
 HEAVY = ("numba", "llvmlite", "scipy", "matplotlib", "ipywidgets", "pandas", "tqdm")
 
 
@@ -266,8 +268,7 @@ def test_import_precopy_loads_nothing_heavy():
     assert _loaded("import precopy") == ""
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["simulate", "--help"], ["predict", "--help"], ["figures", "--help"],
-                                  ["validate", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"]] + [[c, "--help"] for c in COMMANDS])
 def test_help_loads_neither_numba_nor_matplotlib(argv):
     code = f"from precopy.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
     loaded = _loaded(code).split(",")
