@@ -374,19 +374,22 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
                     aids=aids, switchover=switchover, hypervisor=hv_name if hv is not None else None)
 
 
-def _analytic(sc: Scenario):
-    """The analytic model's (total time s, downtime s), or (nan, nan) where it does not apply
-    (the analytic models know no convergence aids)."""
+def _analytic_result(sc: Scenario):
+    """The analytic model's result, or None where it does not apply (the analytic
+    models know no convergence aids)."""
     if sc.aids:
-        return math.nan, math.nan
+        return None
+    from . import analytic
     try:
-        from . import analytic
-        fn = getattr(analytic, "predict")
-    except (ImportError, AttributeError):
-        return math.nan, math.nan
-    try:
-        a = fn(sc.vm, sc.workload, sc.link, sc.policy, switchover=sc.switchover)
+        return analytic.predict(sc.vm, sc.workload, sc.link, sc.policy, switchover=sc.switchover)
     except ValueError:
+        return None
+
+
+def _analytic(sc: Scenario):
+    """The analytic model's (total time s, downtime s), or (nan, nan) where it does not apply."""
+    a = _analytic_result(sc)
+    if a is None:
         return math.nan, math.nan
     return float(a.total_time_s), float(a.downtime_s)
 
@@ -646,10 +649,14 @@ PROGRESS_AFTER_S = 2.0
 class Work:
     """The work of simulating a scenario, estimated before it runs.
 
-    ``writes`` = page writes per second x the migration time that will be simulated
-    (the analytic model's predicted total time, at most the policy's timeout; the
-    timeout when no analytic prediction applies) x seeds, plus one bulk pass of pages
-    per seed.  ``seconds`` is that over :data:`WRITES_PER_S_ESTIMATE`.
+    ``writes`` counts the kernel's work in page writes: per seed, one bulk pass
+    of pages plus, for each round of the migration that will be simulated (the
+    analytic model's rounds, up to the policy's timeout; the timeout when no
+    analytic prediction applies), the round's page writes, or, where the
+    kernel draws a round's dirty set at once instead of each write
+    (:mod:`precopy._dirtyset`: no page skip, XBZRLE or post-copy, and a
+    workload with a set law), at most the pages that law can touch.
+    ``seconds`` is that over :data:`WRITES_PER_S_ESTIMATE`.
     """
 
     writes: float
@@ -662,8 +669,23 @@ class Work:
         return self.writes / WRITES_PER_S_ESTIMATE
 
 
+def _set_law_pages(sc: Scenario) -> float | None:
+    """Pages a round's set draw can cost at most (None: the kernel applies every write)."""
+    from . import workloads as W
+    from .aids import PostCopy, XBZRLE
+    from .config import DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE, DIRTYSET_MIN_WRITES_PER_PAGE
+    if sc.policy.page_skip or any(isinstance(a, (XBZRLE, PostCopy)) for a in sc.aids):
+        return None
+    n = float(sc.vm.n_pages)
+    if isinstance(sc.workload, (W.Uniform, W.HotCold, W.Sequential)):
+        return max(1.0, DIRTYSET_MIN_WRITES_PER_PAGE) * n
+    if isinstance(sc.workload, W.Zipf):
+        return DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE * n
+    return None
+
+
 def estimate_work(sc: Scenario) -> Work:
-    """Estimate the page writes that simulating ``sc`` over its seeds applies (see :class:`Work`).
+    """Estimate the kernel's work (in page writes) of simulating ``sc`` over its seeds (see :class:`Work`).
 
     Examples
     --------
@@ -675,13 +697,24 @@ def estimate_work(sc: Scenario) -> Work:
     """
     wps = float(getattr(sc.workload, "writes_per_s", 0.0) or 0.0)
     timeout = float(sc.policy.timeout_s)
-    if wps > 0.0:
-        a_tt, _ = _analytic(sc)
-        sim_s = timeout if (math.isnan(a_tt) or not math.isfinite(a_tt)) else min(timeout, max(a_tt, 0.0))
+    per_seed = float(sc.vm.n_pages)
+    if wps <= 0.0:
+        return Work(writes=sc.seeds * per_seed, simulated_s=0.0, writes_per_s=wps, seeds=sc.seeds)
+    a = _analytic_result(sc)
+    if a is None or not math.isfinite(a.total_time_s):
+        sim_s = timeout
+        durations = [timeout]
     else:
-        sim_s = 0.0
-    writes = sc.seeds * (wps * sim_s + sc.vm.n_pages)
-    return Work(writes=writes, simulated_s=sim_s, writes_per_s=wps, seeds=sc.seeds)
+        sim_s = min(timeout, max(float(a.total_time_s), 0.0))
+        t = a.rounds
+        durations = [float(d) for d, stop in zip(t["duration_s"], t["stop_copy"]) if not stop and d == d]
+        if not durations:
+            durations = [sim_s]
+    cap = _set_law_pages(sc)
+    for d in durations:
+        n = wps * d
+        per_seed += n if cap is None else min(n, cap)
+    return Work(writes=sc.seeds * per_seed, simulated_s=sim_s, writes_per_s=wps, seeds=sc.seeds)
 
 
 def _duration_text(s: float) -> str:
@@ -1032,7 +1065,7 @@ def simulate_run(args) -> int:
     max_writes = _positive(args.max_writes, "--max-writes")
     from .aids import from_cli
     aids = sc.aids + from_cli(args)
-    work = estimate_work(sc)
+    work = estimate_work(replace(sc, aids=aids))        # the flags' aids decide the kernel's path too
     check_work([("the migration", work)], max_writes)
     from .simulate import simulate
     r = _run_in_thread(lambda: simulate(sc.vm, sc.workload, sc.link, sc.policy, seed=seed,

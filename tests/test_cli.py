@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dataclasses import replace
 
 import precopy as pc
 from precopy import predict as P
@@ -109,11 +110,27 @@ def test_unit_parsers_keep_bits_and_bytes_apart():
 # --- the work is bounded and shown ----------------------------------------------------------------
 
 def test_a_huge_run_is_refused_before_it_starts(capsys, no_simulation):
-    # the case: a cap of 128 bytes/s makes the timeout ~10 x a 6-day bulk pass
+    # the case: a cap of 128 bytes/s makes the timeout ~10 x a 6-day bulk pass.  With XBZRLE the
+    # kernel applies every one of its 1.3e10 page writes: refused
     rc, _, err = _err(capsys, ["simulate", "--memory", "64MiB", "--write-rate", "10MiB/s", "--link", "1GbE",
-                               "--max-bandwidth", "128B/s"])
+                               "--max-bandwidth", "128B/s", "--xbzrle", "1MiB"])
     assert rc == 2
     assert "--max-writes" in err and "--timeout" in err and "page writes" in err
+
+
+def test_set_path_runs_are_priced_by_pages_not_writes():
+    # without XBZRLE the same migration draws each round's dirty set at once (precopy._dirtyset): each of its
+    # 11 rounds costs at most the guest's 16384 pages, not the 1.2e9 writes of a 5.2e5 s round
+    row = {"scenario": "a", "memory_mib": 64, "link_gbps": 1, "workload": "uniform", "write_mibps": 10,
+           "policy": "qemu", "max_bandwidth_mibps": 128 / 2**20, "seeds": 1}
+    sc = P.parse_scenario(row)
+    w = P.estimate_work(sc)
+    rounds = int(P._analytic_result(sc).n_rounds)
+    assert w.writes <= (rounds + 1) * sc.vm.n_pages < 1e7
+    assert w.writes_per_s * w.simulated_s > 1e10                          # what the writes alone would be
+    from precopy.aids import XBZRLE
+    per_write = P.estimate_work(replace(sc, aids=(XBZRLE(cache_bytes=2**20),)))
+    assert per_write.writes > 1e10
 
 
 def test_the_bound_is_adjustable(capsys):
@@ -130,9 +147,12 @@ def test_estimate_is_writes_times_simulated_time():
     sc = P.parse_scenario({"scenario": "a", "memory_mib": 1024, "link_gbps": 10, "workload": "uniform",
                            "write_mibps": 4, "policy": "qemu", "max_bandwidth_mibps": 0, "seeds": 3})
     w = P.estimate_work(sc)
-    a_tt, _ = P._analytic(sc)
-    assert w.simulated_s == pytest.approx(a_tt)
-    assert w.writes == pytest.approx(3 * (1024 * a_tt + sc.vm.n_pages))
+    a = P._analytic_result(sc)
+    assert w.simulated_s == pytest.approx(a.total_time_s)
+    live = [d for d, stop in zip(a.rounds["duration_s"], a.rounds["stop_copy"]) if not stop]
+    # under one write per page in every round: the kernel applies each write (no set draw)
+    assert all(1024 * d < sc.vm.n_pages for d in live)
+    assert w.writes == pytest.approx(3 * (1024 * sum(live) + sc.vm.n_pages))
     slow = P.parse_scenario({"scenario": "b", "memory_mib": 1024, "link_gbps": 1, "workload": "uniform",
                              "write_mibps": 400, "policy": "qemu", "seeds": 1})
     assert P.estimate_work(slow).simulated_s == slow.policy.timeout_s      # does not converge: the timeout
