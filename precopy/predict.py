@@ -983,6 +983,15 @@ _REASON_TEXT = {
 }
 
 
+def _rate_text(Bps: float) -> str:
+    """A byte rate with a unit that shows it (``128 B/s``, ``3.5 MiB/s``, ``1082 MiB/s``)."""
+    for unit, size in (("GiB/s", 2.0**30), ("MiB/s", 2.0**20), ("KiB/s", 2.0**10)):
+        if Bps >= size:
+            x = Bps / size
+            return f"{x:.0f} {unit}" if x >= 10 else f"{x:.3g} {unit}"
+    return f"{Bps:.3g} B/s"
+
+
 def verdict(r, sc: Scenario) -> list[str]:
     """The first lines ``precopy simulate`` prints: did the migration converge, and if not,
     why, and which flag changes it."""
@@ -1011,18 +1020,18 @@ def verdict(r, sc: Scenario) -> list[str]:
     lim = pol.downtime_limit_s
     lim_text = f"the {lim * 1e3:.0f} ms downtime limit" if lim is not None else "what the stop rule accepts"
     lines.append(f"  why: each round still leaves about {remaining / mib:.0f} MiB dirty, {need_s:.3g} s to send at "
-                 f"{send_Bps / mib:.0f} MiB/s, above {lim_text}; the guest writes {write_Bps / mib:.0f} MiB/s "
+                 f"{_rate_text(send_Bps)}, above {lim_text}; the guest writes {_rate_text(write_Bps)} "
                  f"of pages")
     capped = pol.max_bandwidth_bps is not None and pol.max_bandwidth_bps / 8.0 < 0.95 * link_Bps
     if capped:
-        lines.append(f"  pre-copy is capped at {pol.max_bandwidth_bps / 8 / mib:.0f} MiB/s by the policy's "
+        lines.append(f"  pre-copy is capped at {_rate_text(pol.max_bandwidth_bps / 8)} by the policy's "
                      f"max-bandwidth ({'QEMU' if pol.name == 'qemu' else pol.name}'s default unless set), "
-                     f"while the link could send {link_Bps / mib:.0f} MiB/s")
+                     f"while the link could send {_rate_text(link_Bps)}")
         lines.append("  try: --max-bandwidth 0 (unlimited, libvirt's default) or a higher cap such as "
                      f"--max-bandwidth {math.ceil(link_Bps / mib)}MiB/s")
     elif pol.adaptive_rate is not None and send_Bps < 0.95 * link_Bps:
         lines.append(f"  the policy's adaptive rate ({r.rate_text()}) follows the dirtying rate instead of "
-                     f"the link's {link_Bps / mib:.0f} MiB/s")
+                     f"the link's {_rate_text(link_Bps)}")
         lines.append("  try: another --policy (xen, or qemu --max-bandwidth 0), or a convergence aid "
                      "(--auto-converge, --postcopy)")
     else:
