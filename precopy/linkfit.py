@@ -314,7 +314,7 @@ def fit_record(fit: LinkFit, points_path=POINTS_FILE) -> dict:
                   "streams * per_stream_gbps[class]); softmin_k(a, b) = (a^-k + b^-k)^(-1/k), "
                   "k = sharpness; then min(goodput, cap); per stream also <= window_bytes*8/rtt"),
         "method": "scipy.optimize.least_squares on log(goodput); std errors from (J^T J)^-1 * rss/(m - p)",
-        "points_file": f"data/{Path(points_path).name}",
+        "points_file": f"precopy/data/{Path(points_path).name}",
         "parameters": {n: {"value": fit.values[n], "std_error": fit.std_errors[n], "unit": u,
                            "at_bound": n in fit.at_bound}
                        for n, u in zip(PARAM_NAMES, _UNITS)},
