@@ -74,6 +74,21 @@ def choice(value, name, options):
     return value
 
 
+def page_size(value, name="page_bytes"):
+    """A page size in bytes: a power of two from 512 B to 1 GiB (as :class:`precopy.VM`)."""
+    page = integer(value, name, "bytes", lo=512, hi=2**30)
+    if page & (page - 1):
+        raise ValueError(f"{name} (bytes) must be a power of two in [512, 1073741824]; got {value!r}")
+    return page
+
+
+def text(value, name, *, empty=True):
+    """A string (``empty=False``: a non-empty one)."""
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        raise ValueError(f"{name} must be a {'' if empty else 'non-empty '}string; got {value!r}")
+    return value
+
+
 def seed(value, name="seed"):
     """A non-negative integer seed below 2**63."""
     return integer(value, name, "integer seed", lo=0, hi=2**63 - 1)
