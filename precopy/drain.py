@@ -129,6 +129,8 @@ class Host:
     stream_class: str = "modern"
 
     def __post_init__(self):
+        if isinstance(self.nics, (str, bytes, dict)) or not hasattr(self.nics, "__iter__"):
+            raise ValueError(f"nics must be a non-empty sequence of precopy.drain.NIC; got {self.nics!r}")
         nics = tuple(self.nics)
         if not nics or not all(isinstance(n, NIC) for n in nics):
             raise ValueError(f"nics must be a non-empty sequence of precopy.drain.NIC; got {self.nics!r}")
@@ -168,11 +170,20 @@ def parse_link(text, pooled: bool = False) -> Host:
     >>> len(h.nics), h.nics[0].rate_bps, h.nics[0].mtu
     (2, 25000000000.0, 9000)
     """
+    return _host(text, pooled, "text")
+
+
+def _host(text, pooled, name):
+    """:func:`parse_link` with error messages naming ``name`` (``text``, or the ``link`` of a drain)."""
     from .units import parse_rate_bps
+    v.flag(pooled, "pooled")
     if isinstance(text, Host):
         return text
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be a Host or a description of its NICs such as '25GbE', '2x10GbE' or "
+                         f"'10GbE:9000'; got {type(text).__name__}")
     nics = []
-    for part in str(text).split(","):
+    for part in text.split(","):
         part = part.strip()
         count, mtu = 1, 1500
         if ":" in part:
@@ -180,14 +191,14 @@ def parse_link(text, pooled: bool = False) -> Host:
             try:
                 mtu = int(m)
             except ValueError:
-                raise ValueError(f"--link MTU must be an integer number of bytes; got {m!r}") from None
+                raise ValueError(f"{name}: MTU must be an integer number of bytes; got {m!r}") from None
         low = part.lower()
         if "x" in low and low.split("x", 1)[0].strip().isdigit():
             c, part = part.split(low[low.index("x")], 1)
             count = int(c)
         if not 1 <= count <= 64:
-            raise ValueError(f"--link NIC count must be in [1, 64]; got {count}")
-        rate = parse_rate_bps(part.strip().replace("GbE", "Gbps").replace("gbe", "Gbps"), name="--link")
+            raise ValueError(f"{name}: NIC count must be in [1, 64]; got {count}")
+        rate = parse_rate_bps(part.strip().replace("GbE", "Gbps").replace("gbe", "Gbps"), name=name)
         nics += [NIC(rate_bps=rate, mtu=mtu)] * count
     return Host(nics=tuple(nics), pooled=pooled)
 
@@ -227,6 +238,8 @@ class Orchestrator:
     source: str = ""
 
     def __post_init__(self):
+        v.text(self.name, "name", empty=False)
+        v.text(self.source, "source")
         object.__setattr__(self, "max_parallel", v.integer(self.max_parallel, "max_parallel", "migrations",
                                                            lo=1, hi=10_000))
         if self.max_parallel_cluster is not None:
@@ -300,6 +313,8 @@ def preset(name: str, host: Host | None = None) -> Orchestrator:
     (4, 8)
     """
     name = v.choice(str(name).strip().lower(), "preset", PRESETS)
+    if host is not None:
+        v.instance(host, "host", Host, "a precopy.drain.Host or None")
     src = _SOURCES[name]
     if name == "kubevirt":
         return Orchestrator("kubevirt", 2, 5, completion_timeout_per_gib_s=800.0, progress_timeout_s=150.0,
@@ -314,6 +329,22 @@ def preset(name: str, host: Host | None = None) -> Orchestrator:
 
 
 # --- max-min fair sharing -------------------------------------------------------------------------
+
+def _rates(x, name, what):
+    """A number or a 1-D sequence of numbers (bit/s) as a float array; the range is the caller's to check."""
+    msg = f"{name} (bit/s) must be a number or a 1-D sequence of numbers, {what}"
+    if isinstance(x, (str, bytes)) or x is None:
+        raise ValueError(f"{msg}; got {x!r}")
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{msg}; got {type(x).__name__} ({e})") from None
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{msg}; got dtype {a.dtype}")
+    if a.ndim > 1:
+        raise ValueError(f"{msg}; got shape {a.shape}")
+    return a.astype(np.float64).reshape(-1)
+
 
 def max_min_fair(capacity_bps, ceiling_bps, usage=None) -> np.ndarray:
     """Max-min fair rates of flows sharing resources, each flow also bounded by its own ceiling.
@@ -341,8 +372,8 @@ def max_min_fair(capacity_bps, ceiling_bps, usage=None) -> np.ndarray:
     >>> max_min_fair([10.0], [3.0, np.inf, np.inf]).tolist()
     [3.0, 3.5, 3.5]
     """
-    cap = np.asarray(capacity_bps, dtype=np.float64).reshape(-1)
-    ceil = np.asarray(ceiling_bps, dtype=np.float64).reshape(-1)
+    cap = _rates(capacity_bps, "capacity_bps", "finite and > 0")
+    ceil = _rates(ceiling_bps, "ceiling_bps", "> 0 (inf: no ceiling)")
     if cap.size == 0 or not np.all(np.isfinite(cap)) or np.any(cap <= 0):
         raise ValueError(f"capacity_bps (bit/s) must be finite and > 0; got {cap.tolist()}")
     if np.any(np.isnan(ceil)) or np.any(ceil <= 0):
@@ -378,7 +409,24 @@ def max_min_fair(capacity_bps, ceiling_bps, usage=None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DrainVM:
-    """One VM of a drain, validated."""
+    """One VM of a drain, validated.
+
+    Parameters
+    ----------
+    name : str
+        Unique within the drain.
+    vm : precopy.VM
+    workload : precopy.workloads.Workload
+    policy : precopy.policies.Policy
+    streams : int, default 1
+        Link streams of its migration, in [1, 1024].
+    priority : float, default 0
+        Higher migrates first, in [-1e9, 1e9].
+    write_Bps : float, default 0
+        The guest's page-write rate (bytes/s), for the write-rate orderings.
+    row : int, default 0
+        Row of the VM table it came from (0: not from a table).
+    """
 
     name: str
     vm: object
@@ -388,6 +436,20 @@ class DrainVM:
     priority: float = 0.0
     write_Bps: float = 0.0
     row: int = 0
+
+    def __post_init__(self):
+        from .policies import Policy
+        from .vm import VM
+        from .workloads import Workload
+        v.text(self.name, "name", empty=False)
+        v.instance(self.vm, "vm", VM, "a precopy.VM")
+        v.instance(self.workload, "workload", Workload, "a precopy.workloads.Workload")
+        v.instance(self.policy, "policy", Policy, "a precopy.policies.Policy")
+        object.__setattr__(self, "streams", v.integer(self.streams, "streams", "count", lo=1, hi=1024))
+        object.__setattr__(self, "priority", v.real(self.priority, "priority", "rank (higher migrates first)",
+                                                    lo=-1e9, hi=1e9))
+        object.__setattr__(self, "write_Bps", v.real(self.write_Bps, "write_Bps", "bytes/s", lo=0.0))
+        object.__setattr__(self, "row", v.integer(self.row, "row", "table row", lo=0, hi=2**31 - 1))
 
 
 def _blank(x) -> bool:
@@ -427,7 +489,10 @@ def _parse_vm(raw: dict, row: int, line: int | None = None) -> DrainVM:
 
 def _vms_of(table) -> list[DrainVM]:
     if isinstance(table, (str, os.PathLike)):
-        return read_vms(table)
+        try:
+            return read_vms(table)
+        except ValueError as e:
+            raise ValueError(f"vms: {e}") from None
     if hasattr(table, "to_dict") and hasattr(table, "columns"):
         rows = table.to_dict("records")
     elif isinstance(table, dict):
@@ -437,10 +502,18 @@ def _vms_of(table) -> list[DrainVM]:
             raise ValueError(f"vms columns must have equal lengths; got {sorted(n)}")
         k = n.pop() if n else 0
         rows = [{c: table[c][i] for c in cols} for i in range(k)]
+    elif isinstance(table, bytes) or not hasattr(table, "__iter__"):
+        raise ValueError(f"vms must be a path, a list of dicts, a dict of columns, a DataFrame or a list of "
+                         f"DrainVM; got {type(table).__name__}")
     else:
         rows = list(table)
     if rows and all(isinstance(r, DrainVM) for r in rows):
+        _check_names(rows)
         return rows
+    for i, r in enumerate(rows, start=1):
+        if not isinstance(r, dict):
+            raise ValueError(f"vms: row {i} must be a dict of columns (or every row a DrainVM); "
+                             f"got {type(r).__name__}")
     out = [_parse_vm(dict(r), i) for i, r in enumerate(rows, start=1)]
     _check_names(out)
     return out
@@ -464,11 +537,13 @@ def read_vms(path) -> list[DrainVM]:
     ValueError
         Naming the file, the row, its line and the column.
     """
-    path = Path(path)
+    path = v.file_name(path, "path")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
-        raise ValueError(f"{path}: cannot read the VM table ({e.strerror})") from None
+        raise ValueError(f"{path}: cannot read the VM table ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text (UTF-8 CSV) file: undecodable byte at offset {e.start}") from None
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip() for h in next(reader)]
@@ -703,9 +778,10 @@ def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "a
     True
     """
     vms = _vms_of(vms)
-    host = parse_link(link, pooled=pooled)
+    host = _host(link, pooled, "link (--link)")
     order = v.choice(str(order).strip().lower(), "order", ORDERS)
     if isinstance(orchestrator, str):
+        v.choice(orchestrator.strip().lower(), "orchestrator", PRESETS)
         orchestrator = preset(orchestrator, host)
     if orchestrator is not None and not isinstance(orchestrator, Orchestrator):
         raise ValueError(f"orchestrator must be a preset name ({', '.join(PRESETS)}) or a "
@@ -873,8 +949,16 @@ def compare(vms, link="25GbE", *, orders=ORDERS, n_jobs: int | None = -1, client
     DrainComparison
     """
     from .sweeps import parallel_map
+    unknown = sorted(set(kwargs) - {"max_parallel", "orchestrator", "pooled", "seed"})
+    if unknown:
+        raise ValueError(f"compare takes max_parallel, orchestrator, pooled and seed besides its own arguments; "
+                         f"got {', '.join(map(repr, unknown))}")
+    if "seed" in kwargs:
+        v.seed(kwargs["seed"])
     vms = _vms_of(vms)
-    host = parse_link(link, pooled=kwargs.pop("pooled", False))
+    host = _host(link, kwargs.pop("pooled", False), "link (--link)")
+    if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
+        raise ValueError(f"orders must be a sequence of ordering names ({', '.join(ORDERS)}); got {orders!r}")
     orders = [v.choice(str(o).strip().lower(), "orders", ORDERS) for o in orders]
     if not orders:
         raise ValueError("orders must hold at least one ordering; got none")
@@ -1022,7 +1106,11 @@ def drain_gantt(vms="examples/drain_vms.csv", link="25GbE", max_parallel=2, orde
     matplotlib.figure.Figure
     """
     from .datasets import path
-    return plot_drain_gantt(drain(read_vms(path(vms)), link, max_parallel=max_parallel, order=order, seed=seed))
+    try:
+        table = read_vms(path(v.file_name(vms, "vms")))
+    except ValueError as e:
+        raise ValueError(f"vms: {e}") from None
+    return plot_drain_gantt(drain(table, link, max_parallel=max_parallel, order=order, seed=seed))
 
 
 # --- CLI: precopy drain ---------------------------------------------------------------------------
