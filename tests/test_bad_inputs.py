@@ -703,22 +703,6 @@ KNOWN_OPEN: dict = {
 #: Open since the new modules arrived (found by this table; not fixed in the time): (target, parameter) ->
 #: indices, by module.  Each is a strict xfail: a fix makes it XPASS and its entry must then go.
 _OPEN_BY_MODULE = {
-    'precopy.calibration': {
-        ('Calibration', 'params'): (0, 1, 2, 3),
-        ('calibration.fit', 'cases'): (0, 1, 2),
-        ('calibration.fit', 'ram_part'): (0, 1, 2),
-        ('calibration.load', 'path'): (0, 1, 2, 3, 4),
-        ('calibration.save', 'cal'): (0, 1),
-        ('calibration.save', 'meta'): (0, 1),
-        ('calibration.save', 'path'): (0, 1, 2),
-        ('fit_device_state', 'cases'): (0, 1, 2),
-        ('fit_stream_ceilings', 'name'): (0, 1, 2),
-        ('fit_stream_ceilings', 'rows'): (0, 2),
-        ('fit_switchover', 'cases'): (0, 1, 2),
-        ('fit_switchover', 'grid_mibps'): (0, 1, 2, 3),
-        ('fit_switchover', 'grid_set_mib'): (0, 1, 2, 3),
-        ('fit_switchover', 'ram_part'): (0, 1, 2),
-    },
     'precopy.orchestrators': {
         ('KubeVirt', 'bandwidth_per_migration_mibps'): (0, 1),
         ('Libvirt', 'setmaxdowntime'): (0,),
