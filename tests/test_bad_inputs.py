@@ -743,18 +743,6 @@ _OPEN_BY_MODULE = {
         ('scenario.rate_schedule', 'link'): (0, 1, 2),
         ('scenario.rate_schedule', 'policy'): (0, 1, 2),
     },
-    'precopy.validation': {
-        ('validate', 'calibration'): (0, 1),
-        ('validate', 'fit_seeds'): (0, 1, 2, 3, 4, 5),
-        ('validate', 'more_map_path'): (0, 1, 2, 3),
-        ('validate', 'progress'): (0, 1, 2),
-        ('validate', 'sources'): (0,),
-        ('validation.RamPart', 'seeds'): (0, 1, 2, 3, 4, 5),
-        ('validation.cases', 'more_map_path'): (0, 1, 2, 3),
-        ('validation.cv_predictions', 'sources'): (0,),
-        ('validation.predict_case', 'cal'): (0, 1),
-        ('validation.predict_case', 'case'): (0, 1),
-    },
 }
 _OPEN_REASON = {
     "precopy.orchestrators": "orchestrators: a few settings are not checked, or not by their Python name",
