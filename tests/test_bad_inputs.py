@@ -715,16 +715,6 @@ _OPEN_BY_MODULE = {
         ('qemu_dirty_sync_count', 'converged'): (0, 1, 2),
         ('qemu_dirty_sync_count', 'n_rounds'): (5,),
     },
-    'precopy.eta': {
-        ('eta.estimate', 'snapshot'): (0, 1),
-        ('eta.estimate_series', 'downtime_limit_s'): (0, 1),
-        ('eta.estimate_series', 'snapshots'): (0, 1, 2),
-        ('eta.format_estimates', 'est'): (0, 1, 2),
-        ('eta.plot_eta', 'downtime_limit_s'): (0, 1),
-        ('eta.plot_eta', 'snapshots'): (0, 1, 2),
-        ('eta.progress', 'downtime_limit_s'): (0, 1, 2, 3, 4, 5, 6),
-        ('eta.progress', 'snapshots'): (0, 1, 2),
-    },
     'precopy.analytic': {
         ('expected_distinct_groups', 'counts'): (0, 1, 2, 3),
         ('expected_distinct_groups', 'probs'): (0, 1, 2, 3),
