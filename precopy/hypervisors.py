@@ -182,9 +182,15 @@ def background_workload(set_bytes: float, rate_Bps: float, memory_bytes: int, pa
     >>> background_workload(2**20, 2**20, 2**30).wws_bytes
     1048576
     """
+    from .vm import MAX_PAGES
     from .workloads import HotCold, Idle
     s = v.real(set_bytes, "set_bytes", "bytes", lo=0.0)
     r = v.real(rate_Bps, "rate_Bps", "bytes/s", lo=0.0)
+    page_bytes = v.page_size(page_bytes, "page_bytes")
+    memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes, hi=MAX_PAGES * page_bytes)
+    if memory_bytes % page_bytes:
+        raise ValueError(f"memory_bytes (bytes) must be a whole multiple of page_bytes={page_bytes}; "
+                         f"got {memory_bytes!r}")
     if s <= 0 or r <= 0:
         return Idle()
     pages = min(max(1, int(round(s / page_bytes))), int(memory_bytes // page_bytes))
@@ -208,7 +214,8 @@ def qemu_dirty_sync_count(n_rounds: int, converged: bool = True) -> int:
     >>> qemu_dirty_sync_count(2)      # idle guest: bulk pass + stop-and-copy
     3
     """
-    n = v.integer(n_rounds, "n_rounds", "rounds", lo=1)
+    n = v.integer(n_rounds, "n_rounds", "rounds", lo=1, hi=2**63 - 1)
+    v.flag(converged, "converged")
     return n + 1 if converged else n
 
 

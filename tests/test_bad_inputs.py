@@ -661,7 +661,9 @@ def targets(tmp):
         T("qemu_dirty_sync_count", HY.qemu_dirty_sync_count, dict(n_rounds=3),
           dict(n_rounds=INT_NONNEG, converged=BOOL)),
         T("background_workload", HY.background_workload, dict(set_bytes=4096.0, rate_Bps=1e6, memory_bytes=pc.MiB(4)),
-          dict(set_bytes=REAL_NONNEG + [pc.MiB(8)], rate_Bps=REAL_NONNEG, memory_bytes=INT_POS + [1000],
+          # a set larger than memory is capped at memory by design (the docstring, tests/test_hypervisors.py):
+          # an idle guest with the calibrated set size may be smaller than that set
+          dict(set_bytes=REAL_NONNEG, rate_Bps=REAL_NONNEG, memory_bytes=INT_POS + [1000],
                page_bytes=INT_POS + [3000])),
         # --- scenario internals that are public, data files, validation ---------------------------------------
         T("resolve_policy", SC.resolve_policy, dict(policy=POL), dict(policy=[1, "nope"], switchover=[1, "x"])),
@@ -707,13 +709,6 @@ _OPEN_BY_MODULE = {
         ('KubeVirt', 'bandwidth_per_migration_mibps'): (0, 1),
         ('Libvirt', 'setmaxdowntime'): (0,),
         ('orchestrators.get', 'name'): (2,),
-    },
-    'precopy.hypervisors': {
-        ('background_workload', 'memory_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('background_workload', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('background_workload', 'set_bytes'): (6,),
-        ('qemu_dirty_sync_count', 'converged'): (0, 1, 2),
-        ('qemu_dirty_sync_count', 'n_rounds'): (5,),
     },
     'precopy.analytic': {
         ('expected_distinct_groups', 'counts'): (0, 1, 2, 3),
