@@ -715,12 +715,6 @@ _OPEN_BY_MODULE = {
         ('expected_distinct_groups', 'probs'): (0, 1, 2, 3),
         ('expected_distinct_groups', 'writes'): (0, 1, 2, 3),
     },
-    'precopy.planning': {
-        ('format_plan', 'p'): (0, 1, 2),
-        ('pareto_front', 'limits_s'): (0, 1, 2, 3, 4, 5),
-        ('plan', 'pareto'): (0, 1, 2),
-        ('plot_pareto', 'p_or_rows'): (0, 1, 2),
-    },
     'precopy.sweeps': {
         ('run_all', 'backend'): (1,),
     },
