@@ -705,28 +705,13 @@ KNOWN_OPEN: dict = {
 #: Open since the new modules arrived (found by this table; not fixed in the time): (target, parameter) ->
 #: indices, by module.  Each is a strict xfail: a fix makes it XPASS and its entry must then go.
 _OPEN_BY_MODULE = {
-    'precopy.orchestrators': {
-        ('KubeVirt', 'bandwidth_per_migration_mibps'): (0, 1),
-        ('Libvirt', 'setmaxdowntime'): (0,),
-        ('orchestrators.get', 'name'): (2,),
-    },
     'precopy.analytic': {
         ('expected_distinct_groups', 'counts'): (0, 1, 2, 3),
         ('expected_distinct_groups', 'probs'): (0, 1, 2, 3),
         ('expected_distinct_groups', 'writes'): (0, 1, 2, 3),
     },
-    'precopy.sweeps': {
-        ('run_all', 'backend'): (1,),
-    },
-    'precopy.scenario': {
-        ('scenario.rate_schedule', 'link'): (0, 1, 2),
-        ('scenario.rate_schedule', 'policy'): (0, 1, 2),
-    },
 }
-_OPEN_REASON = {
-    "precopy.orchestrators": "orchestrators: a few settings are not checked, or not by their Python name",
-    "precopy.sweeps": "sweeps: an unknown backend name is handed to joblib unchecked",
-}
+_OPEN_REASON: dict = {}
 for _m, _entries in _OPEN_BY_MODULE.items():
     for _k, _ix in _entries.items():
         KNOWN_OPEN[_k] = (_OPEN_REASON.get(_m, f"{_m} does not yet check this parameter before use (issue 12 section "
