@@ -124,6 +124,18 @@ def file_name(value, name):
     return Path(value)
 
 
+def output_file(value, name):
+    """A file name to write (str or os.PathLike) as a ``pathlib.Path``: not a folder, in a folder that exists."""
+    path = file_name(value, name)
+    if path.is_dir():
+        raise ValueError(f"{name} {path}: is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise ValueError(f"{name} {path}: cannot write it: its folder {parent} {what}")
+    return path
+
+
 def reals(value, name, unit, *, lo=None, hi=None, lo_open=False, hi_open=False, min_len=1, ndim=1):
     """A 1-D float64 array of finite numbers in the stated range (a copy)."""
     rng = _fmt_range(lo, hi, lo_open, hi_open)

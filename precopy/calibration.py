@@ -179,11 +179,7 @@ def _ram_part(ram_part):
 def save(cal: Calibration, path=None, *, meta: dict | None = None) -> Path:
     """Write ``cal`` as JSON (with ``meta``) and clear the load cache."""
     v.instance(cal, "cal", Calibration, "a precopy.calibration.Calibration")
-    p = Path(CALIBRATION_PATH if path is None else v.file_name(path, "path"))
-    if p.is_dir():
-        raise ValueError(f"path {p}: is a folder; give a file name")
-    if not p.parent.is_dir():
-        raise ValueError(f"path {p}: its folder {p.parent} does not exist")
+    p = Path(CALIBRATION_PATH if path is None else v.output_file(path, "path"))
     if meta is not None and not isinstance(meta, dict):
         raise ValueError(f"meta must be a dict (extra top-level entries of the file) or None; got {meta!r}")
     doc = {"about": "fitted by precopy.calibration.fit (precopy calibrate); each parameter lists the published "

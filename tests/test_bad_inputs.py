@@ -695,13 +695,7 @@ def targets(tmp):
 
 #: Bad values still open, by (target, parameter): (reason, indices into the table's list).  Each is a strict
 #: xfail, so it fails the suite once fixed and its entry must then go.
-_FILES = ("scenario and result files are checked with the CLI's output handling (issue 12 section 2: "
-          "predict -o into a directory or a missing folder, a binary input file)")
-KNOWN_OPEN: dict = {
-    ("read_scenarios", "path"): (_FILES, (0, 3)), ("predict_csv", "in_path"): (_FILES, (0, 3)),
-    ("predict_csv", "out_path"): (_FILES, (0, 1, 2)), ("write_results", "rows"): (_FILES, (0, 1, 2)),
-    ("write_results", "path"): (_FILES, (0, 1, 2)),
-}
+KNOWN_OPEN: dict = {}
 #: Open since the new modules arrived (found by this table; not fixed in the time): (target, parameter) ->
 #: indices, by module.  Each is a strict xfail: a fix makes it XPASS and its entry must then go.
 _OPEN_BY_MODULE = {
