@@ -705,7 +705,11 @@ _OPEN_BY_MODULE = {
         ('expected_distinct_groups', 'writes'): (0, 1, 2, 3),
     },
 }
-_OPEN_REASON: dict = {}
+_OPEN_REASON = {
+    "precopy.analytic": ("analytic.expected_distinct_groups is the unchecked inner routine behind every checked "
+                         "expected_distinct_* function, on the analytic engine's hot path; its checks belong in a "
+                         "checked public entry separate from that path (left for the analytic engine's rework)"),
+}
 for _m, _entries in _OPEN_BY_MODULE.items():
     for _k, _ix in _entries.items():
         KNOWN_OPEN[_k] = (_OPEN_REASON.get(_m, f"{_m} does not yet check this parameter before use (issue 12 section "
