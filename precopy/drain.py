@@ -1019,7 +1019,7 @@ def validate_concurrent(seed: int = 0) -> list[dict]:
 
 
 def _write_rows(rows, path):
-    path = Path(path)
+    path = v.output_file(path, "path")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
         with os.fdopen(fd, "w", newline="") as f:

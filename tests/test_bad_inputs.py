@@ -978,3 +978,83 @@ def test_allocations_beyond_physical_memory_are_refused_before_allocating():
     finally:
         tracemalloc.stop()
     assert peak < 64 * 2**20
+
+
+# --- checks before the work, and the parsers' own field bounds ----------------------------------------------
+
+def test_predict_csv_checks_its_output_before_simulating(tmp_path, monkeypatch):
+    src = tmp_path / "s.csv"
+    src.write_text("scenario,memory_mib,link_gbps,workload,policy\na,4,1,idle,qemu\n")
+
+    def no_work(*a, **k):
+        raise AssertionError("simulated before the output was checked")
+    monkeypatch.setattr(PR, "predict_scenario", no_work)
+    for out, what in ((tmp_path / "no" / "r.csv", "does not exist"), (tmp_path, "is a folder")):
+        with pytest.raises(ValueError, match=f"out_path .*{what}"):
+            PR.predict_csv(src, out)
+
+
+def test_validate_checks_its_arguments_before_building_cases(monkeypatch):
+    def no_work(*a, **k):
+        raise AssertionError("cases were built before the arguments were checked")
+    monkeypatch.setattr(VA, "cases", no_work)
+    for kw, name in ((dict(fit_seeds=0), "fit_seeds"), (dict(progress=None), "progress"),
+                     (dict(calibration="x"), "calibration"), (dict(sources="S4"), "sources")):
+        with pytest.raises(ValueError, match=name):
+            VA.validate(seeds=1, **kw)
+
+
+def test_drain_compare_checks_its_keywords_before_running(monkeypatch):
+    def no_work(*a, **k):
+        raise AssertionError("a drain ran before the keywords were checked")
+    monkeypatch.setattr(DR, "drain", no_work)
+    with pytest.raises(ValueError, match="'nope'"):
+        DR.compare([DVM], "25GbE", n_jobs=1, nope=1)
+    with pytest.raises(ValueError, match=r"seed \(integer seed\)"):
+        DR.compare([DVM], "25GbE", n_jobs=1, seed=-1)
+
+
+def _json_edit(name, edit):
+    import json
+    d = json.loads((EXAMPLES / name).read_text())
+    edit(d["return"])
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("text, field", [
+    (lambda: _json_edit("qmp_query_migrate.json", lambda r: r["ram"].update({"page-size": 3000})), "'page-size'"),
+    (lambda: _json_edit("qmp_query_migrate.json", lambda r: r.update({"cpu-throttle-percentage": 150})),
+     "'cpu-throttle-percentage'"),
+    (lambda: (EXAMPLES / "virsh_domjobinfo.txt").read_text().replace("4096         bytes", "3000 bytes"),
+     "'Page size'"),
+    (lambda: (EXAMPLES / "virsh_domjobinfo.txt").read_text() + "Auto converge throttle: 150 %\n",
+     "'Auto converge throttle'"),
+], ids=["qmp-page-size", "qmp-throttle", "virsh-page-size", "virsh-throttle"])
+def test_job_stats_fields_out_of_range_are_named(text, field):
+    with pytest.raises(ValueError, match=f"field {field}.*(power of two|<= 100)"):
+        HV.parse_job_stats(text())
+
+
+@pytest.mark.parametrize("over, field", [
+    ({"calc-time": 7200}, "'calc-time'"), ({"start-time": -1}, "'start-time'"),
+    ({"sample-pages": 2**22}, "'sample-pages'"),
+], ids=["calc-time", "start-time", "sample-pages"])
+def test_dirty_rate_fields_out_of_range_are_named(over, field):
+    import json
+    d = {"status": "measured", "dirty-rate": 100, "start-time": 1, "calc-time": 2, "calc-time-unit": "second",
+         "sample-pages": 512, "mode": "page-sampling"}
+    d.update(over)
+    with pytest.raises(ValueError, match=f"field {field}"):
+        HV.parse_dirty_rate(json.dumps({"return": d}), memory_bytes=pc.GiB(8))
+
+
+def test_report_files_are_named_by_their_path(tmp_path):
+    b = tmp_path / "b.json"
+    b.write_bytes(b"\x00\xff\xfe")
+    for read in (HV.read_dirty_rate, HV.read_job_stats):
+        with pytest.raises(ValueError, match=f"path {re.escape(str(b))}: not a text"):
+            read(b)
+        with pytest.raises(ValueError, match=f"path {re.escape(str(tmp_path / 'no.json'))}: cannot read"):
+            read(tmp_path / "no.json")
+    # what the file held is still reported under the file's name
+    assert HV.read_dirty_rate(EXAMPLES / "qmp_dirty_rate_sampling.json").source == "qmp_dirty_rate_sampling.json"
