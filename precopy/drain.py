@@ -150,6 +150,7 @@ class Host:
 
     def link(self, resource: int, streams: int) -> Link:
         """The link one migration with ``streams`` streams sees alone on a resource."""
+        v.integer(resource, "resource", "index of Host.resources", lo=0, hi=len(self.resources) - 1)
         if self.pooled:
             total = sum(n.rate_bps for n in self.nics)
             return profile(total).link(mtu=self.nics[0].mtu, streams=streams, stream_class=self.stream_class)
@@ -266,6 +267,7 @@ class Orchestrator:
 
     def timeout_s(self, memory_bytes: int) -> float:
         """The completion timeout of a guest of that size (inf without one)."""
+        memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=0)
         if self.completion_timeout_per_gib_s is None:
             return math.inf
         gib = max(memory_bytes / 2**30, self.completion_timeout_min_gib)

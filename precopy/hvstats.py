@@ -191,6 +191,7 @@ class DirtyRateSample:
 
     def dirty_pages(self, page_bytes: int) -> float:
         """Distinct pages dirtied in the window."""
+        page_bytes = v.page_size(page_bytes, "page_bytes")
         return self.dirty_rate_Bps * self.interval_s / page_bytes
 
 
@@ -522,6 +523,7 @@ class DirtyRateFit:
 
     def workload_at(self, z: float):
         """The workload with its write rate moved by ``z`` standard errors (never below 0)."""
+        z = v.real(z, "z", "standard errors", lo=-100.0, hi=100.0)
         from dataclasses import replace
         from .workloads import Idle
         if self.fit is None:

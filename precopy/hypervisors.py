@@ -96,6 +96,8 @@ class Hypervisor:
     def with_calibration(self, cal) -> "Hypervisor":
         """A copy that reads its fitted parameters from ``cal`` (a
         :class:`precopy.calibration.Calibration`) instead of the stored file."""
+        from .calibration import Calibration
+        v.instance(cal, "cal", Calibration, "a precopy.calibration.Calibration")
         return Hypervisor(self.name, self.family, self.policy_name, self.policy_defaults, self.stream_class,
                           self.auto_streams, self.description, self.sources, cal)
 
@@ -141,7 +143,12 @@ class Hypervisor:
     # --- model objects ----------------------------------------------------------------
     def policy(self, **kwargs):
         """The stop rule with this era's defaults (keyword arguments override them)."""
+        import inspect
         from .policies import _FACTORIES
+        allowed = tuple(inspect.signature(_FACTORIES[self.policy_name]).parameters)
+        for k in kwargs:
+            if k not in allowed:
+                raise ValueError(f"{k} is not a parameter of policy {self.policy_name!r} (allowed: {', '.join(allowed)})")
         kw = dict(self.policy_defaults)
         kw.update(kwargs)
         return _FACTORIES[self.policy_name](**kw)
