@@ -60,12 +60,14 @@ _STATUSES = ("unstarted", "measuring", "measured")
 #: libvirt's virDomainDirtyRateStatus as printed by ``virsh domstats``.
 _VIRSH_STATUS = {"0": "unstarted", "1": "measuring", "2": "measured"}
 #: Largest window accepted (s).  QEMU's ``calc-dirty-rate`` allows at most 60 s
-#: (``MAX_FETCH_DIRTYRATE_TIME_SEC``); an hour leaves room without admitting nonsense.
+#: (``migration/dirtyrate.h``: ``MAX_FETCH_DIRTYRATE_TIME_SEC``, since 8.2 ``MAX_CALC_TIME_MS``);
+#: an hour leaves room without admitting nonsense.
 MAX_INTERVAL_S = 3600.0
 #: Largest rate accepted (bytes/s): 1 PB/s, far beyond any memory bus.
 MAX_RATE_BPS = 1e15
 _MAX_RATE_MIBPS = MAX_RATE_BPS / 2**20
-#: Largest ``sample-pages`` per GiB: every page of a GiB of 512-byte pages.
+#: Largest ``sample-pages`` per GiB: every page of a GiB of 512-byte pages (QEMU itself takes at
+#: most 16384, ``MAX_SAMPLE_PAGE_COUNT``).
 MAX_SAMPLE_PAGES = 2**21
 #: Largest counter (``dirty-sync-count``, ``postcopy-requests``): QEMU's uint64.
 MAX_COUNT = 2**64 - 1
