@@ -957,6 +957,14 @@ def compare(vms, link="25GbE", *, orders=ORDERS, n_jobs: int | None = -1, client
                          f"got {', '.join(map(repr, unknown))}")
     if "seed" in kwargs:
         v.seed(kwargs["seed"])
+    if kwargs.get("max_parallel") is not None:
+        v.integer(kwargs["max_parallel"], "max_parallel", "migrations", lo=1, hi=10_000)
+    orch = kwargs.get("orchestrator")
+    if isinstance(orch, str):
+        v.choice(orch.strip().lower(), "orchestrator", PRESETS)
+    elif orch is not None and not isinstance(orch, Orchestrator):
+        raise ValueError(f"orchestrator must be a preset name ({', '.join(PRESETS)}) or a "
+                         f"precopy.drain.Orchestrator; got {orch!r}")
     vms = _vms_of(vms)
     host = _host(link, kwargs.pop("pooled", False), "link (--link)")
     if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
@@ -1133,6 +1141,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    if args.max_parallel is not None:
+        v.integer(args.max_parallel, "--max-parallel", "migrations", lo=1, hi=10_000)
     vms = read_vms(args.vms)
     kw = dict(max_parallel=args.max_parallel, orchestrator=args.preset, seed=args.seed)
     if args.order == "all":

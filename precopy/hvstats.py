@@ -914,8 +914,14 @@ def run(args) -> int:
     from .links import Link
     from .policies import QEMU
     from .units import parse_byte_rate, parse_bytes, parse_rate_bps, parse_seconds
+    from .vm import MAX_PAGES
+    page = v.page_size(parse_bytes(args.page, name="--page"), "--page")
     mem = None if args.memory is None else parse_bytes(args.memory, name="--memory")
-    rep = read_dirty_rate(args.report, memory_bytes=mem, page_bytes=parse_bytes(args.page, name="--page"))
+    if mem is not None:
+        mem = v.integer(mem, "--memory", "bytes", lo=page, hi=MAX_PAGES * page)
+        if mem % page:
+            raise ValueError(f"--memory (bytes) must be a whole multiple of --page ({page} B); got {args.memory!r}")
+    rep = read_dirty_rate(args.report, memory_bytes=mem, page_bytes=page)
     f = fit_dirty_rate(rep)
     print(f.summary())
     if f.fit is not None:

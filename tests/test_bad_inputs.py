@@ -1010,8 +1010,10 @@ def test_drain_compare_checks_its_keywords_before_running(monkeypatch):
     monkeypatch.setattr(DR, "drain", no_work)
     with pytest.raises(ValueError, match="'nope'"):
         DR.compare([DVM], "25GbE", n_jobs=1, nope=1)
-    with pytest.raises(ValueError, match=r"seed \(integer seed\)"):
-        DR.compare([DVM], "25GbE", n_jobs=1, seed=-1)
+    for kw, name in ((dict(seed=-1), r"seed \(integer seed\)"), (dict(max_parallel=0), r"max_parallel \(migrations\)"),
+                     (dict(orchestrator="nope"), "orchestrator"), (dict(orchestrator=3), "orchestrator")):
+        with pytest.raises(ValueError, match=name):
+            DR.compare([DVM], "25GbE", n_jobs=1, **kw)
 
 
 def _json_edit(name, edit):
