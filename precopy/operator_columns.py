@@ -155,11 +155,11 @@ def parse_columns(raw: dict, *, policy: str = "qemu", streams: int | None = None
     """
     from . import aids as A
     from . import orchestrators as O
+    from .hypervisors import NAMES as PRESETS
     from .policies import NAMES as POLICIES
 
     if not isinstance(raw, dict):
         raise ValueError(f"raw must be a dict of column -> value (one scenario row); got {type(raw).__name__}")
-    from .hypervisors import NAMES as PRESETS
     v.choice(policy.strip().lower().replace("_", "-") if isinstance(policy, str) else policy, "policy",
              POLICIES + PRESETS)
     if streams is not None:
