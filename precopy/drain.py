@@ -54,7 +54,6 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 

@@ -148,7 +148,8 @@ class Hypervisor:
         allowed = tuple(inspect.signature(_FACTORIES[self.policy_name]).parameters)
         for k in kwargs:
             if k not in allowed:
-                raise ValueError(f"{k} is not a parameter of policy {self.policy_name!r} (allowed: {', '.join(allowed)})")
+                raise ValueError(f"{k} is not a parameter of policy {self.policy_name!r} "
+                                 f"(allowed: {', '.join(allowed)})")
         kw = dict(self.policy_defaults)
         kw.update(kwargs)
         return _FACTORIES[self.policy_name](**kw)

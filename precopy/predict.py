@@ -66,7 +66,6 @@ import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
