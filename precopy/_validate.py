@@ -74,6 +74,21 @@ def choice(value, name, options):
     return value
 
 
+def page_size(value, name="page_bytes"):
+    """A page size in bytes: a power of two from 512 B to 1 GiB (as :class:`precopy.VM`)."""
+    page = integer(value, name, "bytes", lo=512, hi=2**30)
+    if page & (page - 1):
+        raise ValueError(f"{name} (bytes) must be a power of two in [512, 1073741824]; got {value!r}")
+    return page
+
+
+def text(value, name, *, empty=True):
+    """A string (``empty=False``: a non-empty one)."""
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        raise ValueError(f"{name} must be a {'' if empty else 'non-empty '}string; got {value!r}")
+    return value
+
+
 def seed(value, name="seed"):
     """A non-negative integer seed below 2**63."""
     return integer(value, name, "integer seed", lo=0, hi=2**63 - 1)
@@ -107,6 +122,18 @@ def file_name(value, name):
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
         raise ValueError(f"{name} must be a file name (str or os.PathLike); got {type(value).__name__}")
     return Path(value)
+
+
+def output_file(value, name):
+    """A file name to write (str or os.PathLike) as a ``pathlib.Path``: not a folder, in a folder that exists."""
+    path = file_name(value, name)
+    if path.is_dir():
+        raise ValueError(f"{name} {path}: is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise ValueError(f"{name} {path}: cannot write it: its folder {parent} {what}")
+    return path
 
 
 def reals(value, name, unit, *, lo=None, hi=None, lo_open=False, hi_open=False, min_len=1, ndim=1):

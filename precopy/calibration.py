@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _validate as v
 from .units import GiB, MiB
 
 __all__ = ["Calibration", "load", "fit", "save", "CALIBRATION_PATH", "BG_GRID_MIBPS", "fit_stream_ceilings",
@@ -64,6 +65,18 @@ class Calibration:
     """
 
     params: dict
+
+    def __post_init__(self):
+        if not isinstance(self.params, dict):
+            raise ValueError(f"params must be a dict of parameter name -> record (a dict with 'value'); "
+                             f"got {type(self.params).__name__}")
+        for k, rec in self.params.items():
+            if not isinstance(k, str) or not isinstance(rec, dict):
+                raise ValueError(f"params must map parameter names (str) to records (dicts with 'value'); "
+                                 f"got {k!r}: {rec!r}")
+            x = rec.get("value")
+            if x is not None:
+                v.real(x, f"params[{k!r}]['value']", str(rec.get("unit", "")) or "unitless", lo=0.0)
 
     def value(self, name):
         rec = self.params.get(name)
@@ -119,18 +132,56 @@ class Calibration:
 
 @lru_cache(maxsize=4)
 def _load(path: str) -> Calibration:
-    with open(path) as f:
-        return Calibration(json.load(f)["parameters"])
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ValueError(f"path {path}: cannot read the calibration file ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"path {path}: not a text (UTF-8 JSON) file: undecodable byte at offset {e.start}") \
+            from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"path {path}: not a calibration file: invalid JSON at line {e.lineno}, column {e.colno}: "
+                         f"{e.msg}") from None
+    if not isinstance(doc, dict) or "parameters" not in doc:
+        raise ValueError(f"path {path}: not a calibration file: no 'parameters' object")
+    try:
+        return Calibration(doc["parameters"])
+    except ValueError as e:
+        raise ValueError(f"path {path}: {e}") from None
 
 
 def load(path=None) -> Calibration:
     """The stored calibration (``precopy/data/calibration.json``)."""
-    return _load(str(CALIBRATION_PATH if path is None else Path(path)))
+    return _load(str(CALIBRATION_PATH if path is None else v.file_name(path, "path")))
+
+
+def _cases(cases, name="cases"):
+    """A list of validation cases (:class:`precopy.validation.Case` or alike: ``scenario``, ``kind``, ``measured``)."""
+    if isinstance(cases, (str, bytes, dict)) or not hasattr(cases, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of validation cases (precopy.validation.Case); "
+                         f"got {type(cases).__name__}")
+    cases = list(cases)
+    for i, c in enumerate(cases):
+        if not all(hasattr(c, a) for a in ("scenario", "kind", "measured")):
+            raise ValueError(f"{name}[{i}] must be a validation case (precopy.validation.Case); "
+                             f"got {type(c).__name__}")
+    return cases
+
+
+def _ram_part(ram_part):
+    if not callable(ram_part):
+        raise ValueError(f"ram_part must be a callable ram_part(case, bg) -> s (e.g. precopy.validation.RamPart); "
+                         f"got {type(ram_part).__name__}")
+    return ram_part
 
 
 def save(cal: Calibration, path=None, *, meta: dict | None = None) -> Path:
     """Write ``cal`` as JSON (with ``meta``) and clear the load cache."""
-    p = Path(CALIBRATION_PATH if path is None else path)
+    v.instance(cal, "cal", Calibration, "a precopy.calibration.Calibration")
+    p = Path(CALIBRATION_PATH if path is None else v.output_file(path, "path"))
+    if meta is not None and not isinstance(meta, dict):
+        raise ValueError(f"meta must be a dict (extra top-level entries of the file) or None; got {meta!r}")
     doc = {"about": "fitted by precopy.calibration.fit (precopy calibrate); each parameter lists the published "
                     "rows it was fitted to (validation scenario names, or source ids of "
                     "data/migration_stream_throughput.csv)"}
@@ -157,7 +208,16 @@ def fit_stream_ceilings(rows=VMWARE_STREAM_ROWS, name="vmware") -> dict:
     """
     from scipy.optimize import least_squares
     from . import datasets
+    from .hypervisors import PRESETS
     from .links import Link, fitted_parameters
+    if isinstance(rows, (str, bytes)) or not hasattr(rows, "__iter__"):
+        raise ValueError(f"rows must be a sequence of row ids (source_id of migration_stream_throughput.csv); "
+                         f"got {rows!r}")
+    rows = tuple(rows)
+    if not rows:
+        raise ValueError("rows must hold at least one row id (source_id of migration_stream_throughput.csv); got none")
+    classes = sorted({h.stream_class for h in PRESETS.values() if h.stream_class not in (None, "qemu")})
+    v.choice(name, "name", classes)
     par = fitted_parameters()["parameters"]
     eff, k = float(par["stack_efficiency"]["value"]), float(par["sharpness"]["value"])
     pts = [r for r in datasets.read_csv("migration_stream_throughput.csv") if r["source_id"] in rows]
@@ -188,6 +248,7 @@ def fit_device_state(cases) -> dict:
     """Fixed switchover term and device copy rate of the VMware family from the
     converged ``kind='device'`` cases (stun = fixed + bytes / rate)."""
     from scipy.optimize import least_squares
+    cases = _cases(cases)
     pts = [c for c in cases if c.kind == "device" and c.measured["converged"] and c.measured["downtime_ms"]]
     if len(pts) < 2:
         return {}
@@ -211,6 +272,14 @@ def _family(c):
     return get(c.hypervisor).family
 
 
+def _grid(x, name, unit):
+    """A strictly increasing grid of at least two positive values, as a tuple of floats."""
+    a = v.reals(x, name, unit, lo=0.0, lo_open=True, min_len=2)
+    if np.any(np.diff(a) <= 0):
+        raise ValueError(f"{name} ({unit}) must be strictly increasing; got {a.tolist()}")
+    return tuple(float(y) for y in a)
+
+
 def fit_switchover(cases, ram_part, *, grid_mibps=BG_GRID_MIBPS, grid_set_mib=BG_GRID_SET_MIB) -> dict:
     """Fit the idle guests' background dirtying and the QEMU/Xen switchover terms.
 
@@ -230,6 +299,10 @@ def fit_switchover(cases, ram_part, *, grid_mibps=BG_GRID_MIBPS, grid_set_mib=BG
     """
     from scipy.interpolate import RegularGridInterpolator
     from scipy.optimize import least_squares, minimize
+    cases = _cases(cases)
+    ram_part = _ram_part(ram_part)
+    grid_mibps = _grid(grid_mibps, "grid_mibps", "MiB/s")
+    grid_set_mib = _grid(grid_set_mib, "grid_set_mib", "MiB")
     pts = [c for c in cases if c.kind in ("sim", "downtime") and c.measured["downtime_ms"]
            and c.measured["converged"] and _family(c) in ("qemu", "xen")
            and getattr(c, "workload_rule", "") not in UNMODELLED_WORKLOAD_RULES]
@@ -324,6 +397,8 @@ def fit(cases, ram_part) -> Calibration:
 
     ``ram_part(case, bg)`` gives the memory part of a case's downtime with
     background ``(set_mib, mibps)`` or None (:class:`precopy.validation.RamPart`)."""
+    cases = _cases(cases)
+    ram_part = _ram_part(ram_part)
     params = {"per_stream_gbps[vmware]": fit_stream_ceilings()}
     params.update(fit_device_state(cases))
     if "switchover_fixed_s[vmware]" not in params:

@@ -58,7 +58,6 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -136,6 +135,8 @@ class Host:
     stream_class: str = "modern"
 
     def __post_init__(self):
+        if isinstance(self.nics, (str, bytes, dict)) or not hasattr(self.nics, "__iter__"):
+            raise ValueError(f"nics must be a non-empty sequence of precopy.drain.NIC; got {self.nics!r}")
         nics = tuple(self.nics)
         if not nics or not all(isinstance(n, NIC) for n in nics):
             raise ValueError(f"nics must be a non-empty sequence of precopy.drain.NIC; got {self.nics!r}")
@@ -156,6 +157,9 @@ class Host:
     def link(self, resource: int, streams: int, per_stream_bps: float | None = None) -> Link:
         """The link one migration with ``streams`` streams (each at most ``per_stream_bps``, default
         the host's stream class) sees alone on a resource."""
+        v.integer(resource, "resource", "index of Host.resources", lo=0, hi=len(self.resources) - 1)
+        if per_stream_bps is not None:
+            v.real(per_stream_bps, "per_stream_bps", "bit/s", lo=1e3, hi=1e13)
         if self.pooled:
             total = sum(n.rate_bps for n in self.nics)
             return profile(total).link(mtu=self.nics[0].mtu, streams=streams, stream_class=self.stream_class,
@@ -177,11 +181,20 @@ def parse_link(text, pooled: bool = False) -> Host:
     >>> len(h.nics), h.nics[0].rate_bps, h.nics[0].mtu
     (2, 25000000000.0, 9000)
     """
+    return _host(text, pooled, "text")
+
+
+def _host(text, pooled, name):
+    """:func:`parse_link` with error messages naming ``name`` (``text``, or the ``link`` of a drain)."""
     from .units import parse_rate_bps
+    v.flag(pooled, "pooled")
     if isinstance(text, Host):
         return text
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be a Host or a description of its NICs such as '25GbE', '2x10GbE' or "
+                         f"'10GbE:9000'; got {type(text).__name__}")
     nics = []
-    for part in str(text).split(","):
+    for part in text.split(","):
         part = part.strip()
         count, mtu = 1, 1500
         if ":" in part:
@@ -189,14 +202,14 @@ def parse_link(text, pooled: bool = False) -> Host:
             try:
                 mtu = int(m)
             except ValueError:
-                raise ValueError(f"--link MTU must be an integer number of bytes; got {m!r}") from None
+                raise ValueError(f"{name}: MTU must be an integer number of bytes; got {m!r}") from None
         low = part.lower()
         if "x" in low and low.split("x", 1)[0].strip().isdigit():
             c, part = part.split(low[low.index("x")], 1)
             count = int(c)
         if not 1 <= count <= 64:
-            raise ValueError(f"--link NIC count must be in [1, 64]; got {count}")
-        rate = parse_rate_bps(part.strip().replace("GbE", "Gbps").replace("gbe", "Gbps"), name="--link")
+            raise ValueError(f"{name}: NIC count must be in [1, 64]; got {count}")
+        rate = parse_rate_bps(part.strip().replace("GbE", "Gbps").replace("gbe", "Gbps"), name=name)
         nics += [NIC(rate_bps=rate, mtu=mtu)] * count
     return Host(nics=tuple(nics), pooled=pooled)
 
@@ -254,6 +267,8 @@ class Orchestrator:
     platform: object = None
 
     def __post_init__(self):
+        v.text(self.name, "name", empty=False)
+        v.text(self.source, "source")
         object.__setattr__(self, "max_parallel", v.integer(self.max_parallel, "max_parallel", "migrations",
                                                            lo=1, hi=10_000))
         if self.max_parallel_cluster is not None:
@@ -276,6 +291,9 @@ class Orchestrator:
         v.choice(self.policy, "policy", POLICY_NAMES)
         v.choice(self.hypervisor, "hypervisor", ("auto", "none") + HV_NAMES)
         v.flag(self.postcopy, "postcopy")
+        if self.platform is not None and not callable(getattr(self.platform, "plan", None)):
+            raise ValueError(f"platform must be None or a precopy.orchestrators setting with a plan(vm) method "
+                             f"(KubeVirt, Nova, Libvirt); got {type(self.platform).__name__}")
 
     @property
     def limit(self) -> int:
@@ -306,9 +324,12 @@ class Orchestrator:
 
     def timeout_s(self, memory_bytes: int) -> float:
         """The completion timeout of a guest of that size (inf without one)."""
+        memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=0)
         if self.platform is not None:
             from .vm import VM
-            return self.controls_for(VM(memory_bytes=int(memory_bytes))).get("completion_timeout_s", math.inf)
+            if memory_bytes == 0:
+                return 0.0
+            return self.controls_for(VM(memory_bytes=memory_bytes)).get("completion_timeout_s", math.inf)
         if self.completion_timeout_per_gib_s is None:
             return math.inf
         gib = max(memory_bytes / 2**30, self.completion_timeout_min_gib)
@@ -359,6 +380,8 @@ def preset(name: str, host: Host | None = None) -> Orchestrator:
     (4, 8)
     """
     name = v.choice(str(name).strip().lower(), "preset", PRESETS)
+    if host is not None:
+        v.instance(host, "host", Host, "a precopy.drain.Host or None")
     src = _SOURCES[name]
     if name == "kubevirt":
         from .orchestrators import KubeVirt
@@ -377,6 +400,22 @@ def preset(name: str, host: Host | None = None) -> Orchestrator:
 
 
 # --- max-min fair sharing -------------------------------------------------------------------------
+
+def _rates(x, name, what):
+    """A number or a 1-D sequence of numbers (bit/s) as a float array; the range is the caller's to check."""
+    msg = f"{name} (bit/s) must be a number or a 1-D sequence of numbers, {what}"
+    if isinstance(x, (str, bytes)) or x is None:
+        raise ValueError(f"{msg}; got {x!r}")
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{msg}; got {type(x).__name__} ({e})") from None
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{msg}; got dtype {a.dtype}")
+    if a.ndim > 1:
+        raise ValueError(f"{msg}; got shape {a.shape}")
+    return a.astype(np.float64).reshape(-1)
+
 
 def max_min_fair(capacity_bps, ceiling_bps, usage=None) -> np.ndarray:
     """Max-min fair rates of flows sharing resources, each flow also bounded by its own ceiling.
@@ -404,8 +443,8 @@ def max_min_fair(capacity_bps, ceiling_bps, usage=None) -> np.ndarray:
     >>> max_min_fair([10.0], [3.0, np.inf, np.inf]).tolist()
     [3.0, 3.5, 3.5]
     """
-    cap = np.asarray(capacity_bps, dtype=np.float64).reshape(-1)
-    ceil = np.asarray(ceiling_bps, dtype=np.float64).reshape(-1)
+    cap = _rates(capacity_bps, "capacity_bps", "finite and > 0")
+    ceil = _rates(ceiling_bps, "ceiling_bps", "> 0 (inf: no ceiling)")
     if cap.size == 0 or not np.all(np.isfinite(cap)) or np.any(cap <= 0):
         raise ValueError(f"capacity_bps (bit/s) must be finite and > 0; got {cap.tolist()}")
     if np.any(np.isnan(ceil)) or np.any(ceil <= 0):
@@ -441,7 +480,24 @@ def max_min_fair(capacity_bps, ceiling_bps, usage=None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DrainVM:
-    """One VM of a drain, validated."""
+    """One VM of a drain, validated.
+
+    Parameters
+    ----------
+    name : str
+        Unique within the drain.
+    vm : precopy.VM
+    workload : precopy.workloads.Workload
+    policy : precopy.policies.Policy
+    streams : int, default 1
+        Link streams of its migration, in [1, 1024].
+    priority : float, default 0
+        Higher migrates first, in [-1e9, 1e9].
+    write_Bps : float, default 0
+        The guest's page-write rate (bytes/s), for the write-rate orderings.
+    row : int, default 0
+        Row of the VM table it came from (0: not from a table).
+    """
 
     name: str
     vm: object
@@ -455,6 +511,30 @@ class DrainVM:
     per_stream_bps: float | None = None   # the hypervisor preset's sender ceiling (None: the host's)
     hypervisor: str | None = None
     auto_streams: bool = False        # streams chosen from the host's link (vSphere 7.0 U2+), not given
+
+    def __post_init__(self):
+        from .policies import Policy
+        from .vm import VM
+        from .workloads import Workload
+        v.text(self.name, "name", empty=False)
+        v.instance(self.vm, "vm", VM, "a precopy.VM")
+        v.instance(self.workload, "workload", Workload, "a precopy.workloads.Workload")
+        v.instance(self.policy, "policy", Policy, "a precopy.policies.Policy")
+        object.__setattr__(self, "streams", v.integer(self.streams, "streams", "count", lo=1, hi=1024))
+        object.__setattr__(self, "priority", v.real(self.priority, "priority", "rank (higher migrates first)",
+                                                    lo=-1e9, hi=1e9))
+        object.__setattr__(self, "write_Bps", v.real(self.write_Bps, "write_Bps", "bytes/s", lo=0.0))
+        object.__setattr__(self, "row", v.integer(self.row, "row", "table row", lo=0, hi=2**31 - 1))
+        from .hypervisors import NAMES as HV_NAMES
+        from .vm import Switchover
+        if self.switchover is not None:
+            v.instance(self.switchover, "switchover", Switchover, "a precopy.Switchover or None")
+        if self.per_stream_bps is not None:
+            object.__setattr__(self, "per_stream_bps", v.real(self.per_stream_bps, "per_stream_bps", "bit/s",
+                                                              lo=1e3, hi=1e13))
+        if self.hypervisor is not None:
+            v.choice(self.hypervisor, "hypervisor", HV_NAMES)
+        v.flag(self.auto_streams, "auto_streams")
 
 
 def _blank(x) -> bool:
@@ -503,7 +583,10 @@ def _parse_vm(raw: dict, row: int, line: int | None = None, defaults: dict | Non
 
 def _vms_of(table, defaults: dict | None = None) -> list[DrainVM]:
     if isinstance(table, (str, os.PathLike)):
-        return read_vms(table, defaults=defaults)
+        try:
+            return read_vms(table, defaults=defaults)
+        except ValueError as e:
+            raise ValueError(f"vms: {e}") from None
     if hasattr(table, "to_dict") and hasattr(table, "columns"):
         rows = table.to_dict("records")
     elif isinstance(table, dict):
@@ -513,10 +596,18 @@ def _vms_of(table, defaults: dict | None = None) -> list[DrainVM]:
             raise ValueError(f"vms columns must have equal lengths; got {sorted(n)}")
         k = n.pop() if n else 0
         rows = [{c: table[c][i] for c in cols} for i in range(k)]
+    elif isinstance(table, bytes) or not hasattr(table, "__iter__"):
+        raise ValueError(f"vms must be a path, a list of dicts, a dict of columns, a DataFrame or a list of "
+                         f"DrainVM; got {type(table).__name__}")
     else:
         rows = list(table)
     if rows and all(isinstance(r, DrainVM) for r in rows):
+        _check_names(rows)
         return rows
+    for i, r in enumerate(rows, start=1):
+        if not isinstance(r, dict):
+            raise ValueError(f"vms: row {i} must be a dict of columns (or every row a DrainVM); "
+                             f"got {type(r).__name__}")
     out = [_parse_vm(dict(r), i, defaults=defaults) for i, r in enumerate(rows, start=1)]
     _check_names(out)
     return out
@@ -532,6 +623,25 @@ def _check_names(vms):
         raise ValueError("vms must hold at least one VM; got none")
 
 
+def _check_defaults(defaults):
+    """``defaults`` of :func:`read_vms`: None or a dict of VM-table columns (policy and hypervisor checked)."""
+    if defaults is None:
+        return None
+    if not isinstance(defaults, dict):
+        raise ValueError(f"defaults must be None or a dict of VM-table columns -> value; got "
+                         f"{type(defaults).__name__}")
+    for k in defaults:
+        if k not in VM_COLUMNS:
+            raise ValueError(f"defaults: unknown column {k!r} (allowed: {', '.join(VM_COLUMNS)})")
+    from .hypervisors import NAMES as HV_NAMES
+    from .policies import NAMES as POLICY_NAMES
+    if "policy" in defaults:
+        v.choice(defaults["policy"], "defaults['policy']", POLICY_NAMES)
+    if "hypervisor" in defaults:
+        v.choice(defaults["hypervisor"], "defaults['hypervisor']", ("auto", "none") + HV_NAMES)
+    return defaults
+
+
 def read_vms(path, *, defaults: dict | None = None) -> list[DrainVM]:
     """Read and validate a VM table (CSV with the columns of :data:`VM_COLUMNS`).
 
@@ -544,11 +654,14 @@ def read_vms(path, *, defaults: dict | None = None) -> list[DrainVM]:
     ValueError
         Naming the file, the row, its line and the column.
     """
-    path = Path(path)
+    defaults = _check_defaults(defaults)
+    path = v.file_name(path, "path")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
-        raise ValueError(f"{path}: cannot read the VM table ({e.strerror})") from None
+        raise ValueError(f"{path}: cannot read the VM table ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text (UTF-8 CSV) file: undecodable byte at offset {e.start}") from None
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip() for h in next(reader)]
@@ -745,6 +858,7 @@ def _verdict(res, aborted):
 
 def _orchestrator(orchestrator, host, max_parallel=None) -> Orchestrator:
     if isinstance(orchestrator, str):
+        v.choice(orchestrator.strip().lower(), "orchestrator", PRESETS)
         orchestrator = preset(orchestrator, host)
     if orchestrator is not None and not isinstance(orchestrator, Orchestrator):
         raise ValueError(f"orchestrator must be a preset name ({', '.join(PRESETS)}) or a "
@@ -804,7 +918,7 @@ def drain(vms, link="25GbE", *, max_parallel: int | None = None, order: str = "a
     >>> r.rows[2]["start_s"] == min(r.rows[0]["end_s"], r.rows[1]["end_s"])
     True
     """
-    host = parse_link(link, pooled=pooled)
+    host = _host(link, pooled, "link (--link)")
     order = v.choice(str(order).strip().lower(), "order", ORDERS)
     orchestrator = _orchestrator(orchestrator, host, max_parallel)
     vms = _with_host_streams(_vms_of(vms, _defaults(orchestrator)), host)
@@ -971,10 +1085,19 @@ def compare(vms, link="25GbE", *, orders=ORDERS, n_jobs: int | None = -1, client
     DrainComparison
     """
     from .sweeps import parallel_map
-    pooled = kwargs.pop("pooled", False)
-    host = parse_link(link, pooled=pooled)
+    unknown = sorted(set(kwargs) - {"max_parallel", "orchestrator", "pooled", "seed"})
+    if unknown:
+        raise ValueError(f"compare takes max_parallel, orchestrator, pooled and seed besides its own arguments; "
+                         f"got {', '.join(map(repr, unknown))}")
+    if "seed" in kwargs:
+        v.seed(kwargs["seed"])
+    if kwargs.get("max_parallel") is not None:
+        v.integer(kwargs["max_parallel"], "max_parallel", "migrations", lo=1, hi=10_000)
+    host = _host(link, kwargs.pop("pooled", False), "link (--link)")
     orch = _orchestrator(kwargs.get("orchestrator"), host, kwargs.get("max_parallel"))
     vms = _vms_of(vms, _defaults(orch))
+    if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
+        raise ValueError(f"orders must be a sequence of ordering names ({', '.join(ORDERS)}); got {orders!r}")
     every = orders is ORDERS
     orders = [v.choice(str(o).strip().lower(), "orders", ORDERS) for o in orders]
     if every and not orch.postcopy:       # the default list: only the orderings this platform can run
@@ -1038,7 +1161,7 @@ def validate_concurrent(seed: int = 0) -> list[dict]:
 
 
 def _write_rows(rows, path):
-    path = Path(path)
+    path = v.output_file(path, "path")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
         with os.fdopen(fd, "w", newline="") as f:
@@ -1125,7 +1248,11 @@ def drain_gantt(vms="examples/drain_vms.csv", link="25GbE", max_parallel=2, orde
     matplotlib.figure.Figure
     """
     from .datasets import path
-    return plot_drain_gantt(drain(read_vms(path(vms)), link, max_parallel=max_parallel, order=order, seed=seed))
+    try:
+        table = read_vms(path(v.file_name(vms, "vms")))
+    except ValueError as e:
+        raise ValueError(f"vms: {e}") from None
+    return plot_drain_gantt(drain(table, link, max_parallel=max_parallel, order=order, seed=seed))
 
 
 # --- CLI: precopy drain ---------------------------------------------------------------------------
@@ -1146,6 +1273,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    if args.max_parallel is not None:
+        v.integer(args.max_parallel, "--max-parallel", "migrations", lo=1, hi=10_000)
     vms = args.vms           # read by drain/compare, with the orchestrator's defaults for empty cells
     kw = dict(max_parallel=args.max_parallel, orchestrator=args.preset, seed=args.seed)
     if args.order == "all":

@@ -189,6 +189,26 @@ def _curve(workload, snapshot):
     return _distinct(workload, VM(memory_bytes=mem, page_bytes=P))
 
 
+def _snapshots(snapshots, name="snapshots") -> list:
+    """A list of :class:`~precopy.hvstats.MigrationSnapshot` (from :func:`precopy.hvstats.read_job_stats`)."""
+    what = f"{name} must be a sequence of precopy.hvstats.MigrationSnapshot (from read_job_stats)"
+    if isinstance(snapshots, (str, bytes, dict)) or not hasattr(snapshots, "__iter__"):
+        raise ValueError(f"{what}; got {type(snapshots).__name__}")
+    snaps = list(snapshots)
+    for i, s in enumerate(snaps):
+        if not isinstance(s, MigrationSnapshot):
+            raise ValueError(f"{what}; got {type(s).__name__} at index {i}")
+    return snaps
+
+
+def _limits(downtime_limit_s, timeout_s=None, progress_timeout_s=None):
+    v.real(downtime_limit_s, "downtime_limit_s", "s", lo=0.0, hi=3600.0, lo_open=True)
+    if timeout_s is not None:
+        v.real(timeout_s, "timeout_s", "s", lo=0.0, lo_open=True)
+    if progress_timeout_s is not None:
+        v.real(progress_timeout_s, "progress_timeout_s", "s", lo=0.0, lo_open=True)
+
+
 def estimate(snapshot: MigrationSnapshot, *, downtime_limit_s: float = 0.3,
              timeout_s: float | None = None, workload=None) -> Estimate:
     """The outlook from one snapshot.
@@ -214,9 +234,8 @@ def estimate(snapshot: MigrationSnapshot, *, downtime_limit_s: float = 0.3,
     >>> e.verdict, math.isinf(e.remaining_s)
     ('not converging', True)
     """
-    v.real(downtime_limit_s, "downtime_limit_s", "s", lo=0.0, hi=3600.0, lo_open=True)
-    if timeout_s is not None:
-        v.real(timeout_s, "timeout_s", "s", lo=0.0, lo_open=True)
+    v.instance(snapshot, "snapshot", MigrationSnapshot, "a precopy.hvstats.MigrationSnapshot (from read_job_stats)")
+    _limits(downtime_limit_s, timeout_s)
     return _one(snapshot, downtime_limit_s, timeout_s, _curve(workload, snapshot))
 
 
@@ -239,9 +258,10 @@ def progress(snapshots, *, downtime_limit_s: float = 0.3, workload=None) -> np.n
     >>> bool(np.all(np.diff(p) >= 0)), float(p.max()) < 0.95
     (True, True)
     """
+    snapshots = _snapshots(snapshots)
+    _limits(downtime_limit_s)
     out = []
     best = 0.0
-    snapshots = list(snapshots)
     f = _curve(workload, snapshots[0]) if snapshots else None
     for s in snapshots:
         e = _one(s, downtime_limit_s, None, f)
@@ -289,11 +309,10 @@ def estimate_series(snapshots, *, downtime_limit_s: float = 0.3, timeout_s: floa
     >>> es[-1].verdict, round(es[-1].finish_s, 1) > es[-1].elapsed_s
     ('converging', True)
     """
-    snaps = list(snapshots)
+    snaps = _snapshots(snapshots)
     if not snaps:
         raise ValueError("snapshots must hold at least one MigrationSnapshot")
-    if progress_timeout_s is not None:
-        v.real(progress_timeout_s, "progress_timeout_s", "s", lo=0.0, lo_open=True)
+    _limits(downtime_limit_s, timeout_s, progress_timeout_s)
     prog = progress(snaps, downtime_limit_s=downtime_limit_s, workload=workload)
     out = []
     for i, s in enumerate(snaps):
@@ -312,13 +331,22 @@ def estimate_series(snapshots, *, downtime_limit_s: float = 0.3, timeout_s: floa
 
 def format_estimates(est) -> str:
     """A readable table of a series of estimates."""
+    if isinstance(est, (str, bytes, dict)) or not hasattr(est, "__iter__"):
+        raise ValueError(f"est must be a sequence of precopy.eta.Estimate (from estimate_series); "
+                         f"got {type(est).__name__}")
+    est = list(est)
+    for i, e in enumerate(est):
+        if not isinstance(e, Estimate):
+            raise ValueError(f"est must be a sequence of precopy.eta.Estimate (from estimate_series); "
+                             f"got {type(e).__name__} at index {i}")
     lines = [f"{'elapsed s':>10s} {'progress':>9s} {'lambda':>7s} {'eta s':>9s} {'downtime ms':>12s}  verdict"]
     for e in est:
         eta = "inf" if math.isinf(e.remaining_s) else f"{e.remaining_s:.1f}"
         dt = "-" if math.isnan(e.downtime_s) else ("inf" if math.isinf(e.downtime_s) else f"{e.downtime_s * 1e3:.0f}")
         lam = "-" if math.isnan(e.ratio) else f"{e.ratio:.2f}"
         lines.append(f"{e.elapsed_s:10.1f} {e.progress:9.1%} {lam:>7s} {eta:>9s} {dt:>12s}  {e.verdict}")
-    lines.append(f"now: {est[-1].verdict}: {est[-1].reason}")
+    if est:
+        lines.append(f"now: {est[-1].verdict}: {est[-1].reason}")
     return "\n".join(lines)
 
 
@@ -339,7 +367,10 @@ def plot_eta(snapshots, *, downtime_limit_s: float = 0.3, progress_timeout_s: fl
     3
     """
     import matplotlib.pyplot as plt
-    snaps = list(snapshots)
+    snaps = _snapshots(snapshots)
+    if not snaps:
+        raise ValueError("snapshots must hold at least one MigrationSnapshot")
+    _limits(downtime_limit_s, None, progress_timeout_s)
     est = estimate_series(snaps, downtime_limit_s=downtime_limit_s, progress_timeout_s=progress_timeout_s,
                           workload=workload)
     t = np.array([s.elapsed_s for s in snaps])

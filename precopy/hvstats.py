@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _validate as v
 from .units import GiB, KiB, MiB
 
 __all__ = ["example_path", "DirtyRateSample", "DirtyRateReport", "MigrationSnapshot", "read_dirty_rate", "parse_dirty_rate",
@@ -58,6 +59,18 @@ _MODES = ("page-sampling", "dirty-bitmap", "dirty-ring")
 _STATUSES = ("unstarted", "measuring", "measured")
 #: libvirt's virDomainDirtyRateStatus as printed by ``virsh domstats``.
 _VIRSH_STATUS = {"0": "unstarted", "1": "measuring", "2": "measured"}
+#: Largest window accepted (s).  QEMU's ``calc-dirty-rate`` allows at most 60 s
+#: (``migration/dirtyrate.h``: ``MAX_FETCH_DIRTYRATE_TIME_SEC``, since 8.2 ``MAX_CALC_TIME_MS``);
+#: an hour leaves room without admitting nonsense.
+MAX_INTERVAL_S = 3600.0
+#: Largest rate accepted (bytes/s): 1 PB/s, far beyond any memory bus.
+MAX_RATE_BPS = 1e15
+_MAX_RATE_MIBPS = MAX_RATE_BPS / 2**20
+#: Largest ``sample-pages`` per GiB: every page of a GiB of 512-byte pages (QEMU itself takes at
+#: most 16384, ``MAX_SAMPLE_PAGE_COUNT``).
+MAX_SAMPLE_PAGES = 2**21
+#: Largest counter (``dirty-sync-count``, ``postcopy-requests``): QEMU's uint64.
+MAX_COUNT = 2**64 - 1
 
 
 # --- small checked readers ------------------------------------------------------------------------
@@ -71,6 +84,12 @@ def example_path(name: str) -> Path:
     'qmp_query_migrate.json'
     """
     from . import datasets
+    v.text(name, "name", empty=False)
+    p = datasets.data_dir() / "examples" / name
+    if not p.is_file():
+        have = sorted(q.name for q in (datasets.data_dir() / "examples").iterdir() if q.is_file())
+        raise ValueError(f"name {name!r}: no such example report in the package's data/examples "
+                         f"(available: {', '.join(have)})")
     return datasets.path(Path("examples") / name)
 
 
@@ -97,7 +116,12 @@ def _load_json(text: str, label: str):
     return out
 
 
-def _num(obj, key, where, unit, *, integer=False, lo=0.0, required=True, default=None):
+def _check_text(text, label):
+    if not isinstance(text, str):
+        raise ValueError(f"{label}: text must be a string (the report's contents); got {type(text).__name__}")
+
+
+def _num(obj, key, where, unit, *, integer=False, lo=0.0, hi=None, required=True, default=None):
     if key not in obj or obj[key] is None:
         if required:
             raise ValueError(f"{where}: field {key!r} ({unit}) is missing")
@@ -109,6 +133,8 @@ def _num(obj, key, where, unit, *, integer=False, lo=0.0, required=True, default
         raise ValueError(f"{where}: field {key!r} ({unit}) must be a whole number; got {x!r}")
     if lo is not None and x < lo:
         raise ValueError(f"{where}: field {key!r} ({unit}) must be >= {lo:g}; got {x!r}")
+    if hi is not None and x > hi:
+        raise ValueError(f"{where}: field {key!r} ({unit}) must be <= {hi:g}; got {x!r}")
     return int(x) if integer else float(x)
 
 
@@ -152,8 +178,22 @@ class DirtyRateSample:
     vcpu_rates_Bps: tuple = ()
     start_time_s: float = 0.0
 
+    def __post_init__(self):
+        object.__setattr__(self, "interval_s", v.real(self.interval_s, "interval_s", "s", lo=0.0, lo_open=True,
+                                                      hi=MAX_INTERVAL_S))
+        object.__setattr__(self, "dirty_rate_Bps", v.real(self.dirty_rate_Bps, "dirty_rate_Bps", "bytes/s", lo=0.0,
+                                                          hi=MAX_RATE_BPS))
+        v.choice(self.mode, "mode", _MODES)
+        sp = v.integer(self.sample_pages_per_gib, "sample_pages_per_gib", "pages per GiB",
+                       lo=1 if self.mode == "page-sampling" else 0, hi=MAX_SAMPLE_PAGES)
+        object.__setattr__(self, "sample_pages_per_gib", sp)
+        vc = v.reals(self.vcpu_rates_Bps, "vcpu_rates_Bps", "bytes/s", lo=0.0, hi=MAX_RATE_BPS, min_len=0)
+        object.__setattr__(self, "vcpu_rates_Bps", tuple(float(x) for x in vc))
+        object.__setattr__(self, "start_time_s", v.real(self.start_time_s, "start_time_s", "s", lo=0.0))
+
     def dirty_pages(self, page_bytes: int) -> float:
         """Distinct pages dirtied in the window."""
+        page_bytes = v.page_size(page_bytes, "page_bytes")
         return self.dirty_rate_Bps * self.interval_s / page_bytes
 
 
@@ -171,6 +211,25 @@ class DirtyRateReport:
     page_bytes: int
     source: str = ""
     fmt: str = ""
+
+    def __post_init__(self):
+        from .vm import MAX_PAGES
+        smp = self.samples
+        if isinstance(smp, (str, bytes, dict)) or not hasattr(smp, "__iter__"):
+            raise ValueError(f"samples must be a non-empty sequence of DirtyRateSample; got {smp!r}")
+        smp = tuple(smp)
+        if not smp or not all(isinstance(x, DirtyRateSample) for x in smp):
+            raise ValueError(f"samples must be a non-empty sequence of DirtyRateSample; got {self.samples!r}")
+        object.__setattr__(self, "samples", smp)
+        page = v.page_size(self.page_bytes, "page_bytes")
+        mem = v.integer(self.memory_bytes, "memory_bytes", "bytes", lo=page, hi=MAX_PAGES * page)
+        if mem % page:
+            raise ValueError(f"memory_bytes (bytes) must be a whole multiple of page_bytes={page}; "
+                             f"got {self.memory_bytes!r}")
+        object.__setattr__(self, "page_bytes", page)
+        object.__setattr__(self, "memory_bytes", mem)
+        v.text(self.source, "source")
+        v.text(self.fmt, "fmt")
 
     @property
     def intervals_s(self) -> np.ndarray:
@@ -218,11 +277,12 @@ def _dirty_info(obj, where) -> DirtyRateSample | None:
     if status != "measured":
         raise ValueError(f"{where}: field 'status' is {status!r}: the probe has not finished (need 'measured')")
     unit = _choice(obj, "calc-time-unit", where, ("second", "millisecond"), required=False, default="second")
-    t = _num(obj, "calc-time", where, unit + "s", integer=True, lo=1)
+    t = _num(obj, "calc-time", where, unit + "s", integer=True, lo=1,
+             hi=MAX_INTERVAL_S * (1000 if unit == "millisecond" else 1))
     t_s = t / 1000.0 if unit == "millisecond" else float(t)
-    rate = _num(obj, "dirty-rate", where, "MiB/s", integer=True, lo=0)
+    rate = _num(obj, "dirty-rate", where, "MiB/s", integer=True, lo=0, hi=_MAX_RATE_MIBPS)
     mode = _choice(obj, "mode", where, _MODES, required=False, default="page-sampling")
-    sp = _num(obj, "sample-pages", where, "pages per GiB", integer=True, lo=0, required=False,
+    sp = _num(obj, "sample-pages", where, "pages per GiB", integer=True, lo=0, hi=MAX_SAMPLE_PAGES, required=False,
               default=DEFAULT_SAMPLE_PAGES)
     if mode == "page-sampling" and sp < 1:
         raise ValueError(f"{where}: field 'sample-pages' (pages per GiB) must be >= 1 in page-sampling mode; "
@@ -238,11 +298,11 @@ def _dirty_info(obj, where) -> DirtyRateSample | None:
             if not isinstance(e, dict):
                 raise ValueError(f"{w}: expected an object with 'id' and 'dirty-rate'")
             _num(e, "id", w, "vCPU index", integer=True, lo=0)
-            rates.append(_num(e, "dirty-rate", w, "MiB/s", integer=True, lo=0) * MiB(1))
+            rates.append(_num(e, "dirty-rate", w, "MiB/s", integer=True, lo=0, hi=_MAX_RATE_MIBPS) * MiB(1))
         vc = tuple(rates)
     elif mode == "dirty-ring":
         raise ValueError(f"{where}: field 'vcpu-dirty-rate' (MiB/s per vCPU) is missing; dirty-ring mode reports it")
-    start = _num(obj, "start-time", where, "s", lo=None, required=False, default=0.0)
+    start = _num(obj, "start-time", where, "s", lo=0, required=False, default=0.0)
     return DirtyRateSample(interval_s=t_s, dirty_rate_Bps=rate * MiB(1), mode=mode, sample_pages_per_gib=sp,
                            vcpu_rates_Bps=vc, start_time_s=start)
 
@@ -286,7 +346,7 @@ def _parse_domstats(text, label):
         raise ValueError(f"{label}: no \"Domain: 'name'\" block (virsh domstats --dirtyrate output)")
     samples, mem = [], None
 
-    def num(b, key, unit, where, *, integer=True, lo=0):
+    def num(b, key, unit, where, *, integer=True, lo=0, hi=None):
         if key not in b:
             raise ValueError(f"{where}: field {key!r} ({unit}) is missing")
         s = b[key]
@@ -298,6 +358,8 @@ def _parse_domstats(text, label):
             raise ValueError(f"{where}: field {key!r} ({unit}) must be a whole number; got {s!r}")
         if lo is not None and x < lo:
             raise ValueError(f"{where}: field {key!r} ({unit}) must be >= {lo}; got {s!r}")
+        if hi is not None and x > hi:
+            raise ValueError(f"{where}: field {key!r} ({unit}) must be <= {hi:g}; got {s!r}")
         return x
 
     for b in blocks:
@@ -314,15 +376,15 @@ def _parse_domstats(text, label):
         if status != "measured":
             raise ValueError(f"{where}: field 'dirtyrate.calc_status' is {st} ({status}): the probe has not "
                              f"finished (need 2, measured)")
-        period = num(b, "dirtyrate.calc_period", "s", where, lo=1)
-        rate = num(b, "dirtyrate.megabytes_per_second", "MiB/s", where)
+        period = num(b, "dirtyrate.calc_period", "s", where, lo=1, hi=MAX_INTERVAL_S)
+        rate = num(b, "dirtyrate.megabytes_per_second", "MiB/s", where, hi=_MAX_RATE_MIBPS)
         mode = b.get("dirtyrate.calc_mode", "page-sampling")
         if mode not in _MODES:
             raise ValueError(f"{where}: field 'dirtyrate.calc_mode' must be one of {', '.join(_MODES)}; "
                              f"got {mode!r}")
         vkeys = sorted((k for k in b if re.fullmatch(r"dirtyrate\.vcpu\.\d+\.megabytes_per_second", k)),
                        key=lambda k: int(k.split(".")[2]))
-        vc = tuple(num(b, k, "MiB/s", where) * MiB(1) for k in vkeys)
+        vc = tuple(num(b, k, "MiB/s", where, hi=_MAX_RATE_MIBPS) * MiB(1) for k in vkeys)
         if mode == "dirty-ring" and not vc:
             raise ValueError(f"{where}: field 'dirtyrate.vcpu.0.megabytes_per_second' (MiB/s) is missing; "
                              f"dirty-ring mode reports per-vCPU rates")
@@ -366,8 +428,12 @@ def parse_dirty_rate(text: str, *, memory_bytes: int | None = None, page_bytes: 
     >>> r.samples[0].interval_s, round(float(r.dirty_pages[0]))
     (10.0, 276480)
     """
-    from . import _validate as v
-    page_bytes = v.integer(page_bytes, "page_bytes", "bytes", lo=512, hi=2**30)
+    v.text(label, "label")
+    _check_text(text, label)
+    page_bytes = v.page_size(page_bytes, "page_bytes")
+    if memory_bytes is not None:
+        from .vm import MAX_PAGES
+        memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes, hi=MAX_PAGES * page_bytes)
     s = text.lstrip()
     if s.startswith("{") or s.startswith("["):
         samples, mem = _parse_qmp_dirty(_load_json(text, label), label)
@@ -382,7 +448,6 @@ def parse_dirty_rate(text: str, *, memory_bytes: int | None = None, page_bytes: 
         raise ValueError(f"{label}: no measured DirtyRateInfo in the input (fields 'status', 'dirty-rate', "
                          f"'calc-time')")
     if memory_bytes is not None:
-        memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes)
         if mem is not None and mem != memory_bytes:
             raise ValueError(f"memory_bytes (bytes) = {memory_bytes} disagrees with the {mem} bytes the input "
                              f"reports")
@@ -413,12 +478,21 @@ def read_dirty_rate(path, *, memory_bytes: int | None = None, page_bytes: int = 
     >>> r.fmt, len(r.samples), r.memory_bytes // 2**30
     ('qmp', 6, 8)
     """
-    p = Path(path)
+    from dataclasses import replace
+    p = v.file_name(path, "path")
+    page_bytes = v.page_size(page_bytes, "page_bytes")
+    rep = parse_dirty_rate(_read_text(p), memory_bytes=memory_bytes, page_bytes=page_bytes, label=f"path {p}")
+    return replace(rep, source=p.name)
+
+
+def _read_text(p: Path) -> str:
+    """A report file's text; a ValueError naming the path if it cannot be read as UTF-8 text."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as e:
-        raise ValueError(f"{p}: cannot read the file ({e.strerror})") from None
-    return parse_dirty_rate(text, memory_bytes=memory_bytes, page_bytes=page_bytes, label=p.name)
+        raise ValueError(f"path {p}: cannot read the file ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"path {p}: not a text (UTF-8) file: undecodable byte at offset {e.start}") from None
 
 
 @dataclass(frozen=True)
@@ -451,6 +525,7 @@ class DirtyRateFit:
 
     def workload_at(self, z: float):
         """The workload with its write rate moved by ``z`` standard errors (never below 0)."""
+        z = v.real(z, "z", "standard errors", lo=-100.0, hi=100.0)
         from dataclasses import replace
         from .workloads import Idle
         if self.fit is None:
@@ -490,6 +565,7 @@ def fit_dirty_rate(report: DirtyRateReport) -> DirtyRateFit:
     ('hotcold', True)
     """
     from .workload_fit import fit_dirty_samples
+    v.instance(report, "report", DirtyRateReport, "a precopy.hvstats.DirtyRateReport (from read_dirty_rate)")
     t, d = report.intervals_s, report.dirty_pages
     if np.all(d == 0):
         return DirtyRateFit(report=report, fit=None, writes_per_s_se=0.0, kind="idle")
@@ -544,6 +620,34 @@ class MigrationSnapshot:
     postcopy_requests: int | None = None
     fmt: str = ""
 
+    def __post_init__(self):
+        def real(name, unit, hi=None, optional=False):
+            x = getattr(self, name)
+            if optional and x is None:
+                return
+            object.__setattr__(self, name, v.real(x, name, unit, lo=0.0, hi=hi))
+
+        def count(name, unit):
+            x = getattr(self, name)
+            if x is not None:
+                object.__setattr__(self, name, v.integer(x, name, unit, lo=0, hi=MAX_COUNT))
+
+        real("elapsed_s", "s")
+        v.choice(self.status, "status", _QEMU_STATUS)
+        object.__setattr__(self, "memory_total_bytes", v.real(self.memory_total_bytes, "memory_total_bytes", "bytes",
+                                                              lo=0.0, lo_open=True))
+        real("memory_processed_bytes", "bytes")
+        real("memory_remaining_bytes", "bytes", hi=self.memory_total_bytes)
+        real("bandwidth_Bps", "bytes/s", optional=True)
+        real("dirty_pages_per_s", "pages/s", optional=True)
+        object.__setattr__(self, "page_bytes", v.page_size(self.page_bytes, "page_bytes"))
+        count("iteration", "bitmap syncs")
+        real("expected_downtime_s", "s", optional=True)
+        real("downtime_s", "s", optional=True)
+        real("cpu_throttle_pct", "%", hi=100.0, optional=True)
+        count("postcopy_requests", "requests")
+        v.text(self.fmt, "fmt")
+
     @property
     def dirty_rate_Bps(self) -> float | None:
         return None if self.dirty_pages_per_s is None else self.dirty_pages_per_s * self.page_bytes
@@ -577,7 +681,9 @@ def _qmp_snapshot(obj, where) -> MigrationSnapshot | None:
     tr = _num(ram, "transferred", w, "bytes", integer=True)
     if rem > total:
         raise ValueError(f"{w}: field 'remaining' (bytes) = {rem} exceeds field 'total' = {total}")
-    page = _num(ram, "page-size", w, "bytes", integer=True, lo=512, required=False, default=KiB(4))
+    page = _num(ram, "page-size", w, "bytes", integer=True, lo=512, hi=2**30, required=False, default=KiB(4))
+    if page & (page - 1):
+        raise ValueError(f"{w}: field 'page-size' (bytes) must be a power of two; got {page}")
     mbps = _num(ram, "mbps", w, "Mbit/s", required=False)
     dpr = _num(ram, "dirty-pages-rate", w, "pages/s", integer=True, required=False)
     it = _num(ram, "dirty-sync-count", w, "syncs", integer=True, required=False)
@@ -585,7 +691,7 @@ def _qmp_snapshot(obj, where) -> MigrationSnapshot | None:
     tt = _num(obj, "total-time", where, "ms", integer=True)
     ed = _num(obj, "expected-downtime", where, "ms", integer=True, required=False)
     dt = _num(obj, "downtime", where, "ms", integer=True, required=False)
-    thr = _num(obj, "cpu-throttle-percentage", where, "%", required=False)
+    thr = _num(obj, "cpu-throttle-percentage", where, "%", hi=100, required=False)
     return MigrationSnapshot(elapsed_s=tt / 1e3, status=status, memory_total_bytes=float(total),
                              memory_processed_bytes=float(tr), memory_remaining_bytes=float(rem),
                              bandwidth_Bps=None if mbps is None else mbps * 1e6 / 8.0,
@@ -693,6 +799,11 @@ def _parse_domjobinfo(text, label):
         ed = plain("Expected downtime", "ms", required=False)
         td = plain("Total downtime", "ms", required=False)
         thr = plain("Auto converge throttle", "%", required=False)
+        if thr is not None and thr > 100:
+            raise ValueError(f"{where}: field 'Auto converge throttle' (%) must be <= 100; got {thr:g}")
+        if page and (not 512 <= page <= 2**30 or int(page) & (int(page) - 1)):
+            raise ValueError(f"{where}: field 'Page size' (bytes) must be a power of two in [512, 1073741824]; "
+                             f"got {page:g}")
         pcr = plain("Postcopy requests", "", required=False, integer=True)
         out.append(MigrationSnapshot(elapsed_s=el / 1e3, status=status, memory_total_bytes=total,
                                      memory_processed_bytes=proc, memory_remaining_bytes=min(rem, total),
@@ -719,6 +830,8 @@ def parse_job_stats(text: str, *, label: str = "input") -> list[MigrationSnapsho
     >>> s[0].elapsed_s, s[0].iteration, s[0].bandwidth_Bps
     (5.0, 2, 1125000000.0)
     """
+    v.text(label, "label")
+    _check_text(text, label)
     s = text.lstrip()
     if s.startswith("{") or s.startswith("["):
         data = _load_json(text, label)
@@ -753,12 +866,8 @@ def read_job_stats(path) -> list[MigrationSnapshot]:
     >>> len(s) > 3, s[0].fmt
     (True, 'virsh-domjobinfo')
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ValueError(f"{p}: cannot read the file ({e.strerror})") from None
-    return parse_job_stats(text, label=p.name)
+    p = v.file_name(path, "path")
+    return parse_job_stats(_read_text(p), label=f"path {p}")
 
 
 def predict_dirty_rate(fit: DirtyRateFit, link, policy=None) -> list[dict]:
@@ -776,6 +885,7 @@ def predict_dirty_rate(fit: DirtyRateFit, link, policy=None) -> list[dict]:
     from .analytic import saturation
     from .policies import QEMU
     from .vm import VM, Switchover
+    v.instance(fit, "fit", DirtyRateFit, "a precopy.hvstats.DirtyRateFit (from fit_dirty_rate)")
     vm = VM(memory_bytes=fit.report.memory_bytes, page_bytes=fit.report.page_bytes)
     pol = QEMU() if policy is None else policy
     out = []
@@ -804,8 +914,14 @@ def run(args) -> int:
     from .links import Link
     from .policies import QEMU
     from .units import parse_byte_rate, parse_bytes, parse_rate_bps, parse_seconds
+    from .vm import MAX_PAGES
+    page = v.page_size(parse_bytes(args.page, name="--page"), "--page")
     mem = None if args.memory is None else parse_bytes(args.memory, name="--memory")
-    rep = read_dirty_rate(args.report, memory_bytes=mem, page_bytes=parse_bytes(args.page, name="--page"))
+    if mem is not None:
+        mem = v.integer(mem, "--memory", "bytes", lo=page, hi=MAX_PAGES * page)
+        if mem % page:
+            raise ValueError(f"--memory (bytes) must be a whole multiple of --page ({page} B); got {args.memory!r}")
+    rep = read_dirty_rate(args.report, memory_bytes=mem, page_bytes=page)
     f = fit_dirty_rate(rep)
     print(f.summary())
     if f.fit is not None:

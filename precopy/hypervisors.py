@@ -96,6 +96,8 @@ class Hypervisor:
     def with_calibration(self, cal) -> "Hypervisor":
         """A copy that reads its fitted parameters from ``cal`` (a
         :class:`precopy.calibration.Calibration`) instead of the stored file."""
+        from .calibration import Calibration
+        v.instance(cal, "cal", Calibration, "a precopy.calibration.Calibration")
         return Hypervisor(self.name, self.family, self.policy_name, self.policy_defaults, self.stream_class,
                           self.auto_streams, self.description, self.sources, cal)
 
@@ -141,7 +143,13 @@ class Hypervisor:
     # --- model objects ----------------------------------------------------------------
     def policy(self, **kwargs):
         """The stop rule with this era's defaults (keyword arguments override them)."""
+        import inspect
         from .policies import _FACTORIES
+        allowed = tuple(inspect.signature(_FACTORIES[self.policy_name]).parameters)
+        for k in kwargs:
+            if k not in allowed:
+                raise ValueError(f"{k} is not a parameter of policy {self.policy_name!r} "
+                                 f"(allowed: {', '.join(allowed)})")
         kw = dict(self.policy_defaults)
         kw.update(kwargs)
         return _FACTORIES[self.policy_name](**kw)
@@ -193,9 +201,15 @@ def background_workload(set_bytes: float, rate_Bps: float, memory_bytes: int, pa
     >>> background_workload(2**20, 2**20, 2**30).wws_bytes
     1048576
     """
+    from .vm import MAX_PAGES
     from .workloads import HotCold, Idle
     s = v.real(set_bytes, "set_bytes", "bytes", lo=0.0)
     r = v.real(rate_Bps, "rate_Bps", "bytes/s", lo=0.0)
+    page_bytes = v.page_size(page_bytes, "page_bytes")
+    memory_bytes = v.integer(memory_bytes, "memory_bytes", "bytes", lo=page_bytes, hi=MAX_PAGES * page_bytes)
+    if memory_bytes % page_bytes:
+        raise ValueError(f"memory_bytes (bytes) must be a whole multiple of page_bytes={page_bytes}; "
+                         f"got {memory_bytes!r}")
     if s <= 0 or r <= 0:
         return Idle()
     pages = min(max(1, int(round(s / page_bytes))), int(memory_bytes // page_bytes))
@@ -219,7 +233,8 @@ def qemu_dirty_sync_count(n_rounds: int, converged: bool = True) -> int:
     >>> qemu_dirty_sync_count(2)      # idle guest: bulk pass + stop-and-copy
     3
     """
-    n = v.integer(n_rounds, "n_rounds", "rounds", lo=1)
+    n = v.integer(n_rounds, "n_rounds", "rounds", lo=1, hi=2**63 - 1)
+    v.flag(converged, "converged")
     return n + 1 if converged else n
 
 

@@ -93,9 +93,32 @@ class OperatorSettings:
     orchestrator: object = None
     controls: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        from . import aids as A
+        from . import orchestrators as O
+        from .policies import Controls
+        object.__setattr__(self, "aids", A.check_aids(self.aids))
+        if self.streams is not None:
+            object.__setattr__(self, "streams", v.integer(self.streams, "streams", "count", lo=1, hi=1024))
+        kinds = tuple(O._ORCH.values())
+        if self.orchestrator is not None and not isinstance(self.orchestrator, kinds):
+            raise ValueError(f"orchestrator must be None or one of precopy.orchestrators."
+                             f"{', '.join(k.__name__ for k in kinds)}; got {self.orchestrator!r}")
+        if not isinstance(self.controls, dict):
+            raise ValueError(f"controls must be a dict of precopy.policies.Controls fields; got {self.controls!r}")
+        try:
+            Controls(**self.controls)
+        except TypeError as e:
+            raise ValueError(f"controls must be a dict of precopy.policies.Controls fields; got "
+                             f"{self.controls!r} ({e})") from None
+        except ValueError as e:
+            raise ValueError(f"controls: {e}") from None
+
 
 def _blank(x):
-    return x is None or (isinstance(x, str) and not x.strip()) or (isinstance(x, float) and x != x)
+    # NaN is a value (and rejected by the range checks), not an empty cell, as in precopy.predict:
+    # a pandas DataFrame's missing cells are turned into None before a row gets here.
+    return x is None or (isinstance(x, str) and not x.strip())
 
 
 def parse_columns(raw: dict, *, policy: str = "qemu", streams: int | None = None, page_bytes: int = 4096,
@@ -132,6 +155,18 @@ def parse_columns(raw: dict, *, policy: str = "qemu", streams: int | None = None
     """
     from . import aids as A
     from . import orchestrators as O
+    from .hypervisors import NAMES as PRESETS
+    from .policies import NAMES as POLICIES
+
+    if not isinstance(raw, dict):
+        raise ValueError(f"raw must be a dict of column -> value (one scenario row); got {type(raw).__name__}")
+    v.choice(policy.strip().lower().replace("_", "-") if isinstance(policy, str) else policy, "policy",
+             POLICIES + PRESETS)
+    if streams is not None:
+        streams = v.integer(streams, "streams", "count", lo=1, hi=1024)
+    page_bytes = v.page_size(page_bytes, "page_bytes")
+    v.flag(downtime_limit_given, "downtime_limit_given")
+    v.flag(max_bandwidth_given, "max_bandwidth_given")
 
     val = {k: (None if _blank(raw.get(k)) else raw.get(k)) for k in OPERATOR_COLUMNS}
 
@@ -327,6 +362,11 @@ def apply(settings: OperatorSettings, vm, policy, aids=()) -> tuple:
     """
     from . import aids as A
     from . import policies
+    from .vm import VM
+    v.instance(settings, "settings", OperatorSettings, "a precopy.operator_columns.OperatorSettings")
+    v.instance(vm, "vm", VM, "a precopy.VM")
+    v.instance(policy, "policy", policies.Policy, "a precopy.policies.Policy")
+    aids = A.check_aids(aids)
     controls = dict(settings.controls)
     extra = tuple(settings.aids)
     if settings.orchestrator is not None:

@@ -270,6 +270,7 @@ class KubeVirt:
         self.plan(_CHECK_VM)
 
     def plan(self, vm) -> Plan:
+        _mib_rate(self.bandwidth_per_migration_mibps, "bandwidth_per_migration_mibps (bandwidthPerMigration)")
         per = v.real(self.completion_timeout_per_gib_s, "completion_timeout_per_gib_s (completionTimeoutPerGiB)",
                      "s per GiB", lo=0.0, hi=1e7)
         pt = v.real(self.progress_timeout_s, "progress_timeout_s (progressTimeout)", "s", lo=0.0, hi=1e9)
@@ -488,6 +489,8 @@ class Libvirt:
         lim = v.real(self.max_downtime_ms, "max_downtime_ms", "ms", lo=1.0, hi=QEMU_MAX_DOWNTIME_S * 1e3) / 1e3
         notes = [f"downtime limit {lim * 1e3:g} ms"]
         sched = [(0.0, lim)]
+        if isinstance(self.setmaxdowntime, (str, bytes, dict)) or not hasattr(self.setmaxdowntime, "__iter__"):
+            raise ValueError(f"setmaxdowntime must be a sequence of (at_s, downtime_ms); got {self.setmaxdowntime!r}")
         for i, pair in enumerate(self.setmaxdowntime):
             try:
                 at, ms = pair
@@ -526,7 +529,7 @@ def get(name: str, **settings):
     >>> get("nova", live_migration_timeout_action="force_complete").live_migration_timeout_action
     'force_complete'
     """
-    key = str(name).strip().lower()
+    key = name.strip().lower() if isinstance(name, str) else None
     if key not in _ORCH:
         raise ValueError(f"orchestrator must be one of {', '.join(map(repr, NAMES))}; got {name!r}")
     try:

@@ -135,7 +135,8 @@ def pareto_front(vm, workload, link, *, limits_s=None, max_bandwidth_bps=None, s
     True
     """
     from .policies import QEMU
-    limits = np.geomspace(0.005, 5.0, 25) if limits_s is None else np.asarray(limits_s, float)
+    limits = np.geomspace(0.005, 5.0, 25) if limits_s is None else \
+        v.reals(limits_s, "limits_s", "s (QEMU downtime limits)", lo=0.0, hi=3600.0)
     rows = []
     for lim in limits:
         a = _sat(vm, workload, link, QEMU(downtime_limit_s=float(lim), max_bandwidth_bps=max_bandwidth_bps),
@@ -221,6 +222,7 @@ def plan(vm, workload, link, *, total_budget_s: float, downtime_budget_s: float,
     from .workloads import HotCold, Idle
     T = v.real(total_budget_s, "total_budget_s", "s", lo=0.0, lo_open=True, hi=1e8)
     D = v.real(downtime_budget_s, "downtime_budget_s", "s", lo=0.0, lo_open=True, hi=3600.0)
+    v.flag(pareto, "pareto")
     check_scenario(vm, workload, link, QEMU(max_bandwidth_bps=None, timeout_s=1e9), None)
     if not isinstance(workload, (HotCold, Idle)):
         raise ValueError(f"workload must be Idle, Uniform or HotCold for plan (the aid search replays it); "
@@ -385,6 +387,7 @@ def _recommend(vm, p: PlanResult, a0, sw) -> list[tuple]:
 
 def format_plan(p: PlanResult) -> str:
     """Readable text of a :class:`PlanResult`."""
+    v.instance(p, "p", PlanResult, "a precopy.planning.PlanResult (from plan())")
     b = p.baseline
     L = [f"budgets: total {p.budgets['total_s']:g} s, downtime {p.budgets['downtime_s'] * 1e3:g} ms",
          f"as configured: {'converges' if b['converged'] else 'does NOT converge'} ({b['stop_reason']}), "
@@ -441,6 +444,14 @@ def plot_pareto(p_or_rows, *, ax=None):
     """
     import matplotlib.pyplot as plt
     rows = p_or_rows.pareto if isinstance(p_or_rows, PlanResult) else p_or_rows
+    what = "p_or_rows must be a PlanResult (from plan()) or the rows of pareto_front()"
+    if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
+        raise ValueError(f"{what}; got {type(p_or_rows).__name__}")
+    rows = list(rows)
+    keys = ("downtime_limit_s", "total_time_s", "downtime_s", "converged", "pareto")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or any(k not in r for k in keys):
+            raise ValueError(f"{what}: each row a dict with {', '.join(keys)}; got {r!r} at index {i}")
     ramp = p_or_rows.kubevirt_ramp if isinstance(p_or_rows, PlanResult) else []
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.0, 4.2))

@@ -78,7 +78,6 @@ import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -527,11 +526,13 @@ def read_scenarios(path) -> list[Scenario]:
         For a missing header, an unknown or duplicated column, a missing required
         column, or any invalid row (naming the row, its file line and the column).
     """
-    path = Path(path)
+    path = v.file_name(path, "path")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
-        raise ValueError(f"{path}: cannot read the scenario file ({e.strerror})") from None
+        raise ValueError(f"{path}: cannot read the scenario file ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text (UTF-8 CSV) file: undecodable byte at offset {e.start}") from None
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip() for h in next(reader)]
@@ -580,10 +581,25 @@ def csv_cell(x):
     return f"{x:.6g}"
 
 
+def _result_rows(rows) -> list:
+    """Output rows: dicts holding every column of :data:`OUTPUT_COLUMNS`."""
+    if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
+        raise ValueError(f"rows must be a sequence of result dicts (from predict_scenario); got {type(rows).__name__}")
+    rows = list(rows)
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise ValueError(f"rows[{i}] must be a result dict (from predict_scenario); got {type(r).__name__}")
+        missing = [c for c in OUTPUT_COLUMNS if c not in r]
+        if missing:
+            raise ValueError(f"rows[{i}] lacks the column(s) {', '.join(missing)} of a result row")
+    return rows
+
+
 def write_results(rows, path) -> None:
     """Write output rows to ``path`` atomically: a temporary file in the same
     folder, renamed into place only when complete."""
-    path = Path(path)
+    path = v.output_file(path, "path")
+    rows = _result_rows(rows)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
         with os.fdopen(fd, "w", newline="") as f:
@@ -618,6 +634,8 @@ def predict_csv(in_path, out_path, *, progress: bool = False) -> list[dict]:
     ['scenario', 'total_time_s', 'downtime_ms']
     """
     v.flag(progress, "progress")
+    v.file_name(in_path, "in_path")
+    v.output_file(out_path, "out_path")        # before any row is simulated
     scenarios = read_scenarios(in_path)
     out = []
     for sc in scenarios:

@@ -98,6 +98,10 @@ def resolve_policy(policy, switchover=None):
 def rate_schedule(policy, link):
     """(first pre-copy rate bit/s, wall starts, rate factors relative to it) of the
     policy's rate schedule (lists; one entry without a schedule)."""
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy must be a precopy.policies.Policy; got {policy!r}")
+    if not isinstance(link, Link):
+        raise ValueError(f"link must be a precopy.Link; got {type(link).__name__}")
     sched = policy.controls.rate_schedule if policy.controls is not None else None
     if sched is None:
         rate = link.goodput_bps

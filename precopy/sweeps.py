@@ -284,6 +284,11 @@ def parallel_map(fn, items, *, n_jobs: int | None = -1, backend: str | None = No
     if backend is not None and not isinstance(backend, str):
         raise ValueError(f"backend must be a joblib backend name such as 'loky', 'threading' or 'dask'; "
                          f"got {backend!r}")
+    if backend is not None:
+        import joblib.parallel as jp
+        known = sorted(set(jp.BACKENDS) | set(getattr(jp, "EXTERNAL_BACKENDS", {})))
+        if backend not in known:
+            raise ValueError(f"backend must be a registered joblib backend ({', '.join(known)}); got {backend!r}")
     tick, close = _progress_callback(progress, n, desc)
     try:
         if client is not None:

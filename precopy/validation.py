@@ -312,6 +312,26 @@ def _old_cases(map_path, seeds):
     return out, excluded
 
 
+_MORE_COLUMNS = ("file", "row", "source_id", "status", "exclusion_reason", "scenario", "hypervisor", "kind",
+                 "link_gbps", "mtu", "streams", "max_bandwidth_mibps", "downtime_limit_ms", "workload_rule",
+                 "write_mibps", "device_mib", "timeout_s", "measured_converged", "assumptions")
+
+
+def _check_more_map_path(more_map_path):
+    """None, or a readable mapping file with the columns of ``validation_map_more.csv`` (errors name it)."""
+    if more_map_path is None:
+        return
+    _v.file_name(more_map_path, "more_map_path")
+    try:
+        mp = datasets.read_csv(more_map_path)
+    except ValueError as e:
+        raise ValueError(f"more_map_path: {e}") from None
+    missing = [c for c in _MORE_COLUMNS if mp and c not in mp[0]]
+    if missing or not mp:
+        raise ValueError(f"more_map_path {more_map_path!s}: missing column(s) "
+                         f"{', '.join(missing or _MORE_COLUMNS)}")
+
+
 def _more_cases(map_path):
     """Cases of ``validation_map_more.csv`` (rows of the files it names)."""
     mp = datasets.read_csv(map_path)
@@ -404,6 +424,8 @@ def cases(map_path=MAP_FILE, more_map_path=MORE_MAP_FILE, seeds: int = 1):
     >>> len({c.scenario for c in cs}) == len(cs)
     True
     """
+    _v.integer(seeds, "seeds", "count", lo=1, hi=1000)
+    _check_more_map_path(more_map_path)
     a, ea = _old_cases(map_path, seeds)
     b, eb = ([], []) if more_map_path is None else _more_cases(more_map_path)
     return a + b, ea + eb
@@ -445,7 +467,7 @@ class RamPart:
     (case, background) and cached."""
 
     def __init__(self, seeds: int = 1):
-        self.seeds = seeds
+        self.seeds = _v.integer(seeds, "seeds", "count", lo=1, hi=1000)
         self._cache = {}
 
     def __call__(self, case, bg):
@@ -467,6 +489,10 @@ class RamPart:
 def predict_case(case, cal, seeds: int = 1) -> dict:
     """Predicted ``total_time_s``, ``downtime_ms``, ``data_sent_mib``, ``rounds``,
     ``converged`` and ``stop_reason`` of one case under calibration ``cal``."""
+    from .calibration import Calibration
+    _v.instance(case, "case", Case, "a precopy.validation.Case (from cases())")
+    _v.instance(cal, "cal", Calibration, "a precopy.calibration.Calibration")
+    seeds = _v.integer(seeds, "seeds", "count", lo=1, hi=1000)
     hv = _hv(case, cal)
     nan = math.nan
     if case.kind == "device":
@@ -639,6 +665,12 @@ def validate(map_path=MAP_FILE, seeds: int = 5, *, cv: str | None = None, source
     seeds = _v.integer(seeds, "seeds", "count", lo=1, hi=1000)
     if cv not in (None, "source"):
         raise ValueError(f"cv must be None or 'source'; got {cv!r}")
+    sources = _sources(sources)
+    if calibration is not None:
+        _v.instance(calibration, "calibration", C.Calibration, "a precopy.calibration.Calibration or None")
+    if fit_seeds is not None:
+        fit_seeds = _v.integer(fit_seeds, "fit_seeds", "count", lo=1, hi=1000)
+    _v.flag(progress, "progress")
     cs, excluded = cases(map_path, more_map_path, seeds)
     known = sorted({c.source_id for c in cs})
     if sources is not None:
@@ -678,13 +710,28 @@ def validate(map_path=MAP_FILE, seeds: int = 5, *, cv: str | None = None, source
                             calibrations=cals, cases=chosen)
 
 
+def _sources(sources):
+    """None, or a list of source ids (str); whether they exist is checked against the cases."""
+    if sources is None:
+        return None
+    if isinstance(sources, (str, bytes)) or not hasattr(sources, "__iter__"):
+        raise ValueError(f"sources must be a sequence of source ids (e.g. ['S4_qemu_mtcompress_doc']) or None; "
+                         f"got {sources!r}")
+    sources = list(sources)
+    bad = [x for x in sources if not isinstance(x, str)]
+    if bad:
+        raise ValueError(f"sources must be a sequence of source ids (str); got {bad[0]!r}")
+    return sources
+
+
 def cv_predictions(seeds: int = 3, sources=None) -> list:
     """Leave-one-source-out predictions, one dict per published row with
     ``source_label`` (the source id), ``measured_<metric>``, ``predicted_<metric>``,
     ``verdict_ok`` and ``in_sample`` (empty: every row is predicted by parameters
     fitted without its source) -- the input of
     :func:`precopy.plotting.plot_measured_vs_predicted`."""
-    rep = validate(seeds=seeds, cv="source", sources=sources)
+    seeds = _v.integer(seeds, "seeds", "count", lo=1, hi=1000)
+    rep = validate(seeds=seeds, cv="source", sources=_sources(sources))
     out = []
     for r in rep.rows:
         d = dict(r)

@@ -176,7 +176,7 @@ def targets(tmp):
           dict(device_state_bytes=INT_NONNEG, resume_s=REAL_NONNEG + [1e6],
                announce_initial_s=REAL_POS + [1e6], announce_max_s=REAL_NONNEG + [1e6],
                announce_rounds=INT_NONNEG + [10**6], announce_step_s=REAL_POS + [1e6],
-               announce_heard=INT_POS + [6])),
+               announce_heard=INT_POS + [6], device_rate_Bps=REAL_POS + [1e20])),
         # --- links -----------------------------------------------------------------------------------
         T("Link", pc.Link, dict(rate_bps=1e9),
           dict(rate_bps=REAL_POS + [1e20], mtu=INT_POS + [100, 10**6], streams=INT_POS + [10**6],
@@ -509,18 +509,22 @@ def targets(tmp):
         T("drain.Orchestrator", DR.Orchestrator, dict(name="o", max_parallel=2),
           dict(name=[1, None, ""], max_parallel=INT_POS + [10**7], max_parallel_cluster=INT_POS,
                completion_timeout_per_gib_s=REAL_POS, completion_timeout_min_gib=REAL_NONNEG,
-               progress_timeout_s=REAL_POS, source=[1, None])),
+               progress_timeout_s=REAL_POS, source=[1, None], policy=["nope", 1, None],
+               hypervisor=["nope", 1, None], postcopy=BOOL, platform=[1, "x"])),
         T("drain.DrainVM", DR.DrainVM, dict(name="a", vm=VM, workload=WL, policy=POL),
           dict(name=[1, None, ""], vm=[None, 1], workload=[None, 1], policy=[None, 1, "nope"],
                streams=INT_POS + [10**6], priority=["1", NAN, INF, -INF], write_Bps=REAL_NONNEG,
-               row=INT_NONNEG)),
+               row=INT_NONNEG, switchover=[1, "x"], per_stream_bps=REAL_POS, hypervisor=["nope", 1],
+               auto_streams=BOOL)),
         T("drain.max_min_fair", DR.max_min_fair, dict(capacity_bps=1e9, ceiling_bps=[1e9, 1e9]),
-          dict(capacity_bps=REAL_NONNEG, ceiling_bps=["x", [NAN], [-1.0], [[1.0]]], usage=["x", [NAN], [1.0]])),
+          # capacity_bps takes a sequence (one capacity per resource): a one-element list is valid, 0 is not
+          dict(capacity_bps=vec(REAL_POS), ceiling_bps=["x", [NAN], [-1.0], [[1.0]]], usage=["x", [NAN], [1.0]])),
         T("drain.parse_link", DR.parse_link, dict(text="25GbE"),
           dict(text=[1, None, "", "nope", "-1GbE", "nanGbE", "2x"], pooled=BOOL)),
         T("drain.preset", DR.preset, dict(name="kubevirt"), dict(name=["nope", 1, None], host=[1, "x"]),
           names={"name": "preset"}),
-        T("drain.read_vms", DR.read_vms, dict(path=DRAIN_CSV), dict(path=CSV_PATHS + [str(bad_csv)])),
+        T("drain.read_vms", DR.read_vms, dict(path=DRAIN_CSV),
+          dict(path=CSV_PATHS + [str(bad_csv)], defaults=[1, "x", {"nope": 1}, {"policy": "nope"}])),
         T("drain.drain", DR.drain, dict(vms=[DVM], link="25GbE"),
           dict(vms=[1, "x", [], [1]], link=[1, None, "nope"], max_parallel=INT_POS, order=["nope", 1, None],
                orchestrator=[1, "nope"], pooled=BOOL, seed=SEED)),
@@ -622,10 +626,10 @@ def targets(tmp):
         T("plan", PL.plan, dict(vm=VM, workload=WL, link=LINK, total_budget_s=10.0, downtime_budget_s=0.3, seeds=1),
           dict(vm=[None, 1], workload=[None, 1], link=[None, 1], total_budget_s=REAL_POS,
                downtime_budget_s=REAL_POS, downtime_limit_s=REAL_POS, max_bandwidth_bps=REAL_POS,
-               seeds=["1", 1.5, NAN, 0, -1, 10**9], pareto=BOOL)),
+               seeds=["1", 1.5, NAN, 0, -1, 10**9], pareto=BOOL, switchover=[1, "x", 0.2])),
         T("pareto_front", PL.pareto_front, dict(vm=VM, workload=WL, link=LINK, limits_s=[0.3]),
           dict(vm=[None, 1], workload=[None, 1], link=[None, 1], limits_s=[1, "x", [NAN], [-1.0], [INF], []],
-               max_bandwidth_bps=REAL_POS)),
+               max_bandwidth_bps=REAL_POS, switchover=[1, "x", 0.2])),
         T("plot_pareto", PL.plot_pareto, dict(p_or_rows=None), dict(p_or_rows=[1, "x", [1]]),
           exempt={"ax": "a matplotlib Axes, drawn into by matplotlib"},
           call=lambda p_or_rows=None, **kw: PL.plot_pareto(p_or_rows, **kw)),
@@ -660,7 +664,9 @@ def targets(tmp):
         T("qemu_dirty_sync_count", HY.qemu_dirty_sync_count, dict(n_rounds=3),
           dict(n_rounds=INT_NONNEG, converged=BOOL)),
         T("background_workload", HY.background_workload, dict(set_bytes=4096.0, rate_Bps=1e6, memory_bytes=pc.MiB(4)),
-          dict(set_bytes=REAL_NONNEG + [pc.MiB(8)], rate_Bps=REAL_NONNEG, memory_bytes=INT_POS + [1000],
+          # a set larger than memory is capped at memory by design (the docstring, tests/test_hypervisors.py):
+          # an idle guest with the calibrated set size may be smaller than that set
+          dict(set_bytes=REAL_NONNEG, rate_Bps=REAL_NONNEG, memory_bytes=INT_POS + [1000],
                page_bytes=INT_POS + [3000])),
         # --- scenario internals that are public, data files, validation ---------------------------------------
         T("resolve_policy", SC.resolve_policy, dict(policy=POL), dict(policy=[1, "nope"], switchover=[1, "x"])),
@@ -692,166 +698,20 @@ def targets(tmp):
 
 #: Bad values still open, by (target, parameter): (reason, indices into the table's list).  Each is a strict
 #: xfail, so it fails the suite once fixed and its entry must then go.
-_FILES = ("scenario and result files are checked with the CLI's output handling (issue 12 section 2: "
-          "predict -o into a directory or a missing folder, a binary input file)")
-KNOWN_OPEN: dict = {
-    ("read_scenarios", "path"): (_FILES, (0, 3)), ("predict_csv", "in_path"): (_FILES, (0, 3)),
-    ("predict_csv", "out_path"): (_FILES, (0, 1, 2)), ("write_results", "rows"): (_FILES, (0, 1, 2)),
-    ("write_results", "path"): (_FILES, (0, 1, 2)),
-}
+KNOWN_OPEN: dict = {}
 #: Open since the new modules arrived (found by this table; not fixed in the time): (target, parameter) ->
 #: indices, by module.  Each is a strict xfail: a fix makes it XPASS and its entry must then go.
 _OPEN_BY_MODULE = {
-    'precopy.calibration': {
-        ('Calibration', 'params'): (0, 1, 2, 3),
-        ('calibration.fit', 'cases'): (0, 1, 2),
-        ('calibration.fit', 'ram_part'): (0, 1, 2),
-        ('calibration.load', 'path'): (0, 1, 2, 3, 4),
-        ('calibration.save', 'cal'): (0, 1),
-        ('calibration.save', 'meta'): (0, 1),
-        ('calibration.save', 'path'): (0, 1, 2),
-        ('fit_device_state', 'cases'): (0, 1, 2),
-        ('fit_stream_ceilings', 'name'): (0, 1, 2),
-        ('fit_stream_ceilings', 'rows'): (0, 2),
-        ('fit_switchover', 'cases'): (0, 1, 2),
-        ('fit_switchover', 'grid_mibps'): (0, 1, 2, 3),
-        ('fit_switchover', 'grid_set_mib'): (0, 1, 2, 3),
-        ('fit_switchover', 'ram_part'): (0, 1, 2),
-    },
-    'precopy.hvstats': {
-        ('DirtyRateReport', 'fmt'): (0, 1),
-        ('DirtyRateReport', 'memory_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('DirtyRateReport', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('DirtyRateReport', 'samples'): (0, 1, 2, 3),
-        ('DirtyRateReport', 'source'): (0, 1),
-        ('DirtyRateSample', 'dirty_rate_Bps'): (0, 1, 2, 3, 4, 5, 6),
-        ('DirtyRateSample', 'interval_s'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('DirtyRateSample', 'mode'): (0, 1, 2),
-        ('DirtyRateSample', 'sample_pages_per_gib'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('DirtyRateSample', 'start_time_s'): (0, 1, 2, 3, 4, 5),
-        ('DirtyRateSample', 'vcpu_rates_Bps'): (0, 1, 2, 3),
-        ('MigrationSnapshot', 'bandwidth_Bps'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'cpu_throttle_pct'): (0, 1, 2, 3, 4, 5, 6),
-        ('MigrationSnapshot', 'dirty_pages_per_s'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'downtime_s'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'elapsed_s'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'expected_downtime_s'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'fmt'): (0, 1),
-        ('MigrationSnapshot', 'iteration'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'memory_processed_bytes'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'memory_remaining_bytes'): (0, 1, 2, 3, 4, 5, 6),
-        ('MigrationSnapshot', 'memory_total_bytes'): (0, 1, 2, 3, 4, 5, 6),
-        ('MigrationSnapshot', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('MigrationSnapshot', 'postcopy_requests'): (0, 1, 2, 3, 4, 5),
-        ('MigrationSnapshot', 'status'): (0, 1),
-        ('fit_dirty_rate', 'report'): (0, 1),
-        ('hvstats.example_path', 'name'): (0, 1, 2),
-        ('parse_dirty_rate', 'label'): (0, 1),
-        ('parse_dirty_rate', 'page_bytes'): (7,),
-        ('parse_dirty_rate', 'text'): (0, 1),
-        ('parse_job_stats', 'label'): (0, 1),
-        ('parse_job_stats', 'text'): (0, 1),
-        ('predict_dirty_rate', 'fit'): (0, 1),
-        ('read_dirty_rate', 'page_bytes'): (7,),
-        ('read_dirty_rate', 'path'): (0, 3, 4, 5, 6),
-        ('read_job_stats', 'path'): (0, 3, 4, 5),
-    },
-    'precopy.orchestrators': {
-        ('KubeVirt', 'bandwidth_per_migration_mibps'): (0, 1),
-        ('Libvirt', 'setmaxdowntime'): (0,),
-        ('orchestrators.get', 'name'): (2,),
-    },
-    'precopy.operator_columns': {
-        ('OperatorSettings', 'aids'): (0, 1, 2),
-        ('OperatorSettings', 'controls'): (0, 1, 2),
-        ('OperatorSettings', 'orchestrator'): (0, 1),
-        ('OperatorSettings', 'streams'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('operator_columns.apply', 'aids'): (0,),
-        ('operator_columns.apply', 'policy'): (0, 1, 2),
-        ('operator_columns.apply', 'settings'): (0, 1),
-        ('operator_columns.apply', 'vm'): (0, 1),
-        ('parse_columns', 'downtime_limit_given'): (0, 1, 2),
-        ('parse_columns', 'max_bandwidth_given'): (0, 1, 2),
-        ('parse_columns', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('parse_columns', 'policy'): (0, 1, 2),
-        ('parse_columns', 'raw'): (0, 1, 2, 4),
-        ('parse_columns', 'streams'): (0, 1, 2, 3, 4, 5, 6),
-    },
-    'precopy.hypervisors': {
-        ('background_workload', 'memory_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('background_workload', 'page_bytes'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('background_workload', 'set_bytes'): (6,),
-        ('qemu_dirty_sync_count', 'converged'): (0, 1, 2),
-        ('qemu_dirty_sync_count', 'n_rounds'): (5,),
-    },
-    'precopy.drain': {
-        ('drain.DrainVM', 'name'): (0, 1, 2),
-        ('drain.DrainVM', 'policy'): (0, 1, 2),
-        ('drain.DrainVM', 'priority'): (0, 1, 2, 3),
-        ('drain.DrainVM', 'row'): (0, 1, 2, 3, 4, 5),
-        ('drain.DrainVM', 'streams'): (0, 1, 2, 3, 4, 5, 6, 7),
-        ('drain.DrainVM', 'vm'): (0, 1),
-        ('drain.DrainVM', 'workload'): (0, 1),
-        ('drain.DrainVM', 'write_Bps'): (0, 1, 2, 3, 4, 5),
-        ('drain.Host', 'nics'): (0,),
-        ('drain.Orchestrator', 'name'): (0, 1, 2),
-        ('drain.Orchestrator', 'source'): (0, 1),
-        ('drain.compare', 'kwargs'): (0,),
-        ('drain.compare', 'orders'): (0,),
-        ('drain.compare', 'vms'): (0, 1, 3),
-        ('drain.drain', 'orchestrator'): (1,),
-        ('drain.drain', 'vms'): (0, 1, 3),
-        ('drain.drain_gantt', 'vms'): (0, 1, 2),
-        ('drain.max_min_fair', 'capacity_bps'): (0, 1),
-        ('drain.max_min_fair', 'ceiling_bps'): (0, 3),
-        ('drain.parse_link', 'text'): (0, 1, 2, 3, 4, 5, 6),
-        ('drain.preset', 'host'): (0, 1),
-        ('drain.read_vms', 'path'): (0, 3),
-    },
-    'precopy.eta': {
-        ('eta.estimate', 'snapshot'): (0, 1),
-        ('eta.estimate_series', 'downtime_limit_s'): (0, 1),
-        ('eta.estimate_series', 'snapshots'): (0, 1, 2),
-        ('eta.format_estimates', 'est'): (0, 1, 2),
-        ('eta.plot_eta', 'downtime_limit_s'): (0, 1),
-        ('eta.plot_eta', 'snapshots'): (0, 1, 2),
-        ('eta.progress', 'downtime_limit_s'): (0, 1, 2, 3, 4, 5, 6),
-        ('eta.progress', 'snapshots'): (0, 1, 2),
-    },
     'precopy.analytic': {
         ('expected_distinct_groups', 'counts'): (0, 1, 2, 3),
         ('expected_distinct_groups', 'probs'): (0, 1, 2, 3),
         ('expected_distinct_groups', 'writes'): (0, 1, 2, 3),
     },
-    'precopy.planning': {
-        ('format_plan', 'p'): (0, 1, 2),
-        ('pareto_front', 'limits_s'): (0, 1, 2, 3, 4, 5),
-        ('plan', 'pareto'): (0, 1, 2),
-        ('plot_pareto', 'p_or_rows'): (0, 1, 2),
-    },
-    'precopy.sweeps': {
-        ('run_all', 'backend'): (1,),
-    },
-    'precopy.scenario': {
-        ('scenario.rate_schedule', 'link'): (0, 1, 2),
-        ('scenario.rate_schedule', 'policy'): (0, 1, 2),
-    },
-    'precopy.validation': {
-        ('validate', 'calibration'): (0, 1),
-        ('validate', 'fit_seeds'): (0, 1, 2, 3, 4, 5),
-        ('validate', 'more_map_path'): (0, 1, 2, 3),
-        ('validate', 'progress'): (0, 1, 2),
-        ('validate', 'sources'): (0,),
-        ('validation.RamPart', 'seeds'): (0, 1, 2, 3, 4, 5),
-        ('validation.cases', 'more_map_path'): (0, 1, 2, 3),
-        ('validation.cv_predictions', 'sources'): (0,),
-        ('validation.predict_case', 'cal'): (0, 1),
-        ('validation.predict_case', 'case'): (0, 1),
-    },
 }
 _OPEN_REASON = {
-    "precopy.orchestrators": "orchestrators: a few settings are not checked, or not by their Python name",
-    "precopy.sweeps": "sweeps: an unknown backend name is handed to joblib unchecked",
+    "precopy.analytic": ("analytic.expected_distinct_groups is the unchecked inner routine behind every checked "
+                         "expected_distinct_* function, on the analytic engine's hot path; its checks belong in a "
+                         "checked public entry separate from that path (left for the analytic engine's rework)"),
 }
 for _m, _entries in _OPEN_BY_MODULE.items():
     for _k, _ix in _entries.items():
@@ -1121,3 +981,85 @@ def test_allocations_beyond_physical_memory_are_refused_before_allocating():
     finally:
         tracemalloc.stop()
     assert peak < 64 * 2**20
+
+
+# --- checks before the work, and the parsers' own field bounds ----------------------------------------------
+
+def test_predict_csv_checks_its_output_before_simulating(tmp_path, monkeypatch):
+    src = tmp_path / "s.csv"
+    src.write_text("scenario,memory_mib,link_gbps,workload,policy\na,4,1,idle,qemu\n")
+
+    def no_work(*a, **k):
+        raise AssertionError("simulated before the output was checked")
+    monkeypatch.setattr(PR, "predict_scenario", no_work)
+    for out, what in ((tmp_path / "no" / "r.csv", "does not exist"), (tmp_path, "is a folder")):
+        with pytest.raises(ValueError, match=f"out_path .*{what}"):
+            PR.predict_csv(src, out)
+
+
+def test_validate_checks_its_arguments_before_building_cases(monkeypatch):
+    def no_work(*a, **k):
+        raise AssertionError("cases were built before the arguments were checked")
+    monkeypatch.setattr(VA, "cases", no_work)
+    for kw, name in ((dict(fit_seeds=0), "fit_seeds"), (dict(progress=None), "progress"),
+                     (dict(calibration="x"), "calibration"), (dict(sources="S4"), "sources")):
+        with pytest.raises(ValueError, match=name):
+            VA.validate(seeds=1, **kw)
+
+
+def test_drain_compare_checks_its_keywords_before_running(monkeypatch):
+    def no_work(*a, **k):
+        raise AssertionError("a drain ran before the keywords were checked")
+    monkeypatch.setattr(DR, "drain", no_work)
+    with pytest.raises(ValueError, match="'nope'"):
+        DR.compare([DVM], "25GbE", n_jobs=1, nope=1)
+    for kw, name in ((dict(seed=-1), r"seed \(integer seed\)"), (dict(max_parallel=0), r"max_parallel \(migrations\)"),
+                     (dict(orchestrator="nope"), "orchestrator"), (dict(orchestrator=3), "orchestrator")):
+        with pytest.raises(ValueError, match=name):
+            DR.compare([DVM], "25GbE", n_jobs=1, **kw)
+
+
+def _json_edit(name, edit):
+    import json
+    d = json.loads((EXAMPLES / name).read_text())
+    edit(d["return"])
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("text, field", [
+    (lambda: _json_edit("qmp_query_migrate.json", lambda r: r["ram"].update({"page-size": 3000})), "'page-size'"),
+    (lambda: _json_edit("qmp_query_migrate.json", lambda r: r.update({"cpu-throttle-percentage": 150})),
+     "'cpu-throttle-percentage'"),
+    (lambda: (EXAMPLES / "virsh_domjobinfo.txt").read_text().replace("4096         bytes", "3000 bytes"),
+     "'Page size'"),
+    (lambda: (EXAMPLES / "virsh_domjobinfo.txt").read_text() + "Auto converge throttle: 150 %\n",
+     "'Auto converge throttle'"),
+], ids=["qmp-page-size", "qmp-throttle", "virsh-page-size", "virsh-throttle"])
+def test_job_stats_fields_out_of_range_are_named(text, field):
+    with pytest.raises(ValueError, match=f"field {field}.*(power of two|<= 100)"):
+        HV.parse_job_stats(text())
+
+
+@pytest.mark.parametrize("over, field", [
+    ({"calc-time": 7200}, "'calc-time'"), ({"start-time": -1}, "'start-time'"),
+    ({"sample-pages": 2**22}, "'sample-pages'"),
+], ids=["calc-time", "start-time", "sample-pages"])
+def test_dirty_rate_fields_out_of_range_are_named(over, field):
+    import json
+    d = {"status": "measured", "dirty-rate": 100, "start-time": 1, "calc-time": 2, "calc-time-unit": "second",
+         "sample-pages": 512, "mode": "page-sampling"}
+    d.update(over)
+    with pytest.raises(ValueError, match=f"field {field}"):
+        HV.parse_dirty_rate(json.dumps({"return": d}), memory_bytes=pc.GiB(8))
+
+
+def test_report_files_are_named_by_their_path(tmp_path):
+    b = tmp_path / "b.json"
+    b.write_bytes(b"\x00\xff\xfe")
+    for read in (HV.read_dirty_rate, HV.read_job_stats):
+        with pytest.raises(ValueError, match=f"path {re.escape(str(b))}: not a text"):
+            read(b)
+        with pytest.raises(ValueError, match=f"path {re.escape(str(tmp_path / 'no.json'))}: cannot read"):
+            read(tmp_path / "no.json")
+    # what the file held is still reported under the file's name
+    assert HV.read_dirty_rate(EXAMPLES / "qmp_dirty_rate_sampling.json").source == "qmp_dirty_rate_sampling.json"
