@@ -41,7 +41,8 @@ import math
 from dataclasses import dataclass, field
 
 from . import _validate as v
-from .units import GiB, MiB
+from .policies import ERAS
+from .units import GiB
 
 __all__ = ["Hypervisor", "PRESETS", "NAMES", "get", "qemu_dirty_sync_count", "FAMILIES", "background_workload"]
 
@@ -240,7 +241,7 @@ def qemu_dirty_sync_count(n_rounds: int, converged: bool = True) -> int:
 
 PRESETS = {
     "qemu": Hypervisor(
-        "qemu", "qemu", "qemu", (), "qemu",
+        "qemu", "qemu", *ERAS["qemu"], "qemu",
         description="QEMU/KVM 5.2 and later: downtime-limit 300 ms, max-bandwidth 128 MiB/s (pass "
                     "max_bandwidth_bps=None for libvirt's unlimited), one pre-copy stream (multifd: streams = "
                     "channels) at the pooled fitted per-stream ceiling",
@@ -248,25 +249,25 @@ PRESETS = {
                 "per-stream ceiling: pooled link fit (vMotion, Cloud Hypervisor); switchover and background "
                 "rate: calibration.json"),
     "qemu-2.x": Hypervisor(
-        "qemu-2.x", "qemu", "qemu", (("max_bandwidth_bps", 32 * MiB(1) * 8.0),), None,
+        "qemu-2.x", "qemu", *ERAS["qemu-2.x"], None,
         description="QEMU/KVM 1.x-5.1: max-bandwidth default 32 MiB/s (MAX_THROTTLE 32 << 20); downtime-limit "
                     "300 ms (QEMU 1.x used 30 ms: pass downtime_limit_s=0.03); the era's published single streams "
                     "reach 1 GbE line rate, no faster link measured: line-bound",
         sources="migration/migration.c of QEMU 1.x-2.x (MAX_THROTTLE (32 << 20); QEMU 1.x: max_downtime = "
                 "30000000 ns); QEMU docs/multi-thread-compression.txt (0.89-0.94 Gbit/s on 1 GbE)"),
     "xen-3": Hypervisor(
-        "xen-3", "xen", "xen-nsdi05", (), None,
+        "xen-3", "xen", *ERAS["xen-3"], None,
         description="Xen 3 as Clark et al. measured it: adaptive rate 100-500 Mbit/s, 256 KB stop, final copy "
                     "at 500 Mbit/s; switchover term fitted to their downtimes",
         sources="Clark et al., NSDI 2005, Sec. 5.1 and 6"),
     "vmware-6": Hypervisor(
-        "vmware-6", "vmware", "vmware", (), "vmware",
+        "vmware-6", "vmware", *ERAS["vmware-6"], "vmware",
         description="vSphere 6.x vMotion: 500 ms switchover goal, one stream helper per vMotion vmknic at "
                     "the fitted per-stream ceiling (~15 Gbit/s)",
         sources="Broadcom KB 323379 (18/28/36 Gbit/s with 1/2/3 vmknics on 40 GbE); N. Hagoort, "
                 "'Auto-Tuning vMotion Streams' (2021): one stream helper ~15 GbE"),
     "vmware-8": Hypervisor(
-        "vmware-8", "vmware", "vmware", (), "vmware", True,
+        "vmware-8", "vmware", *ERAS["vmware-8"], "vmware", True,
         description="vSphere 7.0 U2 and later (8.x): as vmware-6, with the number of streams scaled to the "
                     "link (one per per-stream ceiling of link rate)",
         sources="N. Hagoort, 'Auto-Tuning vMotion Streams' (2021, vSphere 7.0 U2)"),

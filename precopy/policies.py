@@ -434,6 +434,13 @@ _FACTORIES = {"qemu": QEMU, "xen-legacy": XenLegacy, "xen-nsdi05": XenNSDI05, "x
               "simgrid": SimGrid}
 NAMES = tuple(_FACTORIES)
 
+#: Stop rules of hypervisor eras: name -> (base policy, the era's defaults as (argument, value) pairs).
+#: :mod:`precopy.hypervisors` builds its presets (sender ceilings, switchover terms) on these, and
+#: :func:`get` accepts their names.  QEMU before 5.2 capped pre-copy at 32 MiB/s (``MAX_THROTTLE
+#: (32 << 20)``); Xen 3 is Clark et al.'s NSDI 2005 rule; vSphere 6 and 7.0 U2+ share vMotion's rule.
+ERAS = {"qemu": ("qemu", ()), "qemu-2.x": ("qemu", (("max_bandwidth_bps", 32 * 2**20 * 8.0),)),
+        "xen-3": ("xen-nsdi05", ()), "vmware-6": ("vmware", ()), "vmware-8": ("vmware", ())}
+
 
 def get(name: str, **kwargs) -> Policy:
     """A policy by name: ``'qemu'``, ``'xen-legacy'``, ``'xen-nsdi05'``, ``'xen'``, ``'vmware'``,
@@ -448,16 +455,20 @@ def get(name: str, **kwargs) -> Policy:
     if not isinstance(name, str):
         raise ValueError(f"name must be a policy name, one of {', '.join(map(repr, NAMES))}; got {name!r}")
     key = name.strip().lower().replace("_", "-")
-    if key not in _FACTORIES:
-        from .hypervisors import PRESETS      # era presets: 'qemu-2.x', 'xen-3', 'vmware-6', 'vmware-8'
-        if key in PRESETS:
-            return PRESETS[key].policy(**kwargs)
-        raise ValueError(f"policy must be one of {', '.join(map(repr, NAMES + tuple(PRESETS)))}; got {name!r}")
+    if key in _FACTORIES:
+        base, kw = key, {}
+    elif key in ERAS:                 # an era: its base rule with the era's defaults
+        base, defaults = ERAS[key]
+        kw = dict(defaults)
+    else:
+        every = NAMES + tuple(e for e in ERAS if e not in _FACTORIES)
+        raise ValueError(f"policy must be one of {', '.join(map(repr, every))}; got {name!r}")
     import inspect
-    allowed = tuple(inspect.signature(_FACTORIES[key]).parameters)
+    allowed = tuple(inspect.signature(_FACTORIES[base]).parameters)
     for k in kwargs:
         if k not in allowed:
-            raise ValueError(f"{k} is not a parameter of policy {key!r} (allowed: {', '.join(allowed)})")
-    return _FACTORIES[key](**kwargs)
+            raise ValueError(f"{k} is not a parameter of policy {base!r} (allowed: {', '.join(allowed)})")
+    kw.update(kwargs)
+    return _FACTORIES[base](**kw)
 
 
