@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 #: public submodules, imported on first access (``pc.workloads``, ``pc.policies``, ...)
 _SUBMODULES = ("aids", "analytic", "datasets", "figures", "linkfit", "links", "plotting", "policies", "predict",
                "results", "storage", "sweeps", "units", "validation", "vm", "widgets", "workload_fit",
-               "workloads", "drain", "calibration", "hypervisors", "scenario", "hvstats", "eta",
+               "workloads", "drain", "calibration", "calibrate", "hypervisors", "scenario", "hvstats", "eta",
                "orchestrators", "planning")
 #: public names -> the submodule that defines them
 _NAMES = {

@@ -29,7 +29,7 @@ COMMANDS = {
     "predict": ("precopy.predict", "predict every migration of a scenario table (CSV in, CSV out)"),
     "validate": ("precopy.validation", "predict the published measurements shipped with precopy and report the errors"),
     "fit-workload": ("precopy.workload_fit", "fit workload parameters to observed rounds or dirty-page samples"),
-    "calibrate": ("precopy.calibration", "re-fit switchover, background and stream-ceiling parameters of the "
+    "calibrate": ("precopy.validation:calibrate", "re-fit switchover, background and stream-ceiling parameters of the "
                                          "hypervisor presets to the published rows"),
     "fit-links": ("precopy.linkfit", "re-fit the link model to the published throughputs and rewrite the profiles"),
     "storage": ("precopy.storage", "simulate a Storage VMotion (snapshot, dirty block tracking, I/O mirroring)"),

@@ -15,7 +15,7 @@ A :class:`Hypervisor` bundles what precopy needs to predict one real system:
   small set of pages it keeps rewriting, so what it leaves dirty saturates at
   that set's size.
 
-The fitted numbers come from :mod:`precopy.calibration` (``precopy calibrate``),
+The fitted numbers come from :mod:`precopy.calibration` (fitted by :mod:`precopy.calibrate`, ``precopy calibrate``),
 which stores every parameter with the published rows it was fitted to in
 ``precopy/data/calibration.json``.  A parameter without any usable row is not
 invented: it is ``None`` and the preset says what it falls back to.

@@ -637,7 +637,7 @@ def validate(map_path=MAP_FILE, seeds: int = 5, *, cv: str | None = None, source
     cv : {None, 'source'}
         None: in-sample (the stored calibration, or ``calibration``).  ``'source'``:
         leave-one-source-out: for each source, every parameter is refitted
-        (:func:`precopy.calibration.fit`) without that source's rows, which are
+        (:func:`precopy.calibrate.fit`) without that source's rows, which are
         then predicted.
     sources : sequence of str, optional
         Only these sources (both modes); the CV fits still use all other sources.
@@ -662,6 +662,7 @@ def validate(map_path=MAP_FILE, seeds: int = 5, *, cv: str | None = None, source
     ('in-sample', True)
     """
     from . import calibration as C
+    from .calibrate import fit as fit_calibration
     seeds = _v.integer(seeds, "seeds", "count", lo=1, hi=1000)
     if cv not in (None, "source"):
         raise ValueError(f"cv must be None or 'source'; got {cv!r}")
@@ -692,7 +693,7 @@ def validate(map_path=MAP_FILE, seeds: int = 5, *, cv: str | None = None, source
         by_case = {}
         for src in order:
             train = [c for c in cs if c.source_id != src]
-            cal = C.fit(train, ram)
+            cal = fit_calibration(train, ram)
             cals[src] = cal
             for c in cs:
                 if c.source_id == src:
@@ -844,4 +845,27 @@ def run(args) -> int:
             for x in scen:
                 w.writerow(x)
         print(f"wrote {args.scenarios_out}")
+    return 0
+
+
+# --- CLI: precopy calibrate (the fit runs on this module's cases) ----------------------------
+
+def calibrate_add_arguments(p):
+    p.add_argument("--seeds", type=int, default=3, help="seeds per simulated row (default 3)")
+    p.add_argument("--output", metavar="FILE", help="where to write (default: precopy/data/calibration.json)")
+    p.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
+
+
+def calibrate_run(args) -> int:
+    """``precopy calibrate``: fit every preset parameter (:func:`precopy.calibrate.fit`) to the
+    validation cases and write ``precopy/data/calibration.json``."""
+    from .calibrate import fit
+    from .calibration import save
+    seeds = _v.integer(args.seeds, "--seeds", "count", lo=1, hi=100)
+    cs, _ = cases()
+    cal = fit(cs, RamPart(seeds))
+    print(cal.summary())
+    if not args.dry_run:
+        p = save(cal, args.output, meta={"seeds": seeds})
+        print(f"\nwrote {p}")
     return 0

@@ -23,6 +23,7 @@ import pytest
 
 import precopy as pc
 from precopy import aids as A
+from precopy import calibrate as CF
 from precopy import calibration as CA
 from precopy import drain as DR
 from precopy import eta as ET
@@ -649,14 +650,14 @@ def targets(tmp):
         # --- calibration ---------------------------------------------------------------------------------
         T("Calibration", CA.Calibration, dict(params={}), dict(params=[1, "x", None, {"nope": NAN}])),
         T("calibration.load", CA.load, {}, dict(path=[1] + PATHS[1:] + [str(bin_file)])),
-        T("calibration.fit", CA.fit, dict(cases=[], ram_part=lambda c, bg: 0.0),
+        T("calibrate.fit", CF.fit, dict(cases=[], ram_part=lambda c, bg: 0.0),
           dict(cases=[1, "x", [1]], ram_part=[1, "x", None])),
         T("calibration.save", CA.save, dict(cal=None, path=str(tmp / "cal.json")),
           dict(cal=[1, "x"], path=[1, dirpath, str(tmp / "no" / "dir" / "cal.json")], meta=[1, "x"]),
           call=lambda cal=None, **kw: CA.save(cal if cal is not None else CA.load(), **kw)),
-        T("fit_stream_ceilings", CA.fit_stream_ceilings, {}, dict(rows=[1, ["nope"], []], name=["nope", 1, None])),
-        T("fit_device_state", CA.fit_device_state, dict(cases=[]), dict(cases=[1, "x", [1]])),
-        T("fit_switchover", CA.fit_switchover, dict(cases=[], ram_part=lambda c, bg: 0.0),
+        T("fit_stream_ceilings", CF.fit_stream_ceilings, {}, dict(rows=[1, ["nope"], []], name=["nope", 1, None])),
+        T("fit_device_state", CF.fit_device_state, dict(cases=[]), dict(cases=[1, "x", [1]])),
+        T("fit_switchover", CF.fit_switchover, dict(cases=[], ram_part=lambda c, bg: 0.0),
           dict(cases=[1, "x", [1]], ram_part=[1, "x", None], grid_mibps=["x", [NAN], [-1.0], []],
                grid_set_mib=["x", [NAN], [-1.0], []])),
         # --- hypervisor presets ----------------------------------------------------------------------------
@@ -824,7 +825,7 @@ def test_every_public_callable_is_covered():
               "precopy.simulate", "precopy.analytic", "precopy.storage", "precopy.predict", "precopy.sweeps",
               "precopy.units", "precopy.datasets", "precopy.linkfit", "precopy.workload_fit",
               "precopy.validation", "precopy.scenario", "precopy.drain", "precopy.hvstats", "precopy.eta",
-              "precopy.orchestrators", "precopy.planning", "precopy.operator_columns", "precopy.calibration",
+              "precopy.orchestrators", "precopy.planning", "precopy.operator_columns", "precopy.calibration", "precopy.calibrate",
               "precopy.hypervisors"):
         mod = importlib.import_module(m)
         for n in getattr(mod, "__all__", ()):

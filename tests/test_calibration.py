@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from precopy import calibration as C, validation as V
+from precopy import calibrate as CF, calibration as C, validation as V
 from precopy.units import GiB, MiB
 
 
@@ -26,8 +26,8 @@ class FakeCase:
 
 
 def test_stream_ceiling_fit_reproduces_the_vmotion_rows():
-    rec = C.fit_stream_ceilings()
-    assert rec["rows"] == list(C.VMWARE_STREAM_ROWS)
+    rec = CF.fit_stream_ceilings()
+    assert rec["rows"] == list(CF.VMWARE_STREAM_ROWS)
     # every row within 20 % (log residual), the one-stream statement (T2, 15 Gbit/s) within 10 %
     assert all(abs(e) < math.log(1.2) for e in rec["log_residuals"].values())
     assert abs(rec["log_residuals"]["T2"]) < math.log(1.1)
@@ -38,7 +38,7 @@ def test_device_state_fit_recovers_a_line():
                    device_bytes=b * MiB(1)) for i, b in enumerate((1000, 2000, 5000, 9000))]
     cs.append(FakeCase("fail", "vmware-6", "device", 0, {"downtime_ms": None, "converged": False},
                        device_bytes=GiB(30)))
-    out = C.fit_device_state(cs)
+    out = CF.fit_device_state(cs)
     assert out["switchover_fixed_s[vmware]"]["value"] == pytest.approx(2.0, rel=1e-4)
     assert out["device_rate_mibps[vmware]"]["value"] == pytest.approx(100.0, rel=1e-4)
     assert out["device_rate_mibps[vmware]"]["rows"] == ["d0", "d1", "d2", "d3"]
@@ -63,7 +63,7 @@ def test_switchover_fit_recovers_terms_and_background():
         c.measured["downtime_ms"] = (ram(c, true_bg) + 0.03 + 0.0005 * m) * 1e3
         cs.append(c)
     cs.append(FakeCase("x0", "xen-3", "sim", GiB(1), {"converged": True, "downtime_ms": 100.0}, workload="fixed"))
-    out = C.fit_switchover(cs, ram)
+    out = CF.fit_switchover(cs, ram)
     assert out["switchover_fixed_s[qemu]"]["value"] == pytest.approx(0.03, abs=2e-3)
     assert out["switchover_per_gib_s[qemu]"]["value"] == pytest.approx(0.0005, rel=0.05)
     assert out["switchover_fixed_s[xen]"]["value"] == pytest.approx(0.1, rel=1e-3)
@@ -75,7 +75,7 @@ def test_switchover_fit_recovers_terms_and_background():
 def test_switchover_fit_without_xen_rows_falls_back():
     cs = [FakeCase(f"q{i}", "qemu", "downtime", GiB(m), {"converged": True, "downtime_ms": 50.0})
           for i, m in enumerate((4, 64))]
-    out = C.fit_switchover(cs, lambda c, bg: 0.0)
+    out = CF.fit_switchover(cs, lambda c, bg: 0.0)
     assert out["switchover_fixed_s[xen]"]["value"] is None and out["switchover_fixed_s[xen]"]["fallback"]
     cal = C.Calibration(out)
     assert cal.switchover_fixed_s("xen") == cal.switchover_fixed_s("qemu")
@@ -87,7 +87,7 @@ def test_stored_calibration_is_what_the_fit_gives():
     cs, _ = V.cases()
     import json
     seeds = json.loads(C.CALIBRATION_PATH.read_text()).get("seeds", 3)
-    fresh = C.fit(cs, V.RamPart(seeds))
+    fresh = CF.fit(cs, V.RamPart(seeds))
     assert set(fresh.params) == set(stored.params)
     for k, rec in fresh.params.items():
         a, b = rec["value"], stored.params[k]["value"]

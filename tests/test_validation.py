@@ -166,7 +166,7 @@ def test_report_errors_are_computed_from_the_rows(report):
 
 
 def test_predictions_are_predict_case_under_the_stored_calibration(report):
-    from precopy import calibration as C
+    from precopy import calibrate as CF, calibration as C
     cs, _ = V.cases()
     by = {r["scenario"]: r for r in report.rows}
     for c in cs[:3] + [c for c in cs if c.kind != "sim"][:2]:
