@@ -30,13 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -46,13 +43,12 @@ except ImportError:                                     # pragma: no cover - Win
     fcntl = None
 
 from . import __version__
+from ._figure_registry import REGISTRY, FigureSpec, register
 from .units import GiB, Gbps, MiB
 
 __all__ = ["register", "REGISTRY", "FigureSpec", "render", "render_all", "figure_params", "save",
            "check_out_dir", "check_inputs", "read_manifest", "add_arguments", "run"]
 
-#: name -> FigureSpec, in registration (= notebook) order
-REGISTRY: dict[str, "FigureSpec"] = {}
 
 #: File formats written for each figure.
 FORMATS = ("png", "pdf")
@@ -64,55 +60,6 @@ _METADATA = {
             "ModDate": None},
     "svg": {"Creator": "precopy figures", "Date": None},
 }
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """A registered figure: its function, default parameters and a quick variant."""
-
-    name: str
-    func: Callable
-    notebook: str
-    params: dict
-    quick: dict = field(default_factory=dict)
-    inputs: tuple = ()
-
-    @property
-    def function(self) -> str:
-        return f"{self.func.__module__}.{self.func.__qualname__}"
-
-    @property
-    def description(self) -> str:
-        doc = inspect.getdoc(self.func) or ""
-        return doc.splitlines()[0] if doc else ""
-
-
-def register(notebook: str, quick: dict | None = None, inputs=()):
-    """Decorator: register a figure function under its own name.
-
-    Parameters
-    ----------
-    notebook : str
-        The notebook that shows this figure.
-    quick : dict, optional
-        Parameter overrides for a fast, smaller rendering (``--quick``; tests).
-    inputs : sequence of str, optional
-        Datasets (names for :func:`precopy.datasets.path`) the figure reads;
-        :func:`render_all` checks them all before drawing anything.
-    """
-    def deco(func):
-        sig = inspect.signature(func)
-        params = {k: p.default for k, p in sig.parameters.items()}
-        missing = [k for k, d in params.items() if d is inspect.Parameter.empty]
-        if missing:
-            raise TypeError(f"figure {func.__name__}: every parameter needs a default; missing {missing}")
-        unknown = set(quick or {}) - set(params)
-        if unknown:
-            raise TypeError(f"figure {func.__name__}: quick overrides unknown parameters {sorted(unknown)}")
-        REGISTRY[func.__name__] = FigureSpec(func.__name__, func, notebook, params, dict(quick or {}),
-                                             tuple(inputs))
-        return func
-    return deco
 
 
 def figure_params(name: str, quick: bool = False, **overrides) -> dict:

@@ -1,4 +1,4 @@
-"""Figures of notebook 06 (plan a migration), registered with :mod:`precopy.figures`.
+"""Figures of notebook 06 (plan a migration), registered with :mod:`precopy.figures` (through :mod:`precopy._figure_registry`).
 
 Each function draws from the shipped example reports in ``precopy/data/examples/``
 (synthetic, written to QEMU's and libvirt's schemas; see ``data/README.md``).
@@ -6,7 +6,7 @@ Each function draws from the shipped example reports in ``precopy/data/examples/
 
 from __future__ import annotations
 
-from .figures import register
+from ._figure_registry import register
 
 __all__ = ["plan_pareto", "eta_progress", "orchestrator_outcomes"]
 
