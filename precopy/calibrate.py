@@ -12,10 +12,14 @@ Parameters and their rows:
 * ``per_stream_gbps[vmware]``: one vMotion stream helper, fitted (least squares on
   log throughput, with the link model's shared line efficiency and sharpness) to
   the vMotion rows of ``data/migration_stream_throughput.csv`` (T1a-c, T2).
-* ``switchover_fixed_s[vmware]`` and ``device_rate_mibps[vmware]``: the stun time of
-  a vGPU VM is the fixed switchover term + frame buffer / copy rate; fitted
-  (least squares on log stun time) to the vSphere 6.7 table
-  (``published_migrations_more.csv``, source N1).
+* ``device_fixed_s[vmware]`` and ``device_rate_mibps[vmware]``: the stun time of
+  a vGPU VM is a fixed term + frame buffer / copy rate; fitted (least squares on
+  log stun time) to the vSphere 6.7 table (``published_migrations_more.csv``,
+  source N1).  Both describe vGPU migrations only (suspending and copying the
+  GPU's state), so they apply only where device state is given; no published
+  row gives the stun time of a vMotion without a vGPU, so ``vmware`` has no
+  switchover term of its own and falls back to the QEMU terms (recorded as
+  ``fallback``).
 * ``background_mibps`` (idle guests' page writes, uniform over memory),
   ``switchover_fixed_s[qemu]``, ``switchover_per_gib_s[qemu]`` and
   ``switchover_fixed_s[xen]``: fitted together to every published downtime of a
@@ -143,7 +147,7 @@ def fit_device_state(cases) -> dict:
     res = least_squares(f, [1.0, 100.0], bounds=([0.0, 1e-3], [1e3, 1e6]))
     rows = [c.scenario for c in pts]
     meth = "scipy.optimize.least_squares on log stun time: stun = fixed + frame buffer / rate"
-    return {"switchover_fixed_s[vmware]": {"value": float(res.x[0]), "unit": "s", "rows": rows, "method": meth},
+    return {"device_fixed_s[vmware]": {"value": float(res.x[0]), "unit": "s", "rows": rows, "method": meth},
             "device_rate_mibps[vmware]": {"value": float(res.x[1]), "unit": "MiB/s", "rows": rows, "method": meth}}
 
 
@@ -283,8 +287,10 @@ def fit(cases, ram_part) -> Calibration:
     ram_part = _ram_part(ram_part)
     params = {"per_stream_gbps[vmware]": fit_stream_ceilings()}
     params.update(fit_device_state(cases))
-    if "switchover_fixed_s[vmware]" not in params:
-        params["switchover_fixed_s[vmware]"] = {"value": None, "unit": "s", "rows": [],
+    params["switchover_fixed_s[vmware]"] = {"value": None, "unit": "s", "rows": [],
+                                            "fallback": "switchover_fixed_s[qemu]"}
+    if "device_fixed_s[vmware]" not in params:
+        params["device_fixed_s[vmware]"] = {"value": None, "unit": "s", "rows": [],
                                                 "fallback": "switchover_fixed_s[qemu]"}
         params["device_rate_mibps[vmware]"] = {"value": None, "unit": "MiB/s", "rows": []}
     params.update(fit_switchover(cases, ram_part))

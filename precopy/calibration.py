@@ -69,6 +69,11 @@ class Calibration:
             x = self.value("switchover_per_gib_s[qemu]")
         return 0.0 if x is None else float(x)
 
+    def device_fixed_s(self, family: str) -> float:
+        """Fixed part of a stop-and-copy of non-pre-copyable device state (a vGPU's), s."""
+        x = self.value(f"device_fixed_s[{family}]")
+        return 0.0 if x is None else float(x)
+
     def device_rate_Bps(self, family: str) -> float | None:
         x = self.value(f"device_rate_mibps[{family}]")
         return None if x is None else x * MiB(1)

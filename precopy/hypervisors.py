@@ -127,14 +127,15 @@ class Hypervisor:
 
     def device_state_s(self, device_bytes: float) -> float:
         """Stop-and-copy time of non-pre-copyable device state (s), e.g. a vGPU
-        frame buffer, at the fitted device copy rate of this family (0 bytes -> 0)."""
+        frame buffer: this family's fitted fixed device term + the bytes at its
+        fitted device copy rate (0 bytes -> 0)."""
         b = v.real(device_bytes, "device_bytes", "bytes", lo=0.0)
         if b == 0:
             return 0.0
         rate = self._params().device_rate_Bps(self.family)
         if rate is None:
             raise ValueError(f"no fitted device-state rate for family {self.family!r}")
-        return b / rate
+        return self._params().device_fixed_s(self.family) + b / rate
 
     @property
     def background_Bps(self) -> float:
@@ -168,7 +169,7 @@ class Hypervisor:
         """A :class:`precopy.vm.Switchover` whose resume term is this family's fitted
         switchover time for ``memory_bytes``, with ``device_bytes`` of state that
         cannot be pre-copied (a vGPU frame buffer) copied at this family's fitted
-        device-state rate (an error where none is fitted)."""
+        device-state rate after its fixed device term (an error where none is fitted)."""
         from .vm import Switchover
         dev = v.real(device_bytes, "device_bytes", "bytes", lo=0.0, hi=2.0**50)
         if dev > 0:
@@ -179,6 +180,8 @@ class Hypervisor:
                                  f"{', '.join(f for f in FAMILIES if self._params().device_rate_Bps(f))}); "
                                  f"use hypervisor 'none' to send the device state at the link rate")
             kwargs.update(device_state_bytes=int(dev), device_rate_Bps=rate)
+            return Switchover(resume_s=self.switchover_s(memory_bytes) + self._params().device_fixed_s(self.family),
+                              **kwargs)
         return Switchover(resume_s=self.switchover_s(memory_bytes), **kwargs)
 
     @property

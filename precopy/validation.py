@@ -500,7 +500,7 @@ def predict_case(case, cal, seeds: int = 1) -> dict:
             # no row outside this source fits a device-state rate: nothing to predict with
             return {"total_time_s": nan, "downtime_ms": nan, "data_sent_mib": nan, "rounds": nan,
                     "converged": None, "stop_reason": "no_fitted_parameter"}
-        dt = hv.switchover_s(0) + hv.device_state_s(case.device_bytes)
+        dt = hv.device_state_s(case.device_bytes)          # the published vGPU stun time: fixed + bytes / rate
         ok = case.timeout_s is None or dt <= case.timeout_s
         return {"total_time_s": nan, "downtime_ms": dt * 1e3, "data_sent_mib": nan, "rounds": nan,
                 "converged": ok, "stop_reason": "device_state" if ok else "switchover_timeout"}

@@ -39,7 +39,7 @@ def test_device_state_fit_recovers_a_line():
     cs.append(FakeCase("fail", "vmware-6", "device", 0, {"downtime_ms": None, "converged": False},
                        device_bytes=GiB(30)))
     out = CF.fit_device_state(cs)
-    assert out["switchover_fixed_s[vmware]"]["value"] == pytest.approx(2.0, rel=1e-4)
+    assert out["device_fixed_s[vmware]"]["value"] == pytest.approx(2.0, rel=1e-4)
     assert out["device_rate_mibps[vmware]"]["value"] == pytest.approx(100.0, rel=1e-4)
     assert out["device_rate_mibps[vmware]"]["rows"] == ["d0", "d1", "d2", "d3"]
 

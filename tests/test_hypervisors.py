@@ -48,14 +48,17 @@ def test_stream_ceilings_and_vmware8_stream_scaling():
 def test_switchover_terms_follow_the_calibration():
     cal = Calibration({"switchover_fixed_s[qemu]": {"value": 0.02}, "switchover_per_gib_s[qemu]": {"value": 0.001},
                        "device_rate_mibps[vmware]": {"value": 100.0},
-                       "switchover_fixed_s[vmware]": {"value": 1.5}})
+                       "device_fixed_s[vmware]": {"value": 1.5}})
     q = H.get("qemu").with_calibration(cal)
     assert q.switchover_s(GiB(64)) == pytest.approx(0.02 + 0.064)
     assert q.switchover(GiB(1)).resume_s == pytest.approx(0.021)
     x = H.get("xen-3").with_calibration(cal)
     assert x.switchover_s(GiB(1)) == pytest.approx(0.02)    # no Xen rows: the QEMU fixed term, no per-GiB term
     vm6 = H.get("vmware-6").with_calibration(cal)
-    assert vm6.switchover_s(0) + vm6.device_state_s(MiB(1000)) == pytest.approx(11.5)
+    assert vm6.device_state_s(MiB(1000)) == pytest.approx(11.5)       # the vGPU stun: fixed + bytes / rate
+    assert vm6.switchover_s(GiB(1)) == pytest.approx(0.021)           # a vMotion without vGPU: no device term
+    sw = vm6.switchover(GiB(1), device_bytes=MiB(1000))
+    assert sw.resume_s == pytest.approx(0.021 + 1.5) and sw.device_time_s(1e12) == pytest.approx(10.0)
     assert vm6.device_state_s(0) == 0
     with pytest.raises(ValueError, match="device-state"):
         q.device_state_s(MiB(1))
