@@ -45,8 +45,12 @@ def grid(n_rates, n_links):
     return w, g
 
 
-def run(w, g, policy, **kw):
-    return analytic.saturation_model(w, g, N_PAGES, HOT_PAGES, HOT_FRACTION, policy=policy, **kw)
+def run(w, g, policy, full=False):
+    analytic._FULL_ITERATION = full          # the private switch: every round iterated
+    try:
+        return analytic.saturation_model(w, g, N_PAGES, HOT_PAGES, HOT_FRACTION, policy=policy)
+    finally:
+        analytic._FULL_ITERATION = False
 
 
 def timed(label, w, g, policy, repeat=3, **kw):
@@ -86,7 +90,7 @@ def main():
                        ("qemu_default", pc.policies.QEMU())):
         timed(label, w, g, pol, repeat=a.repeat)
         if a.full:
-            timed(label + "_full_iteration", w, g, pol, repeat=1, _full=True)
+            timed(label + "_full_iteration", w, g, pol, repeat=1, full=True)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ from typing import NamedTuple
 
 from . import _kernel as K
 from . import _validate as v
+from .aids import check_aids
 from ._stoprule import (R_ABORTED, R_DOWNTIME, R_NEVER, R_POSTCOPY, R_RUNNING, STOP_REASONS, StopRule,
                         converged, downtime_ok, reason_names, step_value, stop_rule, stop_rule_numbers)
 from .config import NJIT, ROUND_TABLE_CAPACITY, STEADY_MARGIN, STEADY_MAX_SLOPE, STEADY_RTOL
@@ -110,6 +111,10 @@ MODELS = ("saturation", "geometric", "hotcold")
 _REASONS = STOP_REASONS
 _R_NEVER = R_NEVER
 _R_EMPTY, _R_DOWNTIME, _R_DIRTY, _R_ROUND, _R_MAXROUNDS, _R_MAXDATA, _R_TIMEOUT = 4, 1, 2, 3, 5, 6, 7
+
+#: Tests and benchmarks only: True makes the array models iterate every round (no
+#: steady-state fast path, see ``_steady``), as a reference for the fast path.
+_FULL_ITERATION = False
 
 # the engine's round loop is inlined into its callers (a call costs more than a round)
 _INLINE = dict(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
@@ -1083,7 +1088,7 @@ def _clocks(rate_t=None, rate_f=None):
 
 
 def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy, page_bytes,
-                  zero_pages, probabilities, switchover, _full=False):
+                  zero_pages, probabilities, switchover):
     """Shared body of :func:`saturation_model` and :func:`hotcold_model`."""
     policy, switchover = resolve_policy(policy, switchover)
     w = _arr(writes_per_s, "writes_per_s", "page writes per second", lo=0.0, hi=1e11)
@@ -1139,7 +1144,7 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
     outs = np.zeros((size, _N_OUT))
     _engine_many(kind, _base(policy, _clocks()), rule, Nf, flat(Z), flat(P), wf, flat(R), flat(B), max_data,
                  g_c, g_logq, Hf, hot_rate, cold_rate, outs, np.zeros((0, _N_COLS)), np.zeros(4 + g_c.shape[1]),
-                 not _full)
+                 not _FULL_ITERATION)
     Gf = flat(G) if policy.final_bandwidth_bps is None else np.minimum(flat(G), policy.final_bandwidth_bps / 8.0)
     reason = outs[:, _O_REASON].astype(np.int64)
     ran = reason != R_ABORTED       # an aborted migration never stops the VM
@@ -1157,8 +1162,7 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
 
 
 def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0, *, policy=None,
-                     page_bytes=4096, zero_pages=0, probabilities=None, switchover=None,
-                     _full=False) -> AnalyticArrays:
+                     page_bytes=4096, zero_pages=0, probabilities=None, switchover=None) -> AnalyticArrays:
     """The saturation model over arrays of hot/cold (or uniform) scenarios.
 
     Round by round, as the kernel runs: round 0 sends all pages; a round of
@@ -1223,11 +1227,11 @@ def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=
     ([3.0, 4.0, 7.0], [True, True, True])
     """
     return _model_arrays(_K_SAT, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy,
-                         page_bytes, zero_pages, probabilities, switchover, _full)
+                         page_bytes, zero_pages, probabilities, switchover)
 
 
 def hotcold_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0, *, policy=None,
-                  page_bytes=4096, zero_pages=0, switchover=None, _full=False) -> AnalyticArrays:
+                  page_bytes=4096, zero_pages=0, switchover=None) -> AnalyticArrays:
     """A two-class (hot/cold) model over arrays of scenarios.
 
     What is modelled (after Aldhalaan & Menasce, EPEW 2013, whose hot/cold
@@ -1275,7 +1279,7 @@ def hotcold_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0
     ('downtime_limit', 5)
     """
     return _model_arrays(_K_HOTCOLD, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy,
-                         page_bytes, zero_pages, None, switchover, _full)
+                         page_bytes, zero_pages, None, switchover)
 
 
 # =============================================================================
@@ -1360,7 +1364,7 @@ def _result(kind, sc: _Scenario, total_live_s, final_pages, final_bytes, reason,
 
 
 def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_rate=0.0, cold_rate=0.0,
-                seq_pages=0.0) -> AnalyticResult:
+                seq_pages=0.0, aids=()) -> AnalyticResult:
     """One scenario through :func:`_engine`, with its per-round table."""
     vm, pol = sc.vm, sc.policy
     g_cnt = np.zeros(0) if g_cnt is None else np.ascontiguousarray(g_cnt, np.float64)
@@ -1371,7 +1375,7 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
                 w=sc.workload.writes_per_s, rate_Bps=sc.rate_Bps, decision_Bps=sc.decision_Bps,
                 hot_pages=hot_pages, hot_rate=hot_rate, cold_rate=cold_rate, seq_pages=seq_pages, g_cnt=g_cnt,
                 g_logq=g_logq)
-    rule = stop_rule_numbers(pol, vm.page_bytes, vm.n_pages)
+    rule = stop_rule_numbers(pol, vm.page_bytes, vm.n_pages, aids)
     table = np.zeros((ROUND_TABLE_CAPACITY, _N_COLS))
     out = np.zeros(_N_OUT)
     while True:
@@ -1489,7 +1493,7 @@ def geometric(vm: VM, workload: Workload, link: Link, policy: Policy | str | Non
 
 
 def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | None = None,
-               switchover: Switchover | None = None, *, seed: int = 0) -> AnalyticResult:
+               switchover: Switchover | None = None, *, seed: int = 0, aids=()) -> AnalyticResult:
     """The saturation model for a simulator scenario.
 
     Rounds are iterated as in :func:`saturation_model`; the distinct pages a
@@ -1510,6 +1514,11 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     seed : int, default 0
         Seed of the Zipf rank permutation (it does not change the probabilities,
         only where they sit).
+    aids : sequence of aids, default ()
+        Convergence aids as for :func:`precopy.simulate`; only the switch of a
+        :class:`precopy.aids.PostCopy` aid is modelled (the stop rule's
+        ``postcopy`` reason: pre-copy ends, nothing is sent stopped), others are
+        ignored.
 
     Returns
     -------
@@ -1530,19 +1539,20 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     """
     sc = _scenario(vm, workload, link, policy, switchover)
     seed = v.seed(seed)
+    aids = check_aids(aids)
     vm, wl = sc.vm, sc.workload
     if isinstance(wl, (Phased, Trace)):
         raise ValueError(f"workload must be stationary for the saturation model (Idle, Uniform, HotCold, Zipf, "
                          f"Sequential); got {type(wl).__name__}")
     if isinstance(wl, Sequential):
-        return _run_engine(_K_SEQ, sc, seq_pages=wl.region_bytes // vm.page_bytes)
+        return _run_engine(_K_SEQ, sc, seq_pages=wl.region_bytes // vm.page_bytes, aids=tuple(aids))
     if isinstance(wl, (HotCold, Idle)):
         H, f = _hot_params(wl, vm)
         p, c = _hotcold_groups(vm.n_pages, H, f)
     else:
         p, c = page_groups(wl.page_probabilities(vm, v.seed(seed)))
     keep = c > 0
-    return _run_engine(_K_SAT, sc, g_cnt=c[keep], g_p=p[keep])
+    return _run_engine(_K_SAT, sc, g_cnt=c[keep], g_p=p[keep], aids=tuple(aids))
 
 
 def hotcold(vm: VM, workload: Workload, link: Link, policy: Policy | str | None = None,

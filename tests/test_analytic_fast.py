@@ -3,7 +3,7 @@
 Once the pages a round sends are near the fixed point of the round map, the engine
 adds the rounds up to the next event in closed form (``precopy.analytic._steady``) and
 runs the last ones explicitly.  Here: the fast path against full iteration (the private
-``_full=True``) on random configurations across policies, controls and stop reasons,
+switch ``analytic._FULL_ITERATION``) on random configurations across policies, controls and stop reasons,
 within the named tolerances of ``precopy.config``:
 
 * the stop reason is the same;
@@ -61,6 +61,16 @@ def _configs(seed, n):
     return w, g, H.astype(float), f
 
 
+def _full(model, *args, **kw):
+    """``model(*args, **kw)`` with every round iterated."""
+    saved = A._FULL_ITERATION
+    A._FULL_ITERATION = True
+    try:
+        return model(*args, **kw)
+    finally:
+        A._FULL_ITERATION = saved
+
+
 def _check(fast, full, rate_Bps):
     assert np.array_equal(fast.stop_reason, full.stop_reason)
     dr = fast.n_rounds - full.n_rounds
@@ -84,7 +94,7 @@ def test_fast_path_equals_full_iteration(model, name):
     pol = POLICIES[name]
     w, g, H, f = _configs(sum(map(ord, name)), 300)
     fast = model(w, g, N_PAGES, H, f, policy=pol)
-    full = model(w, g, N_PAGES, H, f, policy=pol, _full=True)
+    full = _full(model, w, g, N_PAGES, H, f, policy=pol)
     rate = g if pol.max_bandwidth_bps is None else np.minimum(g, pol.max_bandwidth_bps / 8)
     _check(fast, full, rate)
 
@@ -119,7 +129,7 @@ def test_long_timeout_run_is_exact():
     w, g = 35707.86, 1.4112e8
     pol = P.QEMU(max_bandwidth_bps=None)
     fast = A.saturation_model(w, g, 2**21, 2**18, 0.9, policy=pol)
-    full = A.saturation_model(w, g, 2**21, 2**18, 0.9, policy=pol, _full=True)
+    full = _full(A.saturation_model, w, g, 2**21, 2**18, 0.9, policy=pol)
     assert full.stop_reason.item() == "timeout" and full.n_rounds.item() > 5000
     assert fast.n_rounds.item() == full.n_rounds.item()
     assert fast.total_time_s.item() == pytest.approx(full.total_time_s.item(), rel=STEADY_TEST_RTOL)
