@@ -1019,6 +1019,13 @@ def _engine(kind, sc, rule, table, out, work, fast):
     return rows
 
 
+@njit(**NJIT)
+def _engine_one(kind, sc, rule, table, out, work, fast):
+    """:func:`_engine` for one scenario, compiled and cached on its own (``_engine`` is
+    inlined into its callers, so it has no cache of its own)."""
+    return _engine(kind, sc, rule, table, out, work, fast)
+
+
 @intrinsic
 def _borrow(typingctx, arr):
     """A view of ``arr`` without reference counting (no meminfo), for the inner
@@ -1379,7 +1386,7 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
     table = np.zeros((ROUND_TABLE_CAPACITY, _N_COLS))
     out = np.zeros(_N_OUT)
     while True:
-        rows = _engine(kind, esc, rule, table, out, np.zeros(4 + g_cnt.shape[0]), False)
+        rows = _engine_one(kind, esc, rule, table, out, np.zeros(4 + g_cnt.shape[0]), False)
         if rows >= 0:
             break
         table = np.zeros((2 * table.shape[0], _N_COLS))
