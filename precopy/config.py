@@ -50,6 +50,8 @@ ZIPF_TABLE_MAX_PAGES = 2**24
 #: chi-square over many seeds); the seeds are fixed, so the tests are deterministic.
 DIRTYSET_TEST_ALPHA = 1e-3
 
+#: (The STEADY_* settings are compiled into the cached engine: numba does not see a change
+#: here, so delete the package's ``__pycache__/analytic.*.nbi``/``.nbc`` files after one.)
 #: Analytic engine (``precopy.analytic._engine``): once the pages a round sends are within
 #: this relative distance of the fixed point of the round map, the rounds up to the next
 #: event are added in closed form (the deviation shrinking geometrically) instead of one by
