@@ -15,8 +15,10 @@ and turns them into
   in ``{"abort", "force", "postcopy"}``,
 
 collected in a :class:`Plan`.  :func:`replay` runs the plan on the expected-value
-round model (the saturation model of :mod:`precopy.analytic`, round by round
-in Python with the controls applied at every bitmap sync); outcomes are
+round model (the saturation model of :mod:`precopy.analytic`, with the plan's
+controls and post-copy aid decided at every bitmap sync by the one stop rule of
+:mod:`precopy._stoprule`; plans with auto-converge or dirty-limit, which the
+analytic engine does not model, run a round loop of their own); outcomes are
 *aborted* (the VM stays on the source, no downtime), *forced* (paused and
 completed with a long downtime) or *converged* / *not_converged*, a switch to
 post-copy counting as converged with stop reason ``postcopy``, as the
@@ -605,12 +607,18 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
 
     Round 0 sends all memory; each round lasts (pages x (page + 8 B header)) /
     pre-copy rate, and the next round sends the expected distinct pages the
-    guest dirtied meanwhile (:func:`precopy.workload_fit.expected_distinct_pages`,
-    the saturation formula).  At each bitmap sync, in this order: QEMU's
-    switchover test against the downtime limit in force; post-copy after the
-    first pass (or after ``PostCopy.after_rounds``); the completion timeout; the
-    progress timeout; auto-converge's throttle step or dirty-limit's quota
-    (guest write rate x ``1 - throttle``).  A forced switchover pauses the guest: QEMU goes on
+    guest dirtied meanwhile (the saturation model,
+    :func:`precopy.analytic.saturation`, with the plan's downtime schedule,
+    timeouts and post-copy aid as ``policy.controls`` and ``aids``).  At each
+    bitmap sync the one stop rule (:mod:`precopy._stoprule`, as in the
+    simulator) decides, in this order: QEMU's switchover test against the
+    downtime limit in force; post-copy after the first pass (or after
+    ``PostCopy.after_rounds``); the completion timeout; the progress timeout (no
+    new minimum of the dirty pages for that long).  Plans with auto-converge or
+    dirty-limit run a round loop of their own (the analytic engine has no guest
+    throttle): there, after those tests, auto-converge's throttle step or
+    dirty-limit's quota (guest write rate x ``1 - throttle``), and a new minimum
+    must be a page fewer.  A forced switchover pauses the guest: QEMU goes on
     sending at the pre-copy rate until what is left fits the downtime limit, then
     stops and copies the rest at the link goodput (the downtime is all of it);
     post-copy sends the dirty data after a resume (device state only in the
@@ -662,6 +670,10 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
     f = _distinct(workload, vm)
     from .aids import DirtyLimit
     ac = next((a for a in plan.aids if isinstance(a, (AutoConverge, DirtyLimit))), None)
+    if ac is None:
+        return _replay_engine(vm, workload, link, plan, switchover, so, max_time_s)
+    # auto-converge and dirty-limit slow the guest down: the analytic engine has no guest throttle,
+    # so these plans keep the round loop below
     pc_after = next((a.after_rounds for a in plan.aids if isinstance(a, PostCopy) and a.after_rounds), None)
     if plan.postcopy_after_first_pass:
         pc_after = 1
@@ -769,6 +781,95 @@ def replay(vm, workload, link, orchestrator, *, switchover=None, max_time_s: flo
             return finish("not_converged", "round_limit", "round_limit", pages, full)
 
 
+def _ramp_schedule(ramp, starts):
+    """VEP 291's downtime steps once iteration ``start_after_iteration`` is known to end at
+    ``starts[k]`` (the start of round k): ``(schedule, [(t, limit) of each step])``."""
+    k = ramp["start_after_iteration"]
+    sched = [(0.0, ramp["initial_s"])]
+    if k >= len(starts):
+        return tuple(sched)
+    t0, cur = float(starts[k]) + ramp["cooldown_s"], ramp["initial_s"]
+    while cur < ramp["max_s"]:
+        cur = min(ramp["max_s"], cur + ramp["step_s"])
+        sched.append((t0, cur))
+        t0 += ramp["cooldown_s"]
+    return tuple(sched)
+
+
+def _replay_engine(vm, workload, link, plan, switchover, so, max_time_s) -> ReplayResult:
+    """:func:`replay` on the analytic engine: the saturation model with the plan's controls
+    and post-copy aid, decided by the one stop rule (:mod:`precopy._stoprule`)."""
+    from . import analytic
+    from .policies import Controls
+    pol = plan.policy
+    P, hdr = vm.page_bytes, pol.header_bytes
+    full = link.goodput_bps / 8.0
+    rate = full if pol.max_bandwidth_bps is None else min(full, pol.max_bandwidth_bps / 8.0)
+    aids = tuple(a for a in plan.aids if isinstance(a, PostCopy))
+    if plan.postcopy_after_first_pass and not aids:
+        aids = (PostCopy(after_rounds=1, on_no_progress=False),)
+    # a timeout shorter than the bulk pass ends pre-copy at the first sync, as a timeout of exactly the bulk pass
+    bulk_s = vm.n_pages * (P + hdr) / rate
+    base = pol.with_(timeout_s=max(max_time_s, bulk_s))
+    kw = plan.controls_kwargs()
+    events = []
+
+    def run(kw):
+        p = base.with_(controls=Controls(**kw)) if kw else base
+        return analytic.saturation(vm, workload, link, p, switchover, aids=aids)
+
+    if plan.downtime_ramp is not None:
+        # the ramp starts at the sync that completes iteration startAfterIteration: find it on a first run
+        kw["downtime_schedule"] = _ramp_schedule(plan.downtime_ramp, run(kw).rounds["start_s"])
+    r = run(kw)
+    sched = kw.get("downtime_schedule", ((0.0, pol.downtime_limit_s),))
+
+    def limit_at(t):
+        return [d for start, d in sched if t >= start][-1]
+
+    t = r.precopy_time_s
+    if plan.downtime_ramp is not None:
+        events += [(ts, f"downtime limit -> {d * 1e3:.0f} ms (VEP 291 ramp)") for ts, d in sched[1:] if ts <= t]
+    tb = r.rounds
+    live = ~np.asarray(tb["stop_copy"], bool)
+    rounds = tuple(dict(round=i, start_s=float(tb["start_s"][j]), duration_s=float(tb["duration_s"][j]),
+                        pages_sent=float(tb["pages_sent"][j]), pages_dirtied=float(tb["pages_dirtied"][j]),
+                        downtime_limit_s=limit_at(float(tb["start_s"][j])), throttle=0.0)
+                   for i, j in enumerate(np.flatnonzero(live)))
+    pages = rounds[-1]["pages_dirtied"] if rounds else float(vm.n_pages)     # dirty at the last sync
+    reason, n = r.stop_reason, len(rounds)
+    pc = next(iter(aids), None)
+    trigger = reason
+    if reason in ("postcopy", "aborted", "forced"):
+        if reason == "postcopy" and pc is not None and pc.after_rounds and n >= pc.after_rounds:
+            trigger = "postcopy_after_rounds"
+            events.append((t, f"post-copy after {n} live round(s)"))
+        elif reason == "postcopy" and pc is not None and pc.on_no_progress and not (
+                plan.completion_timeout_s is not None and t >= plan.completion_timeout_s):
+            trigger = "postcopy_no_progress"
+            events.append((t, f"post-copy: a round shrank the dirty set by less than {pc.min_progress:.0%}"))
+        elif plan.completion_timeout_s is not None and t >= plan.completion_timeout_s:
+            trigger = "completion_timeout"
+            events.append((t, f"completion timeout ({plan.completion_timeout_s:.0f} s): {plan.completion_action}"))
+        else:
+            trigger = "progress_timeout"
+            events.append((t, f"no progress for >= {plan.progress_timeout_s:.0f} s: {plan.progress_action}"))
+    dev_s = r.downtime_s - r.final_transfer_s
+    downtime, pc_s, sent, n_rounds = r.downtime_s, 0.0, r.bytes_sent, r.n_rounds
+    if reason == "postcopy":
+        # the VM resumes on the destination (device state only in the downtime); the dirty pages follow
+        pc_s = pages * (P + hdr) / full
+        sent += pages * (P + hdr)
+        n_rounds = n + 1
+    elif reason == "forced":
+        # paused guest: QEMU sends at the pre-copy rate until the rest fits the limit, then stops and copies
+        b = pages * (P + hdr)
+        fit = min(b, rate * limit_at(t))
+        downtime = dev_s + (b - fit) / rate + fit / full
+    return ReplayResult(plan.name, r.outcome, reason, t + downtime + pc_s, downtime, t, pc_s, sent, n_rounds,
+                        trigger, rounds, tuple(events))
+
+
 def simulate(vm, workload, link, orchestrator, *, seed: int = 0, switchover=None):
     """Run an orchestrator's plan through the page-level simulator.
 
@@ -805,14 +906,7 @@ def simulate(vm, workload, link, orchestrator, *, seed: int = 0, switchover=None
         # the ramp starts at the sync that completes iteration startAfterIteration: find it on a first run
         r0 = sim(vm, workload, link, pol, seed=seed, switchover=switchover, aids=plan.aids)
         starts = np.asarray(r0.rounds["start_s"])
-        k = plan.downtime_ramp["start_after_iteration"]
-        if k < len(starts):
-            t0 = float(starts[k]) + plan.downtime_ramp["cooldown_s"]
-            sched, cur = [(0.0, plan.downtime_ramp["initial_s"])], plan.downtime_ramp["initial_s"]
-            while cur < plan.downtime_ramp["max_s"]:
-                cur = min(plan.downtime_ramp["max_s"], cur + plan.downtime_ramp["step_s"])
-                sched.append((t0, cur))
-                t0 += plan.downtime_ramp["cooldown_s"]
-            kw["downtime_schedule"] = tuple(sched)
+        if plan.downtime_ramp["start_after_iteration"] < len(starts):
+            kw["downtime_schedule"] = _ramp_schedule(plan.downtime_ramp, starts)
     pol = pol.with_(controls=Controls(**kw)) if kw else pol
     return sim(vm, workload, link, pol, seed=seed, switchover=switchover, aids=plan.aids)

@@ -331,7 +331,7 @@ def test_geometric_matches_kernel_when_writes_are_sparse():
 # vectorisation: arrays give what a loop of scalars gives
 # ---------------------------------------------------------------------------
 
-def test_saturation_and_hotcold_arrays_equal_scalar_loop():
+def test_saturation_and_hotcold_arrays_equal_scalar_loop(monkeypatch):
     link = pc.Link(rate_bps=pc.Gbps(10))
     w = np.array([0.0, 5e3, 2e4, 8e4])[:, None, None]
     G = np.array([link.goodput_Bps, pc.Link(rate_bps=pc.Gbps(1)).goodput_Bps])[None, :, None]
@@ -339,6 +339,8 @@ def test_saturation_and_hotcold_arrays_equal_scalar_loop():
     f = np.where(H > 0, 0.75, 0.0)
     pol = P.QEMU(max_bandwidth_bps=None)
     for fn_arr, fn_one in ((A.saturation_model, A.saturation), (A.hotcold_model, A.hotcold)):
+        # full iteration, as the scalar models run (the fast path: tests/test_analytic_fast.py)
+        monkeypatch.setattr(A, "_FULL_ITERATION", True)
         arr = fn_arr(w, G, 131072, H, f, policy=pol)
         assert arr.shape == (4, 2, 3)
         for i, j, k in np.ndindex(arr.shape):
