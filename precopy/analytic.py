@@ -285,6 +285,21 @@ def expected_distinct_groups(writes, probs, counts):
     >>> round(float(expected_distinct_groups(1000, np.array([1e-3]), np.array([1000.0]))), 1)
     632.3
     """
+    w = _arr(writes, "writes", "page writes", lo=0.0)
+    p = _arr(probs, "probs", "probability of a write per page of the group", lo=0.0, hi=1.0)
+    c = _arr(counts, "counts", "pages in the group", lo=0.0, integral=True)
+    if p.ndim != 1 or c.shape != p.shape:
+        raise ValueError(f"probs and counts must be 1-D arrays of one length (one entry per group of pages); "
+                         f"got shapes {p.shape} and {c.shape}")
+    mass = float(np.sum(p * c))
+    if mass > 1.0 + 1e-9:
+        raise ValueError(f"probs (probability of a write per page) times counts (pages) must sum to at most 1 "
+                         f"(every write lands on one page); got {mass:.6g}")
+    return _distinct_groups(w, p, c)
+
+
+def _distinct_groups(writes, probs, counts):
+    """:func:`expected_distinct_groups` on checked arrays (the callers below check their inputs)."""
     n = np.asarray(writes, np.float64)[..., None]
     logq = np.log1p(-probs)                        # -inf where p == 1
     with np.errstate(invalid="ignore"):
@@ -372,7 +387,7 @@ def expected_distinct_hotcold(writes, n_pages, hot_pages, hot_fraction):
         raise ValueError("hot_pages (pages) must be at least 1 when hot_fraction > 0")
     probs, counts = _hotcold_groups(N, H, f)
     n, probs, counts = np.broadcast_arrays(n[..., None], probs, counts)
-    return expected_distinct_groups(n[..., 0], probs, counts)
+    return _distinct_groups(n[..., 0], probs, counts)
 
 
 def _hotcold_groups(N, H, f):
@@ -449,7 +464,7 @@ def expected_distinct_pages(writes, probabilities):
     """
     n = _arr(writes, "writes", "page writes", lo=0.0)
     probs, counts = page_groups(probabilities)
-    return expected_distinct_groups(n, probs, counts)
+    return _distinct_groups(n, probs, counts)
 
 
 # =============================================================================
