@@ -287,7 +287,7 @@ def expected_distinct_groups(writes, probs, counts):
     """
     w = _arr(writes, "writes", "page writes", lo=0.0)
     p = _arr(probs, "probs", "probability of a write per page of the group", lo=0.0, hi=1.0)
-    c = _arr(counts, "counts", "pages in the group", lo=0.0, integral=True)
+    c = _arr(counts, "counts", "pages in the group", lo=0.0)      # real: fits relax the hot-set size
     if p.ndim != 1 or c.shape != p.shape:
         raise ValueError(f"probs and counts must be 1-D arrays of one length (one entry per group of pages); "
                          f"got shapes {p.shape} and {c.shape}")

@@ -678,8 +678,9 @@ def targets(tmp):
           dict(policy=[None, 1, "x"], link=[None, 1, "x"])),
         T("expected_distinct_groups", AN.expected_distinct_groups,
           dict(writes=10.0, probs=[0.1, 0.01], counts=[5, 50]),
+          # counts may be fractional: the workload fits relax the hot-set size to a real number of pages
           dict(writes=["1", NAN, INF, -1.0], probs=["x", [NAN, 0.01], [-0.1, 0.01], [0.5, 0.5]],
-               counts=["x", [1.5, 50], [-5, 50], [5]])),
+               counts=["x", [NAN, 50], [-5, 50], [5]])),
         T("datasets.files", DS.files, {}, {}),
         T("datasets.read_bytes", DS.read_bytes, dict(name="link_fit_points.csv"), dict(name=[1, None, MISSING])),
         T("validation.cases", VA.cases, dict(seeds=1),
