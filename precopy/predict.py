@@ -458,7 +458,7 @@ def predict_table(table, *, progress: bool = False, n_jobs: int | None = 1) -> l
     >>> out = predict_table([{"scenario": "idle-1g", "memory_mib": 256, "link_gbps": 1,
     ...                       "workload": "idle", "policy": "qemu", "max_bandwidth_mibps": 0, "seeds": 1}])
     >>> out[0]["converged"], out[0]["rounds"]
-    (True, 1.0)
+    (True, 2.0)
     """
     v.flag(progress, "progress")
     rows = _rows_of(table)
