@@ -37,6 +37,10 @@ from .reasons import (  # noqa: F401  (the one table of reasons, re-exported)
     R_MAXRATE, R_ABORTED, R_FORCED, R_NEVER, _ACTION_REASON, _CONVERGED_CODES, converged, outcome,
     reason_names)
 
+# inlined into the kernel's and the analytic engine's round loops (a call per round costs
+# more than the rule); numba does not cache inlined functions on their own
+_INLINE = dict(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
+
 
 class StopRule(NamedTuple):
     """The numbers of the stop rule, in kernel units (pages, bytes, seconds).
@@ -68,7 +72,7 @@ class StopRule(NamedTuple):
     progress_action: int
 
 
-@njit(**NJIT)
+@njit(**_INLINE)
 def step_value(ts, vs, t):
     """Value at time ``t`` of the piecewise-constant schedule ``(ts, vs)`` (``ts[0] = 0``)."""
     i = 0
@@ -78,7 +82,7 @@ def step_value(ts, vs, t):
     return vs[i]
 
 
-@njit(**NJIT)
+@njit(**_INLINE)
 def downtime_ok(rule, t, remaining_bytes, decision_Bps):
     """The downtime rule at wall time ``t``: remaining bytes fit the limit in force."""
     if not rule.has_dl:
@@ -86,7 +90,7 @@ def downtime_ok(rule, t, remaining_bytes, decision_Bps):
     return remaining_bytes < decision_Bps * step_value(rule.dl_t, rule.dl_s, t)
 
 
-@njit(**NJIT)
+@njit(**_INLINE)
 def stop_rule(rule, prog, t, dirty, page_bytes, decision_Bps, visited, rows, total_pages, prev_dirty,
               next_rate):
     """Stop reason at a sync (``R_RUNNING``: go on).

@@ -78,6 +78,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numba import njit
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from typing import NamedTuple
 
@@ -85,7 +87,7 @@ from . import _kernel as K
 from . import _validate as v
 from ._stoprule import (R_ABORTED, R_DOWNTIME, R_NEVER, R_POSTCOPY, R_RUNNING, STOP_REASONS, StopRule,
                         converged, downtime_ok, reason_names, step_value, stop_rule, stop_rule_numbers)
-from .config import NJIT, ROUND_TABLE_CAPACITY
+from .config import NJIT, ROUND_TABLE_CAPACITY, STEADY_MARGIN, STEADY_MAX_SLOPE, STEADY_RTOL
 from .links import Link
 from .policies import Policy
 from .results import RoundTable, assemble
@@ -108,6 +110,9 @@ MODELS = ("saturation", "geometric", "hotcold")
 _REASONS = STOP_REASONS
 _R_NEVER = R_NEVER
 _R_EMPTY, _R_DOWNTIME, _R_DIRTY, _R_ROUND, _R_MAXROUNDS, _R_MAXDATA, _R_TIMEOUT = 4, 1, 2, 3, 5, 6, 7
+
+# the engine's round loop is inlined into its callers (a call costs more than a round)
+_INLINE = dict(inline="always", **{k: v for k, v in NJIT.items() if k != "cache"})
 
 # engine model kinds
 _K_GEOM, _K_HOTCOLD, _K_SAT, _K_SEQ = 0, 1, 2, 3
@@ -704,22 +709,157 @@ class EngineScenario(NamedTuple):
     g_logq: np.ndarray
 
 
-@njit(**NJIT)
+@njit(**_INLINE)
 def _decision(sc, t):
     if sc.decision_follows_rate:
         return sc.decision_Bps * step_value(sc.clk.rate_t, sc.clk.rate_f, t)
     return sc.decision_Bps
 
 
-@njit(**NJIT)
-def _engine(kind, sc, rule, table, out):
+@njit(**_INLINE)
+def _distinct(sc, writes):
+    """Expected pages of the saturation model's groups dirtied by ``writes`` writes."""
+    d = 0.0
+    if writes > 0:
+        for g in range(sc.g_cnt.shape[0]):
+            d += sc.g_cnt[g] * -math.expm1(writes * sc.g_logq[g])
+    return d
+
+
+@njit(**_INLINE)
+def _steady(kind, sc, rule, work, clk, rseg, t, rows, total_pages, dirty, prev_dirty, writes, reff, dec):
+    """Rounds a migration near the fixed point of its round map can skip, in O(1).
+
+    Returns ``(rounds, seconds, pages, dirty)``: the skipped rounds, their time
+    and pages, and the dirty pages after the last of them (``rounds`` 0: not
+    near the fixed point, or no room before the next event).
+
+    With ``k`` seconds per page, a round sending ``d`` pages dirties ``F(d)``:
+
+    * saturation kind, ``F(d) = E(floor-counted w k d writes)``, ``E`` the
+      expected distinct pages.  The write counts settle in a band ``{n, n+1}``
+      the map keeps (``w k E(n) >= n`` and ``w k E(n+1) <= n+1``; ``n`` from a
+      Newton step on the last round): a share ``a`` of rounds has ``n+1``
+      writes, ``n + a = w k (E(n) + a (E(n+1) - E(n)))`` since the write count of
+      a span is exact, so the mean round sends ``d* = E(n) + a (E(n+1) - E(n))``;
+    * hot/cold kind with the hot set full, ``F(d) = H + lambda_c d``, fixed
+      point ``d* = H / (1 - lambda_c)``.
+
+    Within ``STEADY_RTOL`` of ``d*`` the deviation shrinks by the slope ``s`` of
+    the map each round (exactly for hot/cold, to first order otherwise), so
+    ``K`` rounds send ``K d* + (d - d*)(1 - s**K)/(1 - s)`` pages.  The stop
+    rule itself (:func:`precopy._stoprule.stop_rule`) is asked at both ends of
+    the range the rounds stay in, so nothing that depends on the dirty pages
+    fires within it; what depends on time, rounds and data is left to
+    :func:`_steady_jump`.
+    """
+    k = (sc.page_bytes + sc.hdr_bytes) / reff
+    d_up = dirty * (1.0 + 3.0 * STEADY_RTOL) + 1.0     # bounds the pages of the rounds to skip
+    if _steady_jump(rule, clk, rseg, t, rows, total_pages, k * d_up, d_up) == 0:
+        return 0, 0.0, 0.0, dirty                       # no room (the last rounds before an event)
+    if kind == 2:
+        de = 0.0                            # dE/dn at the last round's writes
+        for g in range(sc.g_cnt.shape[0]):
+            if sc.g_logq[g] > -np.inf:
+                de -= sc.g_cnt[g] * sc.g_logq[g] * math.exp(writes * sc.g_logq[g])
+        lam = sc.w * k * de
+        if lam > STEADY_MAX_SLOPE:
+            return 0, 0.0, 0.0, dirty
+        n_star = writes + (sc.w * k * dirty - writes) / (1.0 - lam)      # a Newton step
+        if abs(n_star - writes) * de > 2.0 * STEADY_RTOL * dirty + 2.0:
+            return 0, 0.0, 0.0, dirty                   # still far from the fixed point
+        found = False
+        e0 = 0.0
+        e1 = 0.0
+        for c in range(3):
+            n0 = math.floor(n_star) + (0.0 if c == 0 else (-1.0 if c == 1 else 1.0))
+            if n0 < 0.0:
+                continue
+            e0 = _distinct(sc, n0)
+            e1 = _distinct(sc, n0 + 1.0)
+            lam = sc.w * k * (e1 - e0)
+            if sc.w * k * e0 >= n0 and sc.w * k * e1 <= n0 + 1.0:
+                found = True
+                break
+        if not found or lam > STEADY_MAX_SLOPE:
+            return 0, 0.0, 0.0, dirty
+        d_star = e0 + (sc.w * k * e0 - n0) / (1.0 - lam) * (e1 - e0)
+        d_lo = e0 if e0 < dirty else dirty
+        d_hi = e1 if e1 > dirty else dirty
+    else:
+        lam = sc.cold_rate * k
+        if lam > STEADY_MAX_SLOPE:
+            return 0, 0.0, 0.0, dirty
+        d_star = sc.hot_pages / (1.0 - lam)
+        d_lo = dirty if dirty < d_star else d_star
+        d_hi = dirty if dirty > d_star else d_star
+        if d_lo < 1.0 or sc.hot_rate * k * d_lo < sc.hot_pages:
+            return 0, 0.0, 0.0, dirty
+    if abs(dirty - d_star) > STEADY_RTOL * d_star:
+        return 0, 0.0, 0.0, dirty
+    scratch = work[2:4]         # the stop rule updates its progress tracker (work[:2]): a copy
+    for d in (d_lo, d_hi):
+        scratch[0] = work[0]
+        scratch[1] = work[1]
+        if stop_rule(rule, scratch, t, d, sc.page_bytes, dec, d, rows, total_pages, d, np.inf) != R_RUNNING:
+            return 0, 0.0, 0.0, dirty
+    kj = _steady_jump(rule, clk, rseg, t, rows, total_pages, k * d_hi, d_hi)
+    if kj == 0:
+        return 0, 0.0, 0.0, dirty
+    dev = dirty - d_star
+    pages = kj * d_star + dev * (1.0 - lam ** kj) / (1.0 - lam)
+    return kj, k * pages, pages, d_star + dev * lam ** kj
+
+
+@njit(**_INLINE)
+def _steady_jump(rule, clk, rseg, t, rows, total_pages, dur, pages):
+    """Rounds that can be skipped from a steady state (rounds of ``dur`` s sending
+    ``pages`` pages each, identical within the tolerance) before the first event
+    that could stop or change the migration: timeout, completion timeout,
+    max_rounds, max_data, the round guard, the post-copy round count, the next
+    downtime-schedule or rate-schedule step.  ``STEADY_MARGIN`` rounds are kept
+    for the explicit loop, so the stop rule itself decides."""
+    t_end = rule.timeout_s if rule.timeout_s < rule.completion_s else rule.completion_s
+    for i in range(rule.dl_t.shape[0]):
+        if rule.dl_t[i] > t:
+            if rule.dl_t[i] < t_end:
+                t_end = rule.dl_t[i]
+            break
+    if rseg + 1 < clk.rate_t.shape[0] and clk.rate_t[rseg + 1] < t_end:
+        t_end = clk.rate_t[rseg + 1]
+    k = math.floor((t_end - t) / dur) if dur > 0.0 else 0.0
+    lim = float(rule.round_guard - rows)
+    if rule.max_rounds > 0 and rule.max_rounds - 1 - rows < lim:
+        lim = float(rule.max_rounds - 1 - rows)
+    if rule.pc_on and rule.pc_after > 0 and rule.pc_after - rows < lim:
+        lim = float(rule.pc_after - rows)
+    if rule.max_data_pages >= 0 and pages > 0.0:
+        kd = math.floor((rule.max_data_pages - total_pages) / pages)
+        if kd < lim:
+            lim = kd
+    if lim < k:
+        k = lim
+    k -= STEADY_MARGIN
+    return int(k) if k >= 1.0 else 0
+
+
+@njit(**_INLINE)
+def _engine(kind, sc, rule, table, out, work, fast):
     """Iterate expected rounds with the kernel's stop rule
     (:func:`precopy._stoprule.stop_rule`); mirrors the kernel's round loop.
 
     Returns the number of table rows, or -1 if ``table`` (when it has rows) is too
     small.  A table with zero rows records nothing.  ``sc.skip`` (saturation kind
     only) models page skip with :func:`_skip_duration`.  Clark et al.'s adaptive
-    rate and the controls' rate schedule act as in the kernel.
+    rate and the controls' rate schedule act as in the kernel.  ``work`` is
+    scratch space of at least ``4 + len(sc.g_cnt)`` floats.
+
+    With ``fast`` (and no table), once a migration of the hot/cold or saturation
+    kind is in the steady state of its round map (:func:`_steady`), the rounds up
+    to the next event that could stop or change it (:func:`_steady_jump`) are
+    added in O(1) and the last rounds run explicitly: the stop rule makes the
+    final decision.  Not with page skip, adaptive rate, a progress timeout or
+    post-copy on no progress (full iteration then).
     """
     cap = table.shape[0]
     record = cap > 0
@@ -733,7 +873,10 @@ def _engine(kind, sc, rule, table, out):
     clk = sc.clk
     full_cost = page_bytes + hdr_bytes
     skip = sc.skip and kind == 2 and w > 0.0
-    y = g_cnt.copy()          # expected pages of each group in the synced set
+    prog = work          # [0:2] the progress tracker, [2:4] scratch, [4:] y
+    if skip:             # y: expected pages of each group in the synced set
+        for g in range(g_cnt.shape[0]):
+            work[4 + g] = g_cnt[g]
     t = 0.0
     tau = 0.0
     rseg = 0
@@ -744,8 +887,11 @@ def _engine(kind, sc, rule, table, out):
     reason = R_RUNNING
     dirty = float(n_pages)
     prev_dirty = dirty
-    prog = np.array([dirty, 0.0])
+    prog[0] = dirty
+    prog[1] = 0.0
     first = True
+    steady = (fast and not record and (kind == 1 or kind == 2) and not skip and not sc.ar_on
+              and rule.progress_s == np.inf and not (rule.pc_on and rule.pc_noprog))
     link_Bps = sc.rate_Bps
     rate_Bps = link_Bps
     if sc.ar_on and sc.ar_min < link_Bps:
@@ -766,7 +912,7 @@ def _engine(kind, sc, rule, table, out):
         sent = dirty
         if skip:
             cost = rbytes / dirty
-            frac = _skip_duration(y, g_logq, w, cost / rate_Bps) / (rbytes / rate_Bps)
+            frac = _skip_duration(work[4:4 + g_cnt.shape[0]], g_logq, w, cost / rate_Bps) / (rbytes / rate_Bps)
             if frac > 1.0:
                 frac = 1.0
             sent = dirty * frac
@@ -785,8 +931,9 @@ def _engine(kind, sc, rule, table, out):
             if kind == 2:
                 dirtied = 0.0
                 for g in range(g_cnt.shape[0]):
-                    y[g] = g_cnt[g] * -math.expm1(writes * g_logq[g]) if writes > 0 else 0.0
-                    dirtied += y[g]
+                    yg = g_cnt[g] * -math.expm1(writes * g_logq[g]) if writes > 0 else 0.0
+                    work[4 + g] = yg
+                    dirtied += yg
             else:
                 dirtied = writes if writes < sc.seq_pages else sc.seq_pages
         else:
@@ -826,6 +973,16 @@ def _engine(kind, sc, rule, table, out):
             rate_Bps = next_rate if next_rate > sc.ar_min else sc.ar_min
             if rate_Bps > link_Bps:
                 rate_Bps = link_Bps
+        if steady and reason == R_RUNNING and abs(dirty - prev_dirty) <= STEADY_RTOL * dirty:
+            kj, dt, dp, dirty = _steady(kind, sc, rule, work, clk, rseg, t, rows, total_pages, dirty, prev_dirty,
+                                        writes, rate_Bps * clk.rate_f[rseg], _decision(sc, t))
+            if kj > 0:
+                t += dt
+                tau += dt
+                total_pages += dp
+                total_bytes += dp * full_cost
+                rows += kj
+                m = np.floor(w * tau)
     if reason == R_ABORTED or reason == R_POSTCOPY:
         fbytes = 0.0        # no stop-and-copy (post-copy: the pages move after the switch)
     elif first:
@@ -857,25 +1014,52 @@ def _engine(kind, sc, rule, table, out):
     return rows
 
 
+@intrinsic
+def _borrow(typingctx, arr):
+    """A view of ``arr`` without reference counting (no meminfo), for the inner
+    loop of :func:`_engine_many`; only for arrays that outlive every use of the
+    view (numba frees an array after its last use in a function)."""
+    def codegen(context, builder, sig, args):
+        src = context.make_array(arr)(context, builder, value=args[0])
+        dst = context.make_array(arr)(context, builder)
+        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = cgutils.get_null_value(dst.parent.type)
+        for f in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(dst, f, getattr(src, f))
+        return dst._getvalue()
+    return arr(arr), codegen
+
+
 @njit(**NJIT)
 def _engine_many(kind, base, rule, n_pages, n_zero, page_bytes, w, rate_Bps, decision_Bps, max_data_pages,
-                 g_cnt, g_logq, hot_pages, hot_rate, cold_rate, outs):
+                 g_cnt, g_logq, hot_pages, hot_rate, cold_rate, outs, table, work, fast):
     """:func:`_engine` over flat arrays of scenarios (one row of ``outs`` each);
     ``base`` holds what they share, ``g_cnt``/``g_logq`` have one row per
-    scenario or a single shared row."""
-    table = np.zeros((0, _N_COLS))
+    scenario or a single shared row; ``table`` has no rows, ``work`` is the
+    engine's scratch space.  The caller owns every array."""
+    # borrowed views: the caller's arrays outlive the loop, and counting references
+    # (atomically) to each array of each configuration cost more than its rounds
+    table = _borrow(table)
+    work = _borrow(work)
+    g_cnt = _borrow(g_cnt)
+    g_logq = _borrow(g_logq)
+    outs = _borrow(outs)
+    c = base.clk
+    clk = K.Clocks(_borrow(c.thr_t), _borrow(c.thr_f), _borrow(c.rate_t), _borrow(c.rate_f))
+    dl_t = _borrow(rule.dl_t)
+    dl_s = _borrow(rule.dl_s)
     shared = g_cnt.shape[0] == 1
     for i in range(outs.shape[0]):
         gi = 0 if shared else i
         sc = EngineScenario(n_pages[i], n_zero[i], page_bytes[i], base.hdr_bytes, w[i], rate_Bps[i],
                             decision_Bps[i], base.decision_follows_rate, base.check_first, base.skip, base.ar_on,
-                            base.ar_min, base.ar_inc, base.clk, hot_pages[i], hot_rate[i], cold_rate[i], 0.0,
+                            base.ar_min, base.ar_inc, clk, hot_pages[i], hot_rate[i], cold_rate[i], 0.0,
                             g_cnt[gi], g_logq[gi])
-        r = StopRule(rule.has_dl, rule.dl_t, rule.dl_s, rule.min_dirty, rule.min_round_pages, rule.max_rounds,
+        r = StopRule(rule.has_dl, dl_t, dl_s, rule.min_dirty, rule.min_round_pages, rule.max_rounds,
                      max_data_pages[i], rule.timeout_s, rule.round_guard, rule.ar_on, rule.ar_max, rule.pc_on,
                      rule.pc_after, rule.pc_noprog, rule.pc_minprog, rule.completion_s, rule.completion_action,
                      rule.progress_s, rule.progress_action)
-        _engine(kind, sc, r, table, outs[i])
+        _engine(kind, sc, r, table, outs[i], work, fast)
 
 
 def _base(policy, clk, *, n_pages=0.0, n_zero=0.0, page_bytes=4096.0, w=0.0, rate_Bps=1.0, decision_Bps=1.0,
@@ -899,7 +1083,7 @@ def _clocks(rate_t=None, rate_f=None):
 
 
 def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy, page_bytes,
-                  zero_pages, probabilities, switchover):
+                  zero_pages, probabilities, switchover, _full=False):
     """Shared body of :func:`saturation_model` and :func:`hotcold_model`."""
     policy, switchover = resolve_policy(policy, switchover)
     w = _arr(writes_per_s, "writes_per_s", "page writes per second", lo=0.0, hi=1e11)
@@ -930,7 +1114,8 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
         raise ValueError(f"timeout_s (s) must exceed the time to send memory once at the pre-copy rate "
                          f"(up to {bulk_s.max():.6g} s); got {policy.timeout_s}")
     size = int(np.prod(shape))
-    flat = lambda a: np.ascontiguousarray(np.broadcast_to(a, shape).reshape(size), np.float64)  # noqa: E731
+    # contiguous and writable (a read-only broadcast view would be another signature to compile)
+    flat = lambda a: np.require(np.broadcast_to(a, shape).reshape(size), np.float64, ["C", "W"])  # noqa: E731
     if probabilities is not None:
         if kind != _K_SAT:
             raise ValueError("probabilities are used by the saturation model only")
@@ -953,7 +1138,8 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
                 else np.floor(policy.max_data_factor * Nf))
     outs = np.zeros((size, _N_OUT))
     _engine_many(kind, _base(policy, _clocks()), rule, Nf, flat(Z), flat(P), wf, flat(R), flat(B), max_data,
-                 g_c, g_logq, Hf, hot_rate, cold_rate, outs)
+                 g_c, g_logq, Hf, hot_rate, cold_rate, outs, np.zeros((0, _N_COLS)), np.zeros(4 + g_c.shape[1]),
+                 not _full)
     Gf = flat(G) if policy.final_bandwidth_bps is None else np.minimum(flat(G), policy.final_bandwidth_bps / 8.0)
     reason = outs[:, _O_REASON].astype(np.int64)
     ran = reason != R_ABORTED       # an aborted migration never stops the VM
@@ -971,7 +1157,8 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
 
 
 def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0, *, policy=None,
-                     page_bytes=4096, zero_pages=0, probabilities=None, switchover=None) -> AnalyticArrays:
+                     page_bytes=4096, zero_pages=0, probabilities=None, switchover=None,
+                     _full=False) -> AnalyticArrays:
     """The saturation model over arrays of hot/cold (or uniform) scenarios.
 
     Round by round, as the kernel runs: round 0 sends all pages; a round of
@@ -1036,11 +1223,11 @@ def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=
     ([3.0, 4.0, 7.0], [True, True, True])
     """
     return _model_arrays(_K_SAT, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy,
-                         page_bytes, zero_pages, probabilities, switchover)
+                         page_bytes, zero_pages, probabilities, switchover, _full)
 
 
 def hotcold_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0, *, policy=None,
-                  page_bytes=4096, zero_pages=0, switchover=None) -> AnalyticArrays:
+                  page_bytes=4096, zero_pages=0, switchover=None, _full=False) -> AnalyticArrays:
     """A two-class (hot/cold) model over arrays of scenarios.
 
     What is modelled (after Aldhalaan & Menasce, EPEW 2013, whose hot/cold
@@ -1088,7 +1275,7 @@ def hotcold_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0
     ('downtime_limit', 5)
     """
     return _model_arrays(_K_HOTCOLD, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction, policy,
-                         page_bytes, zero_pages, None, switchover)
+                         page_bytes, zero_pages, None, switchover, _full)
 
 
 # =============================================================================
@@ -1188,7 +1375,7 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
     table = np.zeros((ROUND_TABLE_CAPACITY, _N_COLS))
     out = np.zeros(_N_OUT)
     while True:
-        rows = _engine(kind, esc, rule, table, out)
+        rows = _engine(kind, esc, rule, table, out, np.zeros(4 + g_cnt.shape[0]), False)
         if rows >= 0:
             break
         table = np.zeros((2 * table.shape[0], _N_COLS))

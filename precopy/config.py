@@ -49,3 +49,18 @@ ZIPF_TABLE_MAX_PAGES = 2**24
 #: Significance level of each statistical set-path-vs-per-write test (KS and
 #: chi-square over many seeds); the seeds are fixed, so the tests are deterministic.
 DIRTYSET_TEST_ALPHA = 1e-3
+
+#: Analytic engine (``precopy.analytic._engine``): once the pages a round sends are within
+#: this relative distance of the fixed point of the round map, the rounds up to the next
+#: event are added in closed form (the deviation shrinking geometrically) instead of one by
+#: one.  The linearisation error is about STEADY_RTOL**2 / (2 (1 - slope)**2) rounds.
+STEADY_RTOL = 1e-2
+#: A map whose slope (contraction per round) is above this is iterated instead (near 1 the
+#: deviation and the floor() jitter of the write count die out too slowly).
+STEADY_MAX_SLOPE = 0.99
+#: Rounds before the first event that could stop or change such a migration (timeout,
+#: caps, schedule steps) that are run explicitly, so the stop rule itself decides.
+STEADY_MARGIN = 2
+#: Fast path vs full iteration (tests): relative tolerance on times, bytes and pages;
+#: rounds are equal, or one apart where a cap on time falls within the last round.
+STEADY_TEST_RTOL = 1e-5

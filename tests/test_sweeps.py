@@ -121,6 +121,32 @@ def test_wws_sweep_rejects_bad_input(kwargs, match):
         sweeps.wws_sweep(**args)
 
 
+def test_convergence_grid_analytic_equals_saturation_per_point():
+    """engine='analytic': the vectorised saturation model, equal to analytic.saturation at
+    each point (full iteration) within the fast path's tolerance; converging and not."""
+    from precopy.config import STEADY_TEST_RTOL
+    vm = pc.VM(memory_bytes=pc.MiB(512), zero_fraction=0.1)
+    w, r = [1e3, 3e4, 3e5], [pc.Gbps(1), pc.Gbps(10)]
+    pol = pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=600.0)
+    so = pc.Switchover(device_state_bytes=pc.MiB(8), resume_s=0.01)
+    g = sweeps.convergence_grid(vm, w, r, pol, wws_bytes=pc.MiB(32), hot_fraction=0.8, switchover=so,
+                                engine="analytic")
+    assert g.shape == (3, 2) and g.params["engine"] == "analytic"
+    assert g.converged.any() and not g.converged.all()
+    for i, x in enumerate(w):
+        for j, y in enumerate(r):
+            one = pc.analytic.saturation(vm, pc.workloads.HotCold(wws_bytes=pc.MiB(32), hot_fraction=0.8,
+                                                                  writes_per_s=x),
+                                         pc.Link(rate_bps=y), pol, switchover=so)
+            assert g.n_rounds[i, j] == one.n_rounds
+            assert g.stop_reason[i, j] == one.stop_reason
+            assert g.converged[i, j] == one.converged
+            for m in ("downtime_s", "total_time_s", "precopy_time_s", "bytes_sent"):
+                assert getattr(g, m)[i, j] == pytest.approx(getattr(one, m), rel=STEADY_TEST_RTOL), m
+    with pytest.raises(ValueError, match="engine"):
+        sweeps.convergence_grid(vm, w, r, pol, engine="exact")
+
+
 def test_convergence_grid_rejects_bad_input():
     with pytest.raises(ValueError, match="rate_bps"):
         sweeps.convergence_grid(VM, [1e3], [0.0])
