@@ -51,7 +51,7 @@ QEMU_MAX_WAIT_S = 0.05
 QEMU_BUFFER_DELAY_S = 0.1
 
 
-def threshold_chunk_bytes(link_goodput_bps: float, max_bandwidth_bps: float | None) -> float:
+def threshold_chunk_bytes(link_goodput_bps: float, max_bandwidth_bps: float | None = None) -> float:
     """Bytes QEMU sends between two checks of its pending estimate: 50 ms at the
     link's goodput or one 100 ms window of ``max-bandwidth``, whichever is less.
 
@@ -60,9 +60,11 @@ def threshold_chunk_bytes(link_goodput_bps: float, max_bandwidth_bps: float | No
     >>> threshold_chunk_bytes(10e9, 128 * 2**20 * 8) / 2**20   # 128 MiB/s cap: 12.8 MiB
     12.8
     """
-    b = link_goodput_bps / 8.0 * QEMU_MAX_WAIT_S
+    g = v.real(link_goodput_bps, "link_goodput_bps", "bit/s", lo=1e3, hi=1e13)
+    b = g / 8.0 * QEMU_MAX_WAIT_S
     if max_bandwidth_bps is not None:
-        b = min(b, max_bandwidth_bps / 8.0 * QEMU_BUFFER_DELAY_S)
+        cap = v.real(max_bandwidth_bps, "max_bandwidth_bps", "bit/s", lo=1e3, hi=1e13)
+        b = min(b, cap / 8.0 * QEMU_BUFFER_DELAY_S)
     return b
 
 #: Range of every downtime limit (s): :attr:`Policy.downtime_limit_s`.
