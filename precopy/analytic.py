@@ -83,7 +83,7 @@ Examples
 >>> link = pc.Link(rate_bps=pc.Gbps(10))
 >>> r = pc.analytic.predict(vm, wl, link, "qemu")
 >>> r.converged, r.stop_reason, r.n_rounds
-(True, 'downtime_limit', 4)
+(True, 'downtime_limit', 5)
 """
 
 from __future__ import annotations
@@ -1617,7 +1617,7 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     >>> vm = pc.VM(memory_bytes=pc.MiB(512))
     >>> r = saturation(vm, pc.workloads.Uniform(writes_per_s=20_000), pc.Link(rate_bps=pc.Gbps(10)), "qemu")
     >>> r.n_rounds, [round(x) for x in r.rounds["pages_dirtied"][:2]]
-    (6, [59964, 31987])
+    (8, [57667, 28390])
     """
     sc = _scenario(vm, workload, link, policy, switchover)
     seed = v.seed(seed)
@@ -1663,7 +1663,7 @@ def hotcold(vm: VM, workload: Workload, link: Link, policy: Policy | str | None 
     >>> vm = pc.VM(memory_bytes=pc.GiB(1))
     >>> wl = pc.workloads.HotCold(wws_bytes=pc.MiB(64), hot_fraction=0.9, writes_per_s=20_000)
     >>> hotcold(vm, wl, pc.Link(rate_bps=pc.Gbps(10)), "qemu").n_rounds
-    5
+    6
     """
     sc = _scenario(vm, workload, link, policy, switchover)
     if not isinstance(sc.workload, (HotCold, Idle)):
