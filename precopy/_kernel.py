@@ -13,6 +13,14 @@ engines share one driver, :func:`simulate_kernel`:
   sender reaches a page whose bit is already set again in the log, the page is
   skipped (it will go in the next round).
 
+With QEMU's sync cadence (``Protocol.threshold``, :attr:`precopy.policies.Policy.sync_cadence`)
+the skip-off engine's round is not a whole pass: the bitmap starts all set, a
+round sends the next pages set from where the pass stands (whole chunks, until
+the pages still set fit the threshold, :func:`_send_from`), and the sync ORs the
+log into the bitmap (:func:`_or_clear`); the never-sent rest of the first pass is
+priced as the bulk pass prices it, also in the stop-and-copy
+(:func:`_price_final_threshold`).
+
 The stop decision is :func:`precopy._stoprule.stop_rule`, shared with the
 analytic models.  Convergence aids (``precopy.aids``) ride on the same driver: a
 guest-speed factor ``g`` changed only at bitmap syncs (auto-converge,
