@@ -613,7 +613,9 @@ def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes
         about 1 us a point: a 1000 x 1000 grid in under a second), with the same
         VM, workload, links, policy and switchover; ``seed``, ``threads``,
         ``progress``, ``n_jobs``, ``backend`` and ``client`` are then unused.
-        The policy's controls may not hold a ``rate_schedule`` here.
+        The policy's controls may not hold a ``rate_schedule`` here.  Its rounds
+        are whole passes, whatever the policy's ``sync_cadence`` (the array
+        model's steady-state shortcut needs them).
 
     Returns
     -------

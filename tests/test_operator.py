@@ -183,7 +183,8 @@ def test_replay_without_controls_is_the_saturation_model(wl, profile):
     link = pc.Link.from_profile(profile)
     o = O.NoOrchestrator(max_bandwidth_mibps=None)
     r = O.replay(vm, wl, link, o)
-    a = saturation(vm, wl, link, o.plan(vm).policy, pc.Switchover())
+    # the replay iterates whole passes: the saturation model on the pass cadence
+    a = saturation(vm, wl, link, o.plan(vm).policy.with_(sync_cadence="pass"), pc.Switchover())
     assert (r.outcome == "converged") == a.converged and r.n_rounds == a.n_rounds
     # the same model computed twice; the analytic engine evaluates the distinct-pages sum its own way
     # (page groups, the kernel's quantised hot share), so the two agree to about 1e-5, not to the last bit
