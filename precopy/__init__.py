@@ -6,7 +6,7 @@
 >>> link = pc.Link(rate_bps=pc.Gbps(10))
 >>> r = pc.simulate(vm, wl, link, policy=pc.policies.QEMU(max_bandwidth_bps=None), seed=1)
 >>> r.converged, r.n_rounds
-(True, 5)
+(True, 8)
 
 Under QEMU's default 128 MiB/s ``max-bandwidth`` the hot set never fits 300 ms:
 

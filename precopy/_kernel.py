@@ -13,6 +13,14 @@ engines share one driver, :func:`simulate_kernel`:
   sender reaches a page whose bit is already set again in the log, the page is
   skipped (it will go in the next round).
 
+With QEMU's sync cadence (``Protocol.threshold``, :attr:`precopy.policies.Policy.sync_cadence`)
+the skip-off engine's round is not a whole pass: the bitmap starts all set, a
+round sends the next pages set from where the pass stands (whole chunks, until
+the pages still set fit the threshold, :func:`_send_from`), and the sync ORs the
+log into the bitmap (:func:`_or_clear`); the never-sent rest of the first pass is
+priced as the bulk pass prices it, also in the stop-and-copy
+(:func:`_price_final_threshold`).
+
 The stop decision is :func:`precopy._stoprule.stop_rule`, shared with the
 analytic models.  Convergence aids (``precopy.aids``) ride on the same driver: a
 guest-speed factor ``g`` changed only at bitmap syncs (auto-converge,
@@ -57,14 +65,15 @@ def _index(name, fields):
 #: Columns of the per-round table, in :class:`precopy.RoundTable`'s names (the
 #: rate in bytes/s: :func:`precopy.results.assemble` reports it in bit/s).
 TABLE_COLUMNS = ("start_s", "duration_s", "pages_sent", "pages_skipped", "pages_dirtied", "bytes_sent", "writes",
-                 "throttle", "stop_copy", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "postcopy", "rate_Bps")
+                 "throttle", "stop_copy", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "postcopy", "rate_Bps",
+                 "expected_downtime_s")
 COL = _index("Col", TABLE_COLUMNS)
 N_COLS = len(TABLE_COLUMNS)
 #: Scalar outputs of :func:`simulate_kernel`.
 OUT_FIELDS = ("t_stop", "final_pages", "final_bytes", "reason", "total_bytes", "total_pages", "live_rounds",
               "final_time", "lost", "max_thr", "xb_hits", "xb_misses", "xb_overflows", "xb_saved",
               "n_bulk_full", "n_bulk_zero", "n_full", "pc_pages", "pc_dur", "pc_faults", "pc_stall", "pc_pushed",
-              "pc_writes", "pc_bytes")
+              "pc_writes", "pc_bytes", "syncs")
 OUT = _index("Out", OUT_FIELDS)
 N_SCALARS = len(OUT_FIELDS)
 
@@ -118,8 +127,10 @@ class Costs(NamedTuple):
 
 class Protocol(NamedTuple):
     """How rounds are run: zero pages, page skip, Xen's send order, the decision
-    bandwidth (bytes/s; scaled by the rate schedule when ``decision_follows_rate``)
-    and Clark et al.'s adaptive rate (bytes/s)."""
+    bandwidth (bytes/s; scaled by the rate schedule when ``decision_follows_rate``),
+    Clark et al.'s adaptive rate (bytes/s) and the sync cadence (``threshold``:
+    QEMU's, a round ends when the pages still set fit the threshold, checked every
+    ``chunk`` pages sent)."""
 
     n_zero: int
     skip: bool
@@ -135,6 +146,8 @@ class Protocol(NamedTuple):
     set_k_alias: float
     set_dense: float
     set_seq: bool
+    threshold: bool
+    chunk: int
 
 
 class AidParams(NamedTuple):
@@ -759,7 +772,7 @@ def _price_set(first, final, dirty, n_pages, n_zero, gen, buf, wc, cost, out):
 
 @njit(**_INLINE)
 def _row(table, r, start, dur, sent, skipped, dirtied, nbytes, writes, throttle, stop_copy, cpu_thr, lost,
-         hits, postcopy, rate_Bps):
+         hits, postcopy, rate_Bps, exp_dt):
     """Write row ``r`` of the per-round table."""
     table[r, COL.start_s] = start
     table[r, COL.duration_s] = dur
@@ -775,6 +788,7 @@ def _row(table, r, start, dur, sent, skipped, dirtied, nbytes, writes, throttle,
     table[r, COL.xbzrle_hits] = hits
     table[r, COL.postcopy] = postcopy
     table[r, COL.rate_Bps] = rate_Bps
+    table[r, COL.expected_downtime_s] = exp_dt
 
 
 # --- one round of each engine --------------------------------------------------------------------
@@ -1068,12 +1082,22 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
     dirty = n_pages    # the bulk pass: every page is to be sent
     prev_dirty = n_pages
     first = True
+    # QEMU's cadence: the bitmap holds every page still to send (all of them at
+    # setup); ``pos`` is where the pass stands, ``bulk`` until it first wraps
+    thr_mode = proto.threshold
+    pos = 0
+    bulk = True
+    if thr_mode:
+        _fill_ones(buf.cur, n_pages)
+    out[OUT.syncs] = 1.0     # the setup sync
     pd = new_pending(WRITE_BATCH if proto.skip else 1)
     if proto.skip:
         _refill(pd, wp, ws)
     if proto.check_first and downtime_ok(rule, 0.0, dirty * page_bytes,
                                          _decision(proto, clk, 0.0)):
         reason = R_DOWNTIME
+        if thr_mode:     # the estimate fit the threshold: QEMU syncs, then stops
+            out[OUT.syncs] += 1.0
     while reason == R_RUNNING:
         if rows >= cap:
             return -1
@@ -1088,6 +1112,13 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
         if proto.skip:
             rbytes, sig, sent, skipped, writes, hits = _skip_round(
                 first, t0, tau0, seg, rseg, g, rate, rows + 1, wp, ws, pd, proto, cost, clk, buf, wc, out)
+        elif thr_mode:
+            sent = _round_pages(dirty, _threshold_bytes(proto, rule, clk, t0), page_bytes, proto.chunk)
+            rbytes, sig, hits, pos, bulk = _send_from(buf.cur, pos, bulk, sent, n_pages, proto.n_zero, rows + 1,
+                                                      buf, wc, cost, out)
+            if cost.uniform:
+                sig = rbytes / rate
+            skipped = 0
         else:
             rbytes, sig, hits = _price_set(first, False, dirty, n_pages, proto.n_zero, rows + 1, buf, wc, cost, out)
             if cost.uniform:
@@ -1101,9 +1132,15 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
             writes = _apply_until(tau1, wp, ws, buf.nxt, wc, proto, buf.occ)
             if writes < 0:
                 return STOPPED
-        # ---- sync: the log becomes the next set ------------------------------------
-        dirtied = popcount(buf.nxt)
-        _swap_clear(buf)
+        # ---- sync: the log becomes the next set (threshold: is ORed into it) -----
+        if thr_mode:
+            dirtied, pending = _or_clear(buf)
+        else:
+            dirtied = popcount(buf.nxt)
+            _swap_clear(buf)
+            pending = dirtied
+        out[OUT.syncs] += 1.0
+        dec = _decision(proto, clk, t1)
         t = t1
         tau = tau1
         total_bytes += rbytes
@@ -1113,15 +1150,15 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
             lost = (1.0 - g) * _tau_at(t1, t0, 0.0, seg, 1.0, clk.thr_t, clk.thr_f)
             out[OUT.lost] += lost
         _row(table, rows, t0, dur, sent, skipped, dirtied, rbytes, writes, throttle_now, 0.0, 1.0 - g, lost,
-             hits, 0.0, rate * clk.rate_f[rseg])
+             hits, 0.0, rate * clk.rate_f[rseg], pending * page_bytes / dec)
         rows += 1
         first = False
         prev_dirty = dirty
-        dirty = dirtied
+        dirty = pending
         next_rate = 0.0
         if proto.ar_on:
             next_rate = dirtied * page_bytes / dur + proto.ar_inc if dur > 0.0 else np.inf
-        reason = stop_rule(rule, prog, t, dirty, page_bytes, _decision(proto, clk, t), sent + skipped, rows,
+        reason = stop_rule(rule, prog, t, dirty, page_bytes, dec, sent + skipped, rows,
                            total_pages, prev_dirty, next_rate)
         if reason == R_RUNNING:
             if proto.ar_on:
@@ -1139,12 +1176,13 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
         if not proto.skip:
             pd = new_pending(WRITE_BATCH)
             _refill(pd, wp, ws)
+        out[OUT.syncs] += 1.0     # the sync that starts post-copy
         pc_dur = _postcopy(buf.cur, tau, pd, wp, ws, cost, out)
         if ws.stop[0] != 0:
             return STOPPED
         # the caller adds the switchover blackout to the start
         _row(table, rows, t, pc_dur, dirty, 0, 0, out[OUT.pc_bytes], out[OUT.pc_writes], 1.0, 0.0, 0.0,
-             out[OUT.pc_stall], 0, 1.0, cost.frate)
+             out[OUT.pc_stall], 0, 1.0, cost.frate, 0.0)
         rows += 1
         out[OUT.total_bytes] = total_bytes + out[OUT.pc_bytes]
         out[OUT.total_pages] = total_pages + dirty
@@ -1154,11 +1192,17 @@ def simulate_kernel(wp, ws, proto, rule, aid, cost, clk, buf, wc, table, out):
         out[OUT.total_pages] = total_pages
         out[OUT.live_rounds] = rows
     else:                       # ---- stop-and-copy: the VM is paused, no writes ---------------
-        fbytes, ftime, fhits = _price_set(first, True, dirty, n_pages, proto.n_zero, rows + 1, buf, wc, cost, out)
+        if thr_mode:
+            fbytes, ftime, fhits = _price_final_threshold(buf.cur, pos, bulk, n_pages, proto.n_zero, rows + 1, buf,
+                                                          wc, cost, out)
+        else:
+            fbytes, ftime, fhits = _price_set(first, True, dirty, n_pages, proto.n_zero, rows + 1, buf, wc, cost,
+                                              out)
+        out[OUT.syncs] += 1.0     # the completion sync, inside the downtime
         if dirty > 0:
             if rows >= cap:
                 return -1
-            _row(table, rows, t, ftime, dirty, 0, 0, fbytes, 0, 0.0, 1.0, 0.0, 0.0, fhits, 0.0, cost.frate)
+            _row(table, rows, t, ftime, dirty, 0, 0, fbytes, 0, 0.0, 1.0, 0.0, 0.0, fhits, 0.0, cost.frate, 0.0)
             rows += 1
         out[OUT.final_pages] = dirty
         out[OUT.final_bytes] = fbytes
@@ -1185,6 +1229,236 @@ def _swap_clear(buf):
     for w in range(cur.shape[0]):
         cur[w] = nxt[w]
         nxt[w] = np.uint64(0)
+
+
+# --- QEMU's sync cadence (Protocol.threshold) -----------------------------------------------------
+
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(**_INLINE)
+def _popcount64(x):
+    """Set bits of one word (SWAR)."""
+    x = x - ((x >> _U1) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(**_INLINE)
+def _highbit(x):
+    """Index of the highest set bit of a non-zero word."""
+    h = 0
+    for sh in (32, 16, 8, 4, 2, 1):
+        if x >> np.uint64(sh):
+            x = x >> np.uint64(sh)
+            h += sh
+    return h
+
+
+@njit(**NJIT)
+def _fill_ones(bm, n_pages):
+    """Set the bits of pages 0 .. n_pages-1 (QEMU's bitmap at setup)."""
+    for w in range(bm.shape[0]):
+        bm[w] = _ALL
+    r = n_pages & 63
+    if r:
+        bm[bm.shape[0] - 1] = (_U1 << np.uint64(r)) - _U1
+
+
+@njit(**NJIT)
+def _clear_range(bm, a, b):
+    """Clear the bits of pages ``a .. b-1``."""
+    while a < b:
+        lo = a & 63
+        nb = 64 - lo
+        if nb > b - a:
+            nb = b - a
+        if nb == 64:
+            mask = _ALL
+        else:
+            mask = ((_U1 << np.uint64(nb)) - _U1) << np.uint64(lo)
+        bm[a >> 6] &= ~mask
+        a += nb
+
+
+@njit(**_INLINE)
+def _or_clear(buf):
+    """The sync of QEMU's cadence: OR the dirty log into the bitmap (the unsent
+    rest of the pass stays set) and clear the log.  Returns (pages in the log,
+    pages now set)."""
+    cur = buf.cur
+    nxt = buf.nxt
+    logged = 0
+    pending = 0
+    for w in range(cur.shape[0]):
+        x = nxt[w]
+        if x:
+            logged += _popcount64(x)
+            cur[w] = cur[w] | x
+            nxt[w] = np.uint64(0)
+        if cur[w]:
+            pending += _popcount64(cur[w])
+    return logged, pending
+
+
+@njit(**_INLINE)
+def _threshold_bytes(proto, rule, clk, t):
+    """QEMU's ``threshold_size`` at wall time ``t``: decision bandwidth x the
+    downtime limit in force (0 without a downtime rule)."""
+    if not rule.has_dl:
+        return 0.0
+    return _decision(proto, clk, t) * step_value(rule.dl_t, rule.dl_s, t)
+
+
+@njit(**_INLINE)
+def _round_pages(dirty, thr, page_bytes, chunk):
+    """Pages a round of QEMU's cadence sends: the fewest whole chunks of ``chunk``
+    pages (at least one), or all ``dirty`` pages, after which the pages still set
+    fit the threshold, ``(dirty - k) x page <= thr``."""
+    m = np.floor(thr / page_bytes)
+    if m >= dirty:
+        k = np.int64(1)
+    else:
+        k = np.int64(dirty - np.int64(m))
+        if k < 1:
+            k = np.int64(1)
+        while k > 1 and (dirty - (k - 1)) * page_bytes <= thr:
+            k -= 1
+        while k < dirty and (dirty - k) * page_bytes > thr:
+            k += 1
+    if chunk > 1:
+        k = ((k + chunk - 1) // chunk) * chunk
+        if k > dirty:
+            k = np.int64(dirty)
+    return k
+
+
+@njit(**NJIT)
+def _send_from(cur, pos, bulk, k, n_pages, n_zero, gen, buf, wc, cost, out):
+    """Send the next ``k`` pages set in ``cur`` from position ``pos`` in address
+    order, wrapping to page 0 at the end of memory, and clear their bits.
+
+    Until the pass first wraps (``bulk``) the pages from ``pos`` on were never
+    sent: they go as the bulk pass does (zero pages header-only).  Other pages go
+    in full, or through XBZRLE when ``wc`` is an array.  Returns (bytes, seconds
+    at the pre-copy rate, XBZRLE hits, new position, new bulk flag); books the
+    page counts in ``out``.
+    """
+    rb = 0.0
+    rt = 0.0
+    hits = 0
+    nfull = 0
+    left = k
+    nw = cur.shape[0]
+    zstart = n_pages - n_zero
+    empty_walks = 0
+    while left > 0:
+        if pos >= n_pages:
+            pos = 0
+            bulk = False
+        if bulk:
+            m = n_pages - pos
+            if m > left:
+                m = left
+            b = pos + m
+            lo = pos if pos > zstart else zstart
+            nz = b - lo if b > lo else 0
+            nf = m - nz
+            rb += nf * cost.b_bulk + nz * cost.b_zero
+            rt += nf * cost.t_bulk + nz * cost.t_zero
+            out[OUT.n_bulk_full] += nf
+            out[OUT.n_bulk_zero] += nz
+            if wc is not None:
+                for p in range(pos, b):
+                    wc[p] = 0
+            _clear_range(cur, pos, b)
+            pos = b
+            left -= m
+            continue
+        found = False
+        w = pos >> 6
+        if w < nw:
+            x = cur[w] & (_ALL << np.uint64(pos & 63))
+            while left > 0:
+                if x == 0:
+                    w += 1
+                    if w >= nw:
+                        break
+                    x = cur[w]
+                    continue
+                found = True
+                if wc is None:
+                    c = _popcount64(x)
+                    if c <= left:
+                        cur[w] &= ~x
+                        nfull += c
+                        left -= c
+                        pos = w * 64 + _highbit(x) + 1
+                        x = np.uint64(0)
+                        continue
+                low = x & (~x + _U1)
+                p = w * 64 + _ctz(low)
+                x = x ^ low
+                cur[w] = cur[w] ^ low
+                pos = p + 1
+                left -= 1
+                if wc is None:
+                    nfull += 1
+                else:
+                    bx, tt, kind = _xb_send(np.int64(p), gen, False, False, buf, wc, cost)
+                    rb += bx
+                    rt += tt
+                    hit = _xb_tally(kind, bx, cost, out)
+                    hits += hit
+                    out[OUT.n_full] += 1 - hit
+        if left > 0:
+            pos = n_pages      # the end of memory: wrap
+            if not found:
+                empty_walks += 1
+                if empty_walks > 1:   # cannot happen (k <= pages set); never loop
+                    break
+    if nfull > 0:
+        rb += nfull * cost.b_full
+        rt += nfull * cost.t_full
+        out[OUT.n_full] += nfull
+    return rb, rt, hits, pos, bulk
+
+
+@njit(**NJIT)
+def _price_final_threshold(cur, pos, bulk, n_pages, n_zero, gen, buf, wc, cost, out):
+    """(bytes, seconds, XBZRLE hits) of the stop-and-copy of QEMU's cadence: the
+    never-sent rest of the first pass as the bulk pass sends it (zero pages
+    header-only), then every other page set, in full or through XBZRLE, at the
+    final rate.  Clears the rest's bits; books the counts in ``out``."""
+    rb = 0.0
+    rt = 0.0
+    hits = 0
+    if bulk and pos < n_pages:
+        m = n_pages - pos
+        zstart = n_pages - n_zero
+        lo = pos if pos > zstart else zstart
+        nz = n_pages - lo
+        nf = m - nz
+        rb += nf * cost.b_bulk + nz * cost.b_zero
+        rt += nf * cost.tf_bulk + nz * cost.tf_zero
+        out[OUT.n_bulk_full] += nf
+        out[OUT.n_bulk_zero] += nz
+        _clear_range(cur, pos, n_pages)
+    if wc is not None:
+        xb, xt, hits, nf = _xb_round(cur, gen, True, True, buf, wc, cost, out)
+        rb += xb
+        rt += xt
+        out[OUT.n_full] += nf
+    else:
+        rest = popcount(cur)
+        if rest > 0:
+            rb += rest * cost.b_full
+            rt += rest * cost.tf_full
+            out[OUT.n_full] += rest
+    if cost.uniform:
+        rt = rb / cost.frate
+    return rb, rt, hits
 
 
 @njit(**NJIT)

@@ -39,6 +39,22 @@ All three apply the policy's stop rule exactly as the kernel
   total time = pre-copy time + downtime; ``n_rounds`` counts the stop-and-copy
   unless nothing was left to send.
 
+With ``policy.sync_cadence == 'threshold'`` (QEMU's, see :class:`precopy.policies.Policy`)
+the one-scenario round models (:func:`saturation`, :func:`hotcold`, and so
+:func:`predict` and :func:`compare` with them) mirror the kernel's cadence in
+expectation (:func:`geometric` is Liu et al.'s closed form over whole passes): a
+round sends whole chunks of pages (the first pass's never-sent pages as the bulk
+pass does, zero pages header-only) until the pages still set fit the threshold at
+the round's start; the pages it sends are taken as a random sample of those set
+(each page group keeps the same share; in the kernel they are the next pages in
+address order), and at the sync a page is set if it stayed set or was written
+(saturation: per page group; hot/cold: per class; geometric: every write is a
+new page; Sequential: in proportion to the rest's share of memory); the rest of
+the first pass goes into the stop-and-copy as the bulk pass sends it.  The array
+models (:func:`saturation_model`, :func:`hotcold_model`, the sweeps' analytic
+grids) iterate whole passes whatever the cadence, so that their steady-state
+shortcut holds.
+
 Page skip (``policy.page_skip``, Xen legacy: a page rewritten before the sender
 reaches it waits for the next round) is modelled in expectation by the saturation
 model only (:func:`_skip_duration`); the hot/cold model sends every dirty page,
@@ -67,7 +83,7 @@ Examples
 >>> link = pc.Link(rate_bps=pc.Gbps(10))
 >>> r = pc.analytic.predict(vm, wl, link, "qemu")
 >>> r.converged, r.stop_reason, r.n_rounds
-(True, 'downtime_limit', 4)
+(True, 'downtime_limit', 5)
 """
 
 from __future__ import annotations
@@ -705,7 +721,8 @@ class EngineScenario(NamedTuple):
     """One scenario of the round engine (bytes, seconds, bytes/s).  ``rate_t``
     / ``rate_f`` are the controls' rate schedule (factor of ``rate_Bps``);
     ``hot_*``, ``cold_rate``, ``seq_pages`` the hot/cold and Sequential models'
-    numbers, ``g_cnt`` / ``g_logq`` the saturation model's page groups."""
+    numbers, ``g_cnt`` / ``g_logq`` the saturation model's page groups;
+    ``threshold``: QEMU's sync cadence, checked every ``chunk_pages`` pages."""
 
     n_pages: float
     n_zero: float
@@ -727,6 +744,8 @@ class EngineScenario(NamedTuple):
     seq_pages: float
     g_cnt: np.ndarray
     g_logq: np.ndarray
+    threshold: bool = False
+    chunk_pages: float = 1.0
 
 
 @njit(**_INLINE)
@@ -911,7 +930,17 @@ def _engine(kind, sc, rule, table, out, work, fast):
     prog[1] = 0.0
     first = True
     steady = (fast and not record and (kind == 1 or kind == 2) and not skip and not sc.ar_on
-              and rule.progress_s == np.inf and not (rule.pc_on and rule.pc_noprog))
+              and rule.progress_s == np.inf and not (rule.pc_on and rule.pc_noprog) and not sc.threshold)
+    thr = sc.threshold
+    bulk_left = float(n_pages)    # QEMU's cadence: pages of the first pass not sent yet
+    if thr:     # the pages set, all at setup: saturation by group in work[4:] and the pages of no
+        work[2] = sc.hot_pages                  # group (never written) in work[2]; hot/cold by
+        work[3] = n_pages - sc.hot_pages        # class in work[2], work[3]
+        if kind == 2:
+            work[2] = n_pages
+            for g in range(g_cnt.shape[0]):
+                work[4 + g] = g_cnt[g]
+                work[2] -= g_cnt[g]
     link_Bps = sc.rate_Bps
     rate_Bps = link_Bps
     if sc.ar_on and sc.ar_min < link_Bps:
@@ -930,6 +959,26 @@ def _engine(kind, sc, rule, table, out, work, fast):
             rbytes = dirty * full_cost
         visited = dirty
         sent = dirty
+        if thr:     # QEMU's cadence: whole chunks until the pages still set fit the threshold
+            thr_b = _decision(sc, t0) * step_value(rule.dl_t, rule.dl_s, t0) if rule.has_dl else 0.0
+            sent = dirty - thr_b / page_bytes
+            if sent < 1.0:
+                sent = 1.0
+            sent = math.ceil(sent / sc.chunk_pages) * sc.chunk_pages     # whole pages, whole chunks
+            if sent > dirty:
+                sent = dirty
+            kb = sent if sent < bulk_left else bulk_left
+            pos = n_pages - bulk_left
+            lo = pos if pos > n_pages - n_zero else n_pages - n_zero
+            nz = pos + kb - lo if pos + kb > lo else 0.0
+            rbytes = (kb - nz) * full_cost + nz * hdr_bytes + (sent - kb) * full_cost
+            bulk_left -= kb
+            visited = sent
+            keep = 1.0 - sent / dirty      # the pages sent: a random sample of those set
+            for g in range(g_cnt.shape[0]):
+                work[4 + g] *= keep
+            work[2] *= keep
+            work[3] *= keep
         if skip:
             cost = rbytes / dirty
             frac = _skip_duration(work[4:4 + g_cnt.shape[0]], g_logq, w, cost / rate_Bps) / (rbytes / rate_Bps)
@@ -952,7 +1001,10 @@ def _engine(kind, sc, rule, table, out, work, fast):
                 dirtied = 0.0
                 for g in range(g_cnt.shape[0]):
                     yg = g_cnt[g] * -math.expm1(writes * g_logq[g]) if writes > 0 else 0.0
-                    work[4 + g] = yg
+                    if not thr:
+                        work[4 + g] = yg
+                    elif g_cnt[g] > 0.0:    # QEMU's cadence: written pages not set already join
+                        work[4 + g] += (g_cnt[g] - work[4 + g]) * (yg / g_cnt[g])
                     dirtied += yg
             else:
                 dirtied = writes if writes < sc.seq_pages else sc.seq_pages
@@ -985,7 +1037,26 @@ def _engine(kind, sc, rule, table, out, work, fast):
         rows += 1
         first = False
         prev_dirty = dirty
-        dirty = dirtied
+        if thr:     # the rest stays set; the pages written that were not set join it
+            rest = dirty - sent
+            if kind == 2:
+                dirty = work[2]
+                for g in range(g_cnt.shape[0]):
+                    dirty += work[4 + g]
+            elif kind == 1:
+                hot = dirtied - sc.cold_rate * (tau1 - tau0) if dirtied > 0.0 else 0.0
+                cold = dirtied - hot
+                if sc.hot_pages > 0.0:
+                    work[2] += (sc.hot_pages - work[2]) * (hot / sc.hot_pages)
+                if n_pages > sc.hot_pages:
+                    work[3] += (n_pages - sc.hot_pages - work[3]) * (cold / (n_pages - sc.hot_pages))
+                dirty = work[2] + work[3]
+            elif kind == 0:     # Liu et al.: every write dirties a page not yet dirty
+                dirty = rest + dirtied
+            else:               # Sequential: the sweep meets the rest as if at random
+                dirty = rest + dirtied * (1.0 - rest / n_pages)
+        else:
+            dirty = dirtied
         next_rate = dirty * page_bytes / dur + sc.ar_inc if (sc.ar_on and dur > 0.0) else np.inf
         reason = stop_rule(rule, prog, t, dirty, page_bytes, _decision(sc, t), visited, rows, total_pages,
                            prev_dirty, next_rate)
@@ -1007,6 +1078,10 @@ def _engine(kind, sc, rule, table, out, work, fast):
         fbytes = 0.0        # no stop-and-copy (post-copy: the pages move after the switch)
     elif first:
         fbytes = (n_pages - n_zero) * full_cost + n_zero * hdr_bytes
+    elif thr and bulk_left > 0.0:    # the first pass's rest goes as the bulk pass does
+        lo = n_pages - bulk_left if n_pages - bulk_left > n_pages - n_zero else n_pages - n_zero
+        nz = n_pages - lo
+        fbytes = (bulk_left - nz) * full_cost + nz * hdr_bytes + (dirty - bulk_left) * full_cost
     else:
         fbytes = dirty * full_cost
     final_pages = dirty if fbytes > 0 else 0.0
@@ -1081,7 +1156,7 @@ def _engine_many(kind, base, rule, n_pages, n_zero, page_bytes, w, rate_Bps, dec
         sc = EngineScenario(n_pages[i], n_zero[i], page_bytes[i], base.hdr_bytes, w[i], rate_Bps[i],
                             decision_Bps[i], base.decision_follows_rate, base.check_first, base.skip, base.ar_on,
                             base.ar_min, base.ar_inc, clk, hot_pages[i], hot_rate[i], cold_rate[i], 0.0,
-                            g_cnt[gi], g_logq[gi])
+                            g_cnt[gi], g_logq[gi], base.threshold, base.chunk_pages)
         r = StopRule(rule.has_dl, dl_t, dl_s, rule.min_dirty, rule.min_round_pages, rule.max_rounds,
                      max_data_pages[i], rule.timeout_s, rule.round_guard, rule.ar_on, rule.ar_max, rule.pc_on,
                      rule.pc_after, rule.pc_noprog, rule.pc_minprog, rule.completion_s, rule.completion_action,
@@ -1090,6 +1165,7 @@ def _engine_many(kind, base, rule, n_pages, n_zero, page_bytes, w, rate_Bps, dec
 
 
 def _base(policy, clk, *, n_pages=0.0, n_zero=0.0, page_bytes=4096.0, w=0.0, rate_Bps=1.0, decision_Bps=1.0,
+          threshold=False, chunk_pages=1.0,
           hot_pages=0.0, hot_rate=0.0, cold_rate=0.0, seq_pages=0.0, g_cnt=None, g_logq=None):
     """An :class:`EngineScenario` from a checked policy and the scenario's numbers."""
     ar = policy.adaptive_rate
@@ -1099,7 +1175,8 @@ def _base(policy, clk, *, n_pages=0.0, n_zero=0.0, page_bytes=4096.0, w=0.0, rat
         float(decision_Bps), policy.switchover_bandwidth_bps is None, bool(policy.check_before_first_round),
         bool(policy.page_skip), ar is not None, 0.0 if ar is None else ar.min_Bps,
         0.0 if ar is None else ar.increment_Bps, clk, float(hot_pages), float(hot_rate), float(cold_rate),
-        float(seq_pages), z if g_cnt is None else g_cnt, z if g_logq is None else g_logq)
+        float(seq_pages), z if g_cnt is None else g_cnt, z if g_logq is None else g_logq, bool(threshold),
+        float(chunk_pages))
 
 
 def _clocks(rate_t=None, rate_f=None):
@@ -1186,6 +1263,9 @@ def _model_arrays(kind, writes_per_s, link_Bps, n_pages, hot_pages, hot_fraction
 def saturation_model(writes_per_s, link_Bps, n_pages, hot_pages=0, hot_fraction=0.0, *, policy=None,
                      page_bytes=4096, zero_pages=0, probabilities=None, switchover=None) -> AnalyticArrays:
     """The saturation model over arrays of hot/cold (or uniform) scenarios.
+
+    Rounds are whole passes over the synced set, whatever the policy's
+    ``sync_cadence`` (the one-scenario :func:`saturation` follows QEMU's).
 
     Round by round, as the kernel runs: round 0 sends all pages; a round of
     ``d`` pages lasts ``d (page + header) / R``; the writes it sees are counted as
@@ -1342,6 +1422,11 @@ class _Scenario:
     def notes(self, kind):
         """What a model of ``kind`` leaves out or approximates for this scenario."""
         pol, out = self.policy, []
+        if pol.sync_cadence == "threshold" and kind == _K_GEOM:
+            out.append("Liu et al.'s closed form iterates whole passes: QEMU's sync cadence is not modelled")
+        elif pol.sync_cadence == "threshold":
+            out.append("QEMU's sync cadence in expectation: each round sends whole chunks until the pages still "
+                       "set fit the threshold, taken as a random sample of the pages set")
         if pol.controls is not None and pol.controls.rate_schedule is not None and pol.page_skip:
             out.append("with a rate schedule, page skip is integrated at the base rate")
         if not pol.page_skip:
@@ -1393,7 +1478,13 @@ def _run_engine(kind, sc: _Scenario, g_cnt=None, g_p=None, hot_pages=0.0, hot_ra
     with np.errstate(divide="ignore"):      # p = 1: log1p(-1) = -inf, handled by the engine
         g_logq = np.zeros(0) if g_p is None else np.ascontiguousarray(np.log1p(-np.asarray(g_p, np.float64)))
     _, rate_t, rate_f = rate_schedule(pol, sc.link)
+    chunk = 1.0
+    if pol.sync_cadence == "threshold":     # QEMU's cadence: its estimate checked every chunk it sends
+        from .policies import threshold_chunk_bytes
+        goodput, rate = sc.link.goodput_bps, sc.rates.rate_bps
+        chunk = max(1, int(threshold_chunk_bytes(goodput, rate if rate < goodput else None) // sc.full_cost))
     esc = _base(pol, _clocks(rate_t, rate_f), n_pages=vm.n_pages, n_zero=vm.n_zero_pages, page_bytes=vm.page_bytes,
+                threshold=pol.sync_cadence == "threshold", chunk_pages=chunk,
                 w=sc.workload.writes_per_s, rate_Bps=sc.rate_Bps, decision_Bps=sc.decision_Bps,
                 hot_pages=hot_pages, hot_rate=hot_rate, cold_rate=cold_rate, seq_pages=seq_pages, g_cnt=g_cnt,
                 g_logq=g_logq)
@@ -1557,7 +1648,7 @@ def saturation(vm: VM, workload: Workload, link: Link, policy: Policy | str | No
     >>> vm = pc.VM(memory_bytes=pc.MiB(512))
     >>> r = saturation(vm, pc.workloads.Uniform(writes_per_s=20_000), pc.Link(rate_bps=pc.Gbps(10)), "qemu")
     >>> r.n_rounds, [round(x) for x in r.rounds["pages_dirtied"][:2]]
-    (6, [59964, 31987])
+    (8, [57667, 28390])
     """
     sc = _scenario(vm, workload, link, policy, switchover)
     seed = v.seed(seed)
@@ -1604,7 +1695,7 @@ def hotcold(vm: VM, workload: Workload, link: Link, policy: Policy | str | None 
     >>> vm = pc.VM(memory_bytes=pc.GiB(1))
     >>> wl = pc.workloads.HotCold(wws_bytes=pc.MiB(64), hot_fraction=0.9, writes_per_s=20_000)
     >>> hotcold(vm, wl, pc.Link(rate_bps=pc.Gbps(10)), "qemu").n_rounds
-    5
+    6
     """
     sc = _scenario(vm, workload, link, policy, switchover)
     if not isinstance(sc.workload, (HotCold, Idle)):

@@ -764,7 +764,8 @@ def page_skip_models(memory_bytes=GiB(1), wws_bytes=MiB(64), hot_fraction=0.9, w
     def wl(w):
         return HotCold(wws_bytes=wws_bytes, hot_fraction=hot_fraction, writes_per_s=w)
     pol = _policies([policy])[policy]
-    with_skip = _model_sweep(memory_bytes, wl, writes_per_s, link, pol.with_(page_skip=True), seeds)
+    with_skip = _model_sweep(memory_bytes, wl, writes_per_s, link, pol.with_(page_skip=True, sync_cadence="pass"),
+                             seeds)
     without = _model_sweep(memory_bytes, wl, writes_per_s, link, pol.with_(page_skip=False), seeds,
                            models=("saturation",))
     return plot_model_comparison(with_skip, metrics=("bytes_sent", "total_time_s"), reference=without,

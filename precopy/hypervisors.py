@@ -221,16 +221,19 @@ def background_workload(set_bytes: float, rate_Bps: float, memory_bytes: int, pa
 
 
 def qemu_dirty_sync_count(n_rounds: int, converged: bool = True) -> int:
-    """QEMU's ``dirty-sync-count`` at the end of a migration of ``n_rounds`` rounds.
+    """QEMU's ``dirty-sync-count`` at the end of a migration of ``n_rounds`` rounds
+    simulated with ``sync_cadence='pass'``.
 
     QEMU syncs the dirty bitmap once in setup (``ram_init_bitmaps``), once each
     time the pending estimate falls below the switchover threshold during a pass
     (``ram_state_pending_exact``; that sync decides whether to switch over), and
-    once more inside the downtime (``ram_save_complete``).  precopy's rounds are
-    the bulk pass, the live rounds (each ending at one deciding sync) and the
-    stop-and-copy, so a converged migration of ``n_rounds`` rounds shows
-    ``n_rounds + 1`` syncs; one still iterating shows ``n_rounds`` (no completion
-    sync yet).
+    once more inside the downtime (``ram_save_complete``).  With the pass cadence
+    precopy's rounds are the bulk pass, the live rounds (each ending at one
+    deciding sync) and the stop-and-copy, so a converged migration of
+    ``n_rounds`` rounds shows ``n_rounds + 1`` syncs; one still iterating shows
+    ``n_rounds`` (no completion sync yet).  Simulated results carry the count
+    directly (``MigrationResult.sync_count``, for either cadence); the validation
+    compares that one.
 
     Examples
     --------

@@ -20,6 +20,13 @@ The decision bandwidth is the pre-copy transfer rate (what QEMU measures), or
 ``switchover_bandwidth_bps`` when set (QEMU's ``avail-switchover-bandwidth``).
 Pre-copy runs at ``min(link goodput, max_bandwidth_bps)``; the stop-and-copy runs
 at the full link goodput.
+
+When the bitmap is synced (:attr:`Policy.sync_cadence`): ``'pass'`` (Xen, VMware,
+SimGrid, the textbook loop) syncs at the end of each pass over the synced set;
+``'threshold'`` (QEMU and what builds on it: libvirt, KubeVirt, Nova) syncs when
+QEMU's pending estimate (pages still set in the bitmap x page size, zero pages
+in full) falls to the threshold (decision bandwidth x downtime limit), and a pass
+that does not switch over goes on from where it stands (``docs/validation.md``).
 """
 
 from __future__ import annotations
@@ -29,10 +36,36 @@ from dataclasses import dataclass, replace
 from . import _validate as v
 from .units import MiBps
 
-__all__ = ["Policy", "AdaptiveRate", "Controls", "QEMU", "XenLegacy", "XenNSDI05", "Xen", "VMware", "SimGrid", "Custom",
+__all__ = ["Policy", "AdaptiveRate", "Controls", "SYNC_CADENCES", "threshold_chunk_bytes", "QEMU", "XenLegacy", "XenNSDI05", "Xen", "VMware", "SimGrid", "Custom",
            "get", "NAMES"]
 
 DEFAULT_TIMEOUT_S = 3600.0
+
+#: When the dirty bitmap is synced (:attr:`Policy.sync_cadence`).
+SYNC_CADENCES = ("pass", "threshold")
+#: QEMU checks its pending estimate between two calls of ``ram_save_iterate``:
+#: each sends for up to ``MAX_WAIT`` (50 ms, ``migration/ram.c``) or until the
+#: rate limit's budget of one ``BUFFER_DELAY`` window (100 ms at
+#: ``max-bandwidth``, ``migration/migration.c``) is spent.
+QEMU_MAX_WAIT_S = 0.05
+QEMU_BUFFER_DELAY_S = 0.1
+
+
+def threshold_chunk_bytes(link_goodput_bps: float, max_bandwidth_bps: float | None = None) -> float:
+    """Bytes QEMU sends between two checks of its pending estimate: 50 ms at the
+    link's goodput or one 100 ms window of ``max-bandwidth``, whichever is less.
+
+    Examples
+    --------
+    >>> threshold_chunk_bytes(10e9, 128 * 2**20 * 8) / 2**20   # 128 MiB/s cap: 12.8 MiB
+    12.8
+    """
+    g = v.real(link_goodput_bps, "link_goodput_bps", "bit/s", lo=1e3, hi=1e13)
+    b = g / 8.0 * QEMU_MAX_WAIT_S
+    if max_bandwidth_bps is not None:
+        cap = v.real(max_bandwidth_bps, "max_bandwidth_bps", "bit/s", lo=1e3, hi=1e13)
+        b = min(b, cap / 8.0 * QEMU_BUFFER_DELAY_S)
+    return b
 
 #: Range of every downtime limit (s): :attr:`Policy.downtime_limit_s`.
 _DOWNTIME = dict(lo=0.0, hi=3600.0)
@@ -206,6 +239,22 @@ class Policy:
     controls : Controls or None
         Run-time controls (downtime and rate schedules, completion and progress
         timeouts); None: none.
+    sync_cadence : {'pass', 'threshold'}, default 'pass'
+        When the dirty bitmap is synced, i.e. what a round is.  ``'pass'``: at the
+        end of each pass over the synced set (a round sends the whole set).
+        ``'threshold'`` (QEMU's ``migration_iteration_run``): whenever the pages
+        still set in the bitmap (zero pages counted in full) fit the threshold
+        (decision bandwidth x downtime limit, both as in force when the round
+        started), checked after each chunk of pages QEMU sends between two
+        checks (:func:`threshold_chunk_bytes`; at least one page, or all pages
+        set); the stop rule is then evaluated on
+        the synced bitmap (the unsent rest of the pass plus the pages dirtied
+        since the last sync) and, if pre-copy goes on, the pass continues from
+        where it stands, wrapping to page 0 at the end of memory.  A round then
+        ends at every sync, and ``MigrationResult.sync_count`` is QEMU's
+        ``dirty-sync-count``.  Needs ``page_skip=False`` and no
+        ``adaptive_rate``; with ``check_before_first_round`` a guest that fits
+        the threshold before any page is sent stops at once, as in QEMU.
     """
 
     name: str = "custom"
@@ -225,6 +274,7 @@ class Policy:
     adaptive_rate: AdaptiveRate | None = None
     final_bandwidth_bps: float | None = None
     controls: Controls | None = None
+    sync_cadence: str = "pass"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -261,6 +311,13 @@ class Policy:
         if self.controls is not None and self.controls.rate_schedule is not None and self.adaptive_rate is not None:
             raise ValueError("controls.rate_schedule must be None with an adaptive_rate (both set the pre-copy "
                              "rate); got both")
+        v.choice(self.sync_cadence, "sync_cadence", SYNC_CADENCES)
+        if self.sync_cadence == "threshold" and self.page_skip:
+            raise ValueError("sync_cadence must be 'pass' with page_skip=True (the page-skip engine syncs at the end "
+                             "of each pass); got 'threshold'")
+        if self.sync_cadence == "threshold" and self.adaptive_rate is not None:
+            raise ValueError("sync_cadence must be 'pass' with an adaptive_rate (Clark et al.'s rate is set per "
+                             "pass); got 'threshold'")
 
     def with_(self, **changes) -> "Policy":
         """A copy with some fields changed (validated again)."""
@@ -274,7 +331,8 @@ class Policy:
 
 def QEMU(downtime_limit_s: float = 0.3, max_bandwidth_bps: float | None = MiBps(128) * 8,
          switchover_bandwidth_bps: float | None = None, page_skip: bool = False,
-         timeout_s: float = DEFAULT_TIMEOUT_S, controls: Controls | None = None) -> Policy:
+         timeout_s: float = DEFAULT_TIMEOUT_S, controls: Controls | None = None,
+         sync_cadence: str | None = None) -> Policy:
     """QEMU/KVM pre-copy (``migration/migration.c``, ``migration/options.c``, QEMU 8-9).
 
     Stops when the dirty bytes left after a bitmap sync are below
@@ -293,6 +351,10 @@ def QEMU(downtime_limit_s: float = 0.3, max_bandwidth_bps: float | None = MiBps(
         QEMU's ``avail-switchover-bandwidth``.
     page_skip : bool, default False
         QEMU skips only partly (a page is sent once per pass); off by default.
+    sync_cadence : {'threshold', 'pass'} or None
+        When the dirty bitmap is synced (:attr:`Policy.sync_cadence`).  None:
+        ``'threshold'``, QEMU's own cadence (``migration_iteration_run``), or
+        ``'pass'`` with ``page_skip=True`` (the page-skip engine syncs per pass).
 
     Each page carries an 8-byte header; zero pages are header-only; the stop rule
     is also checked before the bulk pass.
@@ -301,10 +363,15 @@ def QEMU(downtime_limit_s: float = 0.3, max_bandwidth_bps: float | None = MiBps(
     --------
     >>> QEMU().downtime_limit_s, QEMU(max_bandwidth_bps=None).max_bandwidth_bps
     (0.3, None)
+    >>> QEMU().sync_cadence, QEMU(page_skip=True).sync_cadence
+    ('threshold', 'pass')
     """
+    if sync_cadence is None:
+        sync_cadence = "pass" if page_skip is True else "threshold"
     return Policy("qemu", downtime_limit_s=downtime_limit_s, max_bandwidth_bps=max_bandwidth_bps,
                   switchover_bandwidth_bps=switchover_bandwidth_bps, page_skip=page_skip,
-                  header_bytes=8, check_before_first_round=True, timeout_s=timeout_s, controls=controls)
+                  header_bytes=8, check_before_first_round=True, timeout_s=timeout_s, controls=controls,
+                  sync_cadence=sync_cadence)
 
 
 def XenLegacy(max_rounds: int = 30, max_data_factor: float = 3.0, min_round_pages: int = 50,

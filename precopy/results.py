@@ -24,7 +24,10 @@ class RoundTable:
     QEMU's throttle percentage / 100 for auto-converge, ``1 - g`` for dirty-limit
     and SDPS), ``guest_lost_s`` (guest seconds the aid took away in the round;
     for the post-copy row, the time the guest waited for faulted pages),
-    ``xbzrle_hits`` (pages sent as XBZRLE deltas), ``stop_copy`` (True for the
+    ``xbzrle_hits`` (pages sent as XBZRLE deltas), ``expected_downtime_s`` (the
+    downtime QEMU would report at the sync ending the round: pages then set x
+    page size / decision bandwidth; 0 for the stop-and-copy and post-copy rows),
+    ``stop_copy`` (True for the
     final round sent while the VM is paused), ``postcopy`` (True for the
     post-copy phase: pages pushed or faulted while the VM runs on the
     destination).
@@ -139,6 +142,12 @@ class MigrationResult:
     faulted pages), ``xbzrle_hits`` / ``xbzrle_misses`` / ``xbzrle_overflows`` /
     ``xbzrle_saved_bytes``, ``compression_saved_bytes``; :attr:`aid_costs`
     gathers them.
+
+    ``sync_count`` is QEMU's ``dirty-sync-count``: the setup sync, one per sync
+    that ends a pre-copy round (with ``sync_cadence='threshold'`` also the
+    immediate one of a guest that fits the threshold before any page is sent),
+    and the one inside the downtime (or at the switch to post-copy); an aborted
+    migration has none of the last.  0 where a model does not count syncs.
     """
 
     total_time_s: float
@@ -175,6 +184,7 @@ class MigrationResult:
     xbzrle_saved_bytes: float = 0.0
     compression_saved_bytes: float = 0.0
     outcome: str = ""
+    sync_count: int = 0
 
     @property
     def data_factor(self) -> float:
@@ -271,7 +281,8 @@ def downtime_parts(reason: str, final_transfer_s: float, switchover, final_rate_
 
 #: RoundTable columns of a migration, in order (after ``round``)
 ROUND_COLUMNS = ("start_s", "duration_s", "pages_sent", "pages_skipped", "pages_dirtied", "bytes_sent", "writes",
-                 "throttle", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "rate_bps", "stop_copy", "postcopy")
+                 "throttle", "cpu_throttle", "guest_lost_s", "xbzrle_hits", "rate_bps", "expected_downtime_s",
+                 "stop_copy", "postcopy")
 _INT_COLUMNS = ("pages_sent", "pages_skipped", "pages_dirtied", "writes", "xbzrle_hits")
 _BOOL_COLUMNS = ("stop_copy", "postcopy")
 

@@ -253,7 +253,18 @@ class Prepared:
             ar_inc=0.0 if ar is None else ar.increment_Bps,
             set_k_min=float(_config.DIRTYSET_MIN_WRITES_PER_PAGE),
             set_k_alias=float(_config.DIRTYSET_ALIAS_MIN_WRITES_PER_PAGE),
-            set_dense=float(_config.DIRTYSET_DENSE_WRITES_PER_PAGE), set_seq=bool(_config.DIRTYSET_SEQUENTIAL))
+            set_dense=float(_config.DIRTYSET_DENSE_WRITES_PER_PAGE), set_seq=bool(_config.DIRTYSET_SEQUENTIAL),
+            threshold=pol.sync_cadence == "threshold", chunk=self._chunk_pages())
+
+    def _chunk_pages(self):
+        """Pages QEMU's cadence sends between two checks of the estimate (whole pages
+        on the wire, at least one)."""
+        if self.policy.sync_cadence != "threshold":
+            return 1
+        from .policies import threshold_chunk_bytes
+        wire = self.vm.page_bytes + self.policy.header_bytes
+        goodput, rate = self.link.goodput_bps, self.rates.rate_bps    # rate: capped, or a schedule's first
+        return max(1, int(threshold_chunk_bytes(goodput, rate if rate < goodput else None) // wire))
 
     def override_costs(self, decision_bps: float | None = None, **costs) -> None:
         """Replace per-page costs (fields of :class:`precopy._kernel.Costs`, bytes
@@ -328,7 +339,8 @@ class Prepared:
             postcopy_s=float(o["pc_dur"]), postcopy_pages=int(o["pc_pages"]), postcopy_faults=int(o["pc_faults"]),
             postcopy_stall_s=float(o["pc_stall"]), xbzrle_hits=int(o["xb_hits"]),
             xbzrle_misses=int(o["xb_misses"]), xbzrle_overflows=int(o["xb_overflows"]),
-            xbzrle_saved_bytes=float(o["xb_saved"]), compression_saved_bytes=comp_saved)
+            xbzrle_saved_bytes=float(o["xb_saved"]), compression_saved_bytes=comp_saved,
+            sync_count=int(o["syncs"]))
 
 
 #: seconds between two looks at a pending KeyboardInterrupt while a kernel runs

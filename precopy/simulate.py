@@ -87,6 +87,6 @@ def simulate(vm: VM, workload: Workload, link: Link, policy: Policy | str | None
     'timeout'
     >>> r = pc.simulate(vm, busy, pc.Link(rate_bps=pc.Gbps(10)), qemu, seed=1, aids=[pc.aids.AutoConverge()])
     >>> r.converged, r.max_cpu_throttle
-    (True, 0.5)
+    (True, 0.4)
     """
     return Prepared(vm, workload, link, policy, switchover, throttle, aids).run(seed)

@@ -592,7 +592,9 @@ def wws_sweep(vm: VM, wws_bytes, writes_per_s: float, links=None, policies=None,
     links = _labelled(ethernet_links() if links is None else links, Link, "links", _as_link)
     policies = _labelled(default_policies() if policies is None else policies, Policy, "policies", _as_policy)
     if page_skip is not None:
-        policies = {k: p.with_(page_skip=page_skip) for k, p in policies.items()}
+        # the page-skip engine syncs at the end of each pass
+        policies = {k: p.with_(page_skip=page_skip, sync_cadence="pass" if page_skip else p.sync_cadence)
+                    for k, p in policies.items()}
     policies = {k: _timeout(p, timeout_s) for k, p in policies.items()}
     workloads = [HotCold(wws_bytes=w, hot_fraction=hot_fraction, writes_per_s=writes_per_s) for w in wws]
     scenarios = [(vm, wl, link, pol, switchover)
@@ -642,7 +644,9 @@ def convergence_grid(vm: VM, writes_per_s, rate_bps, policy="qemu", *, wws_bytes
         about 1 us a point: a 1000 x 1000 grid in under a second), with the same
         VM, workload, links, policy and switchover; ``seed``, ``threads``,
         ``progress``, ``n_jobs``, ``backend`` and ``client`` are then unused.
-        The policy's controls may not hold a ``rate_schedule`` here.
+        The policy's controls may not hold a ``rate_schedule`` here.  Its rounds
+        are whole passes, whatever the policy's ``sync_cadence`` (the array
+        model's steady-state shortcut needs them).
 
     Returns
     -------

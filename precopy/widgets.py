@@ -418,7 +418,8 @@ class MigrationExplorer:
 
     def _policy(self):
         pol = self._policies[self.controls["policy"].value]
-        return pol.with_(page_skip=bool(self.controls["page_skip"].value), timeout_s=self.timeout_s)
+        skip = bool(self.controls["page_skip"].value)    # the page-skip engine syncs per pass
+        return pol.with_(page_skip=skip, sync_cadence="pass" if skip else pol.sync_cadence, timeout_s=self.timeout_s)
 
     def _vm(self):
         return VM(memory_bytes=self.controls["memory"].value)
@@ -589,7 +590,8 @@ class MigrationExplorer:
     def _compute_sweep(self, key):
         memory_bytes, writes, policy, skip = key
         vm = VM(memory_bytes=memory_bytes)
-        pol = self._policies[policy].with_(page_skip=skip, timeout_s=self.timeout_s)
+        pol = self._policies[policy]
+        pol = pol.with_(page_skip=skip, sync_cadence="pass" if skip else pol.sync_cadence, timeout_s=self.timeout_s)
         wws = [w for w in WWS_CHOICES if w <= memory_bytes]
 
         def progress(done, total):

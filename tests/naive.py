@@ -227,9 +227,20 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         dl_cap = dl.vcpus * dl.vcpu_dirty_limit_Bps / vm.page_bytes
         dl_tol = dl.vcpus * dl.tolerance_Bps / vm.page_bytes
     pending = writer.next_write() if policy.page_skip else None
+    # QEMU's cadence: a round ends when the pages still set fit the threshold,
+    # checked every `chunk` pages; the pass goes on from `pos`
+    thr_mode = policy.sync_cadence == "threshold"
+    pos = 0
+    never_sent = set(range(n))
+    chunk_bytes = link.goodput_bps / 8.0 * 0.05                    # QEMU's MAX_WAIT
+    if cost["rate_bps"] < link.goodput_bps:                        # capped: one 100 ms window
+        chunk_bytes = min(chunk_bytes, cost["rate_bps"] / 8.0 * 0.1)
+    chunk = max(1, int(chunk_bytes // (vm.page_bytes + policy.header_bytes)))
+    syncs = 1
     limit = ctl.limit(policy, 0.0)
     if policy.check_before_first_round and limit is not None and n * P < decision * (ctl.rate_factor(0.0) if follows else 1.0) * limit:
         reason = 1
+        syncs += 1 if thr_mode else 0
     while reason == 0:
         t0, tau0 = t, tau
         f0 = ctl.rate_factor(t0)
@@ -237,7 +248,62 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         gen = len(rounds) + 1
         log = set()
         hits = 0
-        if not policy.page_skip:
+        pending0 = len(dirty_set)
+        if thr_mode:
+            lim0 = ctl.limit(policy, t0)
+            thr = 0.0 if lim0 is None else decision * (ctl.rate_factor(t0) if follows else 1.0) * lim0
+            sent_pages = []
+            while True:
+                if pos >= n:
+                    pos = 0
+                if pos not in dirty_set:
+                    pos += 1
+                    continue
+                dirty_set.remove(pos)
+                sent_pages.append(pos)
+                pos += 1
+                if (len(sent_pages) % chunk == 0 or not dirty_set) and len(dirty_set) * P <= thr:
+                    break
+            rbytes = dur = 0.0
+            nf = nz = nfull = 0
+            fresh = [p for p in sent_pages if p in never_sent]      # never sent: as the bulk pass
+            for p in fresh:
+                never_sent.remove(p)
+                nz += p >= n - nzero
+                nf += p < n - nzero
+                if xb:
+                    xb.wc.pop(p, None)
+            if nf + nz:
+                rbytes += nf * cost["b_bulk"] + nz * cost["b_zero"]
+                dur += nf * cost["t_bulk"] + nz * cost["t_zero"]
+                n_bulk_full += nf
+            for p in sent_pages:
+                if p in fresh:
+                    continue
+                if xb:
+                    b, tt, kind = xb.send(p, gen, False, False)
+                    rbytes += b
+                    dur += tt
+                    hits += xb.count(b, kind)
+                    n_full += kind in ("miss", "overflow")
+                else:
+                    nfull += 1
+            if nfull:
+                rbytes += nfull * cost["b_full"]
+                dur += nfull * cost["t_full"]
+                n_full += nfull
+            sig = rbytes / rate if uniform else dur
+            sent, skipped = len(sent_pages), 0
+            t1 = send_time(sender, t0, sig)
+            dur = sig / sender.f[0] if len(sender.f) == 1 else t1 - t0
+            tau1 = clock.tau_at(t1, t0, tau0, g)
+            pages = writer.writes_until(tau1)
+            log.update(pages)
+            if xb:
+                for p in pages:
+                    xb.write(p)
+            writes = len(pages)
+        elif not policy.page_skip:
             if first:
                 rbytes = (n - nzero) * cost["b_bulk"] + nzero * cost["b_zero"]
                 dur = (n - nzero) * cost["t_bulk"] + nzero * cost["t_zero"]
@@ -314,17 +380,21 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             tau1 = clock.tau_at(t1, t0, tau0, g)
         lost = (1.0 - g) * clock.tau_at(t1, t0, 0.0, 1.0) if slow else 0.0
         total_lost += lost
+        # the sync: the log becomes the set (QEMU's cadence: joins the unsent rest)
+        d_log = len(log)
+        dirty_set = dirty_set | log if thr_mode else log
+        d = len(dirty_set)
+        syncs += 1
         rounds.append(dict(start_s=t0, duration_s=dur, pages_sent=sent, pages_skipped=skipped,
-                           pages_dirtied=len(log), bytes_sent=rbytes, writes=writes,
+                           pages_dirtied=d_log, bytes_sent=rbytes, writes=writes,
                            throttle=throttle_now, cpu_throttle=1.0 - g, guest_lost_s=lost, xbzrle_hits=hits,
-                           rate_bps=rate * f0 * 8.0, stop_copy=False, postcopy=False))
+                           rate_bps=rate * f0 * 8.0, stop_copy=False, postcopy=False,
+                           expected_downtime_s=d * P / (decision * (ctl.rate_factor(t1) if follows else 1.0))))
         t, tau = t1, tau1
         total_bytes += rbytes
         total_pages += sent
-        prev_dirty = len(dirty_set)
-        dirty_set = log
+        prev_dirty = pending0
         first = False
-        d = len(dirty_set)
         limit = ctl.limit(policy, t)
         fired = ctl.fired(t, d)
         if d == 0:
@@ -335,7 +405,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             reason = 2
         elif policy.min_round_pages > 0 and sent + skipped < policy.min_round_pages:
             reason = 3
-        elif ar is not None and d * P / dur + ar.increment_bps / 8.0 > ar.max_bps / 8.0:
+        elif ar is not None and d_log * P / dur + ar.increment_bps / 8.0 > ar.max_bps / 8.0:
             reason = MAX_RATE
         elif pcy and ((pcy.after_rounds and len(rounds) >= pcy.after_rounds) or
                       (pcy.on_no_progress and len(rounds) >= 2 and
@@ -350,13 +420,13 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         elif t >= policy.timeout_s:
             reason = 7
         if ar is not None and reason == 0:    # next round: the dirtying rate + the increment
-            rate = min(max(d * P / dur + ar.increment_bps / 8.0, ar.min_bps / 8.0), cost["rate"])
+            rate = min(max(d_log * P / dur + ar.increment_bps / 8.0, ar.min_bps / 8.0), cost["rate"])
         if slow and reason == 0:
             if sd:
-                if d > 0 and dur > 0.0:
-                    g = min(g * sd.target_ratio * (P / cost["t_full"]) / (d * P / dur), 1.0)
+                if d_log > 0 and dur > 0.0:
+                    g = min(g * sd.target_ratio * (P / cost["t_full"]) / (d_log * P / dur), 1.0)
             else:
-                ac_dirty += d
+                ac_dirty += d_log
                 ac_xfer += rbytes
                 if t > ac_t_last + trig.check_interval_s:
                     d_bytes = ac_dirty * P
@@ -397,7 +467,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         rounds.append(dict(start_s=t + downtime, duration_s=pc_dur, pages_sent=d, pages_skipped=0,
                            pages_dirtied=0, bytes_sent=pc_bytes, writes=pc_writes, throttle=1.0,
                            cpu_throttle=0.0, guest_lost_s=stall, xbzrle_hits=0, rate_bps=final_Bps * 8.0,
-                           stop_copy=False, postcopy=True))
+                           stop_copy=False, postcopy=True, expected_downtime_s=0.0))
         out.update(postcopy_s=pc_dur, postcopy_pages=d, postcopy_faults=faults, postcopy_stall_s=stall,
                    postcopy_pushed=pushed)
         fbytes, final_s, fpages = 0.0, 0.0, 0
@@ -411,6 +481,30 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
             fbytes = (n - nzero) * cost["b_bulk"] + nzero * cost["b_zero"]
             final_s = (n - nzero) * cost["tf_bulk"] + nzero * cost["tf_zero"]
             n_bulk_full += n - nzero
+        elif thr_mode:       # the never-sent rest of the first pass goes as the bulk pass does
+            tail = [p for p in sorted(dirty_set) if p in never_sent]
+            rest = [p for p in sorted(dirty_set) if p not in never_sent]
+            nz = sum(p >= n - nzero for p in tail)
+            nf = len(tail) - nz
+            fbytes = final_s = 0.0
+            if tail:
+                fbytes += nf * cost["b_bulk"] + nz * cost["b_zero"]
+                final_s += nf * cost["tf_bulk"] + nz * cost["tf_zero"]
+                n_bulk_full += nf
+            if xb:
+                xsum = xt = 0.0
+                for p in rest:
+                    b, tt, kind = xb.send(p, len(rounds) + 1, True, True)
+                    xsum += b
+                    xt += tt
+                    fhits += xb.count(b, kind)
+                    n_full += kind in ("miss", "overflow")
+                fbytes += xsum
+                final_s += xt
+            elif rest:
+                fbytes += len(rest) * cost["b_full"]
+                final_s += len(rest) * cost["tf_full"]
+                n_full += len(rest)
         elif xb:
             fbytes = final_s = 0.0
             for p in sorted(dirty_set):
@@ -428,7 +522,8 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
         if d > 0:
             rounds.append(dict(start_s=t, duration_s=final_s, pages_sent=d, pages_skipped=0, pages_dirtied=0,
                                bytes_sent=fbytes, writes=0, throttle=0.0, cpu_throttle=0.0, guest_lost_s=0.0,
-                               xbzrle_hits=fhits, rate_bps=final_Bps * 8.0, stop_copy=True, postcopy=False))
+                               xbzrle_hits=fhits, rate_bps=final_Bps * 8.0, stop_copy=True, postcopy=False,
+                               expected_downtime_s=0.0))
         fpages = d
         total_bytes += fbytes
         total_pages += d
@@ -436,7 +531,7 @@ def simulate(vm, workload, link, policy, seed=0, throttle=None, switchover=None,
     if xb:
         out.update(xbzrle_hits=xb.hits, xbzrle_misses=xb.misses, xbzrle_overflows=xb.overflows,
                    xbzrle_saved_bytes=xb.saved)
-    out.update(n_bulk_full=n_bulk_full, n_full=n_full)
+    out.update(n_bulk_full=n_bulk_full, n_full=n_full, sync_count=syncs + (0 if reason == ABORTED else 1))
     device = 0 if reason == ABORTED else sw.device_state_bytes
     return dict(total_time_s=t + downtime + out["postcopy_s"], downtime_s=downtime, precopy_time_s=t,
                 bytes_sent=total_bytes + device, pages_sent=total_pages,

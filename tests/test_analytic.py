@@ -168,10 +168,14 @@ def test_geometric_idle_and_stop_before_first():
     assert int(g.n_rounds) == 1 and float(g.downtime_s) == 5.0 and float(g.precopy_time_s) == 0.0
 
 
-_SCENARIO_POLICIES = [P.QEMU(), P.QEMU(max_bandwidth_bps=None), P.Xen(), P.XenLegacy().with_(page_skip=False),
+# whole passes (QEMU with the pass cadence): where the closed form and the round
+# models are exact; QEMU's own cadence: test_saturation_follows_qemus_cadence
+_SCENARIO_POLICIES = [P.QEMU(sync_cadence="pass"), P.QEMU(max_bandwidth_bps=None, sync_cadence="pass"), P.Xen(),
+                      P.XenLegacy().with_(page_skip=False),
                       P.VMware(), P.SimGrid(), P.Custom(max_rounds=7), P.Custom(max_data_factor=1.3),
-                      P.Custom(min_dirty_pages=3000, timeout_s=60), P.QEMU(switchover_bandwidth_bps=pc.Gbps(5)),
-                      P.QEMU(timeout_s=5)]
+                      P.Custom(min_dirty_pages=3000, timeout_s=60),
+                      P.QEMU(switchover_bandwidth_bps=pc.Gbps(5), sync_cadence="pass"),
+                      P.QEMU(timeout_s=5, sync_cadence="pass")]
 
 
 @pytest.mark.parametrize("pol", _SCENARIO_POLICIES, ids=lambda p: p.name)
@@ -194,7 +198,7 @@ def test_geometric_closed_form_equals_round_iteration(pol):
 def test_hotcold_model_without_hot_set_is_geometric():
     vm = pc.VM(memory_bytes=pc.MiB(512))
     link = pc.Link(rate_bps=pc.Gbps(10))
-    for pol in (P.QEMU(), P.Xen(), P.SimGrid()):
+    for pol in (P.QEMU(sync_cadence="pass"), P.Xen(), P.SimGrid()):   # the closed form: whole passes
         wl = W.Uniform(writes_per_s=3e4)
         g, h = A.geometric(vm, wl, link, pol), A.hotcold(vm, wl, link, pol)
         assert (g.n_rounds, g.stop_reason) == (h.n_rounds, h.stop_reason)
@@ -266,13 +270,14 @@ def _check_saturation_against_kernel(vm, wl, link, pol, seeds=N_SEEDS, check_mar
 
 def test_saturation_matches_kernel_uniform():
     errs = _check_saturation_against_kernel(pc.VM(memory_bytes=pc.MiB(512)), W.Uniform(writes_per_s=20_000),
-                                            pc.Link(rate_bps=pc.Gbps(10)), P.QEMU())
+                                            pc.Link(rate_bps=pc.Gbps(10)), P.QEMU(sync_cadence="pass"))
     assert len(errs) == 5
 
 
 def test_saturation_matches_kernel_hotcold():
     wl = W.HotCold(wws_bytes=pc.MiB(64), hot_fraction=0.9, writes_per_s=20_000)
-    errs = _check_saturation_against_kernel(pc.VM(memory_bytes=pc.GiB(1)), wl, pc.Link(rate_bps=pc.Gbps(10)), P.QEMU())
+    errs = _check_saturation_against_kernel(pc.VM(memory_bytes=pc.GiB(1)), wl, pc.Link(rate_bps=pc.Gbps(10)),
+                                            P.QEMU(sync_cadence="pass"))
     assert len(errs) == 3
 
 
@@ -287,7 +292,29 @@ def test_saturation_matches_kernel_hotcold_capped():
 
 def test_saturation_matches_kernel_zipf():
     _check_saturation_against_kernel(pc.VM(memory_bytes=pc.MiB(256)), W.Zipf(s=1.0, writes_per_s=40_000),
-                                      pc.Link(rate_bps=pc.Gbps(10)), P.QEMU(), seeds=10)
+                                      pc.Link(rate_bps=pc.Gbps(10)), P.QEMU(sync_cadence="pass"), seeds=10)
+
+
+@pytest.mark.parametrize("vm, wl, link, pol", [
+    (pc.VM(memory_bytes=pc.MiB(512)), W.Uniform(writes_per_s=20_000), pc.Link(rate_bps=pc.Gbps(10)), P.QEMU()),
+    (pc.VM(memory_bytes=pc.GiB(1)), W.HotCold(wws_bytes=pc.MiB(64), hot_fraction=0.9, writes_per_s=20_000),
+     pc.Link(rate_bps=pc.Gbps(10)), P.QEMU()),
+    (pc.VM(memory_bytes=pc.GiB(1)), W.HotCold(wws_bytes=pc.MiB(64), hot_fraction=0.9, writes_per_s=20_000),
+     pc.Link(rate_bps=pc.Gbps(10)), P.QEMU(max_bandwidth_bps=None)),
+    (pc.VM(memory_bytes=pc.MiB(256)), W.Zipf(s=1.0, writes_per_s=40_000), pc.Link(rate_bps=pc.Gbps(10)), P.QEMU()),
+    (pc.VM(memory_bytes=pc.GiB(1), zero_fraction=0.3),
+     W.HotCold(wws_bytes=pc.MiB(256), hot_fraction=0.9, writes_per_s=30_000), pc.Link(rate_bps=pc.Gbps(1)),
+     P.QEMU(max_bandwidth_bps=None)),
+], ids=["uniform", "hotcold-capped", "hotcold", "zipf", "hot-set-above-threshold"])
+def test_saturation_follows_qemus_cadence(vm, wl, link, pol):
+    """QEMU's sync cadence in expectation against the kernel's mean over seeds."""
+    from precopy.config import CADENCE_SATURATION_RTOL
+    sims = _sims(vm, wl, link, pol, 8)
+    model = A.saturation(vm, wl, link, pol)
+    assert all(r.stop_reason == model.stop_reason for r in sims)
+    for f in ("total_time_s", "downtime_s", "bytes_sent"):
+        assert _rel(getattr(model, f), _mean(sims, f)) < CADENCE_SATURATION_RTOL, f
+    assert any("sync cadence" in n for n in model.notes)
 
 
 def test_saturation_with_page_skip_matches_kernel():
@@ -337,7 +364,7 @@ def test_saturation_and_hotcold_arrays_equal_scalar_loop(monkeypatch):
     G = np.array([link.goodput_Bps, pc.Link(rate_bps=pc.Gbps(1)).goodput_Bps])[None, :, None]
     H = np.array([0, 4096, 16384])[None, None, :]
     f = np.where(H > 0, 0.75, 0.0)
-    pol = P.QEMU(max_bandwidth_bps=None)
+    pol = P.QEMU(max_bandwidth_bps=None, sync_cadence="pass")    # the array models iterate whole passes
     for fn_arr, fn_one in ((A.saturation_model, A.saturation), (A.hotcold_model, A.hotcold)):
         # full iteration, as the scalar models run (the fast path: tests/test_analytic_fast.py)
         monkeypatch.setattr(A, "_FULL_ITERATION", True)
@@ -425,7 +452,8 @@ def test_compare():
     assert all(m in text for m in A.MODELS) and "simulated" in text
     assert c._repr_html_().startswith("<table>")
     sr = c.simulated_rounds
-    assert sr["n_seeds"][0] == 3 and sr["pages_sent"][0] == vm.n_pages
+    # QEMU's cadence: the first round is the bulk pass until its rest fits the threshold
+    assert sr["n_seeds"][0] == 3 and sr["pages_sent"][0] == c.simulations[0].rounds["pages_sent"][0] < vm.n_pages
     c2 = A.compare(vm, W.Zipf(s=1.0, writes_per_s=1e4), pc.Link(rate_bps=pc.Gbps(10)), "qemu", seeds=[5, 9],
                    models=("saturation", "hotcold"))
     assert c2.seeds == (5, 9) and set(c2.models) == {"saturation"} and "hotcold" in c2.skipped
@@ -436,7 +464,9 @@ def test_notes_on_page_skip():
     vm = pc.VM(memory_bytes=pc.MiB(64))
     wl = W.HotCold(wws_bytes=pc.MiB(4), writes_per_s=1e4)
     link = pc.Link(rate_bps=pc.Gbps(1))
-    assert A.predict(vm, wl, link, "qemu").notes == ()
+    assert A.predict(vm, wl, link, P.QEMU(sync_cadence="pass")).notes == ()
+    assert len(A.predict(vm, wl, link, "qemu").notes) == 1
+    assert "sync cadence" in A.predict(vm, wl, link, "qemu").notes[0]
     assert "modelled in expectation" in A.predict(vm, wl, link, "xen-legacy").notes[0]
     assert "not modelled" in A.predict(vm, wl, link, "xen-legacy", model="hotcold").notes[0]
     assert "no effect" in A.predict(vm, wl, link, "xen-legacy", model="geometric").notes[0]

@@ -46,9 +46,9 @@ POLICIES = {
 POLICIES = {k: p.with_(timeout_s=3.0) for k, p in POLICIES.items()}   # keep the twin quick
 
 FIELDS = ("total_time_s", "downtime_s", "precopy_time_s", "bytes_sent", "pages_sent", "n_rounds",
-          "converged", "stop_reason", "final_pages")
+          "converged", "stop_reason", "final_pages", "sync_count")
 COLUMNS = ("start_s", "duration_s", "pages_sent", "pages_skipped", "pages_dirtied", "bytes_sent",
-           "writes", "throttle", "rate_bps", "stop_copy")
+           "writes", "throttle", "rate_bps", "stop_copy", "expected_downtime_s")
 
 
 def assert_same(r, ref):

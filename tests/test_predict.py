@@ -56,7 +56,8 @@ def test_predict_csv_round_trip(tmp_path):
         assert r["converged"] in ("True", "False")
     idle = rows[0]
     # QEMU's fitted preset applies by default (hypervisor 'auto'): an idle guest still rewrites its
-    # background set, so the bulk pass leaves pages that the stop-and-copy sends
+    # background set; under QEMU's cadence the bulk pass stops when its rest fits 300 ms, and the rest
+    # (with what the background dirtied) goes in the stop-and-copy
     assert (idle["rounds"], idle["stop_reason"], idle["converged"]) == ("2", "downtime_limit", "True")
     # idle QEMU guest at the 128 MiB/s default cap: 128 MiB in about one second, plus 8 B headers, plus
     # what the background dirtied meanwhile (at most its 3.5 MiB/s for that second)

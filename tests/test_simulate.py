@@ -22,7 +22,9 @@ ALL_POLICIES = [QEMU(), QEMU(max_bandwidth_bps=None), XenLegacy(), Xen(), VMware
 @pytest.mark.parametrize("pol", ALL_POLICIES, ids=lambda p: p.name)
 def test_idle_vm_one_round_sends_memory_plus_headers(pol):
     r = pc.simulate(VM, W.Idle(), LINK, pol, seed=0)
-    assert r.n_rounds == 1
+    # QEMU's cadence: the bulk pass stops when its rest fits the threshold; the rest goes in the downtime
+    assert r.n_rounds == (2 if pol.sync_cadence == "threshold" else 1)
+    assert r.sync_count == 3       # setup, the deciding sync, completion
     assert r.bytes_sent == VM.memory_bytes + VM.n_pages * pol.header_bytes
     assert r.converged
 
@@ -64,8 +66,19 @@ def test_invariants(pol, wl):
     # a live round dirties at most the pages it wrote
     assert (t["pages_dirtied"][live] <= t["writes"][live]).all()
     # each round sends what the previous one dirtied (no skip)
-    if not pol.page_skip:
+    if not pol.page_skip and pol.sync_cadence == "pass":
         assert (t["pages_sent"][1:] == t["pages_dirtied"][:-1]).all()
+    elif pol.sync_cadence == "threshold":
+        # QEMU's cadence: the pages set at a sync (its expected downtime x bandwidth) are what was
+        # set before, less the pages sent, plus at most the pages dirtied; the next round sends
+        # some of them, the stop-and-copy all
+        pend = np.round(t["expected_downtime_s"] * r.rate_bps / 8 / VM.page_bytes).astype(np.int64)[live]
+        before = np.concatenate([[VM.n_pages], pend[:-1]])
+        sent, dirtied = t["pages_sent"][live], t["pages_dirtied"][live]
+        assert (pend >= before - sent).all() and (pend <= before - sent + dirtied).all()
+        assert (sent <= before).all()
+        if t["stop_copy"][-1]:
+            assert t["pages_sent"][-1] == pend[-1]
     assert r.converged == (r.stop_reason in ("downtime_limit", "dirty_pages", "round_pages", "no_dirty_pages"))
 
 

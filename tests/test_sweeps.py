@@ -127,7 +127,8 @@ def test_convergence_grid_analytic_equals_saturation_per_point():
     from precopy.config import STEADY_TEST_RTOL
     vm = pc.VM(memory_bytes=pc.MiB(512), zero_fraction=0.1)
     w, r = [1e3, 3e4, 3e5], [pc.Gbps(1), pc.Gbps(10)]
-    pol = pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=600.0)
+    # the array models iterate whole passes: compare with the one-scenario model on the pass cadence
+    pol = pc.policies.QEMU(max_bandwidth_bps=None, timeout_s=600.0, sync_cadence="pass")
     so = pc.Switchover(device_state_bytes=pc.MiB(8), resume_s=0.01)
     g = sweeps.convergence_grid(vm, w, r, pol, wws_bytes=pc.MiB(32), hot_fraction=0.8, switchover=so,
                                 engine="analytic")
