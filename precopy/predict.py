@@ -498,8 +498,9 @@ def predict_table(table, *, progress: bool = False, n_jobs: int | None = 1) -> l
     --------
     >>> out = predict_table([{"scenario": "idle-1g", "memory_mib": 256, "link_gbps": 1,
     ...                       "workload": "idle", "policy": "qemu", "max_bandwidth_mibps": 0, "seeds": 1}])
-    >>> out[0]["converged"], out[0]["rounds"], 20 < out[0]["downtime_ms"] < 100   # fitted QEMU terms
-    (True, 2.0, True)
+    >>> # QEMU's cadence: the bulk pass's last ~300 ms (no zero pages here) go in the downtime
+    >>> out[0]["converged"], out[0]["rounds"], 200 < out[0]["downtime_ms"] < 330
+    (True, 3.0, True)
     """
     v.flag(progress, "progress")
     rows = _rows_of(table)
