@@ -1003,9 +1003,9 @@ _REASON_TEXT = {
 
 
 def _rate_text(Bps: float) -> str:
-    """A byte rate with a unit that shows it (``128 B/s``, ``3.5 MiB/s``, ``1082 MiB/s``)."""
-    for unit, size in (("GiB/s", 2.0**30), ("MiB/s", 2.0**20), ("KiB/s", 2.0**10)):
-        if Bps >= size:
+    """A byte rate with a unit that shows it (``128 B/s``, ``3.5 MiB/s``, ``1082 MiB/s``, ``12 GiB/s``)."""
+    for unit, size, floor in (("GiB/s", 2.0**30, 10 * 2.0**30), ("MiB/s", 2.0**20, 2.0**20), ("KiB/s", 2.0**10, 2.0**10)):
+        if Bps >= floor:
             x = Bps / size
             return f"{x:.0f} {unit}" if x >= 10 else f"{x:.3g} {unit}"
     return f"{Bps:.3g} B/s"
