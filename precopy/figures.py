@@ -474,11 +474,18 @@ def _draw(name, out_dir: Path, quick, formats) -> list:
 
 
 def _draw_group(names, out_dir, quick, formats) -> list:
-    """Worker process: draw a group of figures; [(name, [(tmp, dst, entry)])]."""
+    """Worker process: draw a group of figures; [(name, [(tmp, dst, entry)])].
+
+    The sweeps behind the figures run serially here: the workers already keep
+    every core busy, and a worker that started its own joblib (loky) pool would
+    wait for that pool's idle workers to time out (300 s) before it could exit.
+    """
+    import joblib
     out, out_dir = [], Path(out_dir)
     try:
-        for n in names:
-            out.append((n, _draw(n, out_dir, quick, formats)))
+        with joblib.parallel_config(backend="sequential"):
+            for n in names:
+                out.append((n, _draw(n, out_dir, quick, formats)))
     except BaseException:
         for _, drawn in out:
             for tmp, _, _ in drawn:
