@@ -1,4 +1,19 @@
 import os
+import sys
+from pathlib import Path
+
+# Under pytest-xdist (pyproject's addopts run the suite on every core), each worker gets its own
+# numba cache folder before numba is imported: numba's cache index is a read-modify-write of one
+# file per function, so two processes compiling different signatures of one kernel at the same
+# moment could leave an index entry pointing at the other signature's machine code.  The worker's
+# subprocesses (notebook kernels, joblib and figure workers) inherit the folder.  The folders sit
+# under .pytest_cache so that later runs load them instead of compiling again.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and "NUMBA_CACHE_DIR" not in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "numba" / _WORKER)
+    if "numba" in sys.modules:                      # pragma: no cover - imported by a plugin first
+        from numba.core import config as _numba_config
+        _numba_config.reload_config()
 
 import matplotlib
 
@@ -9,6 +24,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import math
 
 import pytest
+
+#: Test modules whose tests share an expensive module-scoped fixture: under ``--dist loadgroup``
+#: each runs on one worker, so the fixture is computed once (not once per worker).
+_ONE_WORKER = {"test_figures", "test_aids", "test_plotting", "test_sweeps", "test_validation"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        mod = getattr(item, "module", None)
+        name = getattr(mod, "__name__", "").rpartition(".")[2]
+        if name in _ONE_WORKER and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(name))
 
 
 @pytest.fixture
