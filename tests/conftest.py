@@ -25,20 +25,6 @@ import math
 
 import pytest
 
-#: Test modules whose tests share an expensive module-scoped fixture: under ``--dist loadgroup``
-#: each runs on one worker, so the fixture is computed once (not once per worker).
-_ONE_WORKER = {"test_figures", "test_aids", "test_plotting", "test_sweeps", "test_validation"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        mod = getattr(item, "module", None)
-        name = getattr(mod, "__name__", "").rpartition(".")[2]
-        if name in _ONE_WORKER and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(name))
-
-
 @pytest.fixture
 def per_write_path(monkeypatch):
     """Draw every write: the kernel's exact per-write path, which the plain twins
