@@ -25,6 +25,17 @@ import math
 
 import pytest
 
+#: The longest test files, collected first: ``--dist loadfile`` hands whole files to the workers in
+#: collection order, so a long file collected last would leave one worker running it alone.
+_LONG_FILES_FIRST = ("test_figures.py", "test_notebooks.py", "test_bad_inputs.py", "test_kernel_vs_naive.py",
+                     "test_browser.py", "test_widgets.py", "test_aids.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(_LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))     # stable: file order kept otherwise
+
+
 @pytest.fixture
 def per_write_path(monkeypatch):
     """Draw every write: the kernel's exact per-write path, which the plain twins
