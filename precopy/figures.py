@@ -421,7 +421,13 @@ def _draw(name, out_dir: Path, quick, formats) -> list:
 
 
 def _draw_group(names, out_dir, quick, formats) -> list:
-    """Worker process: draw a group of figures; [(name, [(tmp, dst, entry)])]."""
+    """Worker process: draw a group of figures; [(name, [(tmp, dst, entry)])].
+
+    The sweeps behind the figures may start joblib's (loky) worker pool here,
+    which keeps the cores busy once the other groups are done; it is shut down
+    before returning, or this worker would wait for its idle workers to time
+    out (300 s) before it could exit.
+    """
     out, out_dir = [], Path(out_dir)
     try:
         for n in names:
@@ -431,7 +437,18 @@ def _draw_group(names, out_dir, quick, formats) -> list:
             for tmp, _, _ in drawn:
                 _unlink(tmp)
         raise
+    finally:
+        _shutdown_loky()
     return out
+
+
+def _shutdown_loky():
+    """Stop joblib's reusable loky pool of this process, if one was started."""
+    import sys
+    mod = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(mod, "_executor", None) if mod is not None else None
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def _render_parallel(groups, out_dir: Path, quick, formats, jobs, bar) -> dict:
