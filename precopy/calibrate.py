@@ -11,7 +11,7 @@ Parameters and their rows:
 
 * ``per_stream_gbps[vmware]``: one vMotion stream helper, fitted (least squares on
   log throughput, with the link model's shared line efficiency and sharpness) to
-  the vMotion rows of ``data/migration_stream_throughput.csv`` (T1a-c, T2).
+  the vMotion rows of ``precopy/data/migration_stream_throughput.csv`` (T1a-c, T2).
 * ``device_fixed_s[vmware]`` and ``device_rate_mibps[vmware]``: the stun time of
   a vGPU VM is a fixed term + frame buffer / copy rate; fitted (least squares on
   log stun time) to the vSphere 6.7 table (``published_migrations_more.csv``,
@@ -54,7 +54,7 @@ BG_GRID_SET_MIB = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 #: Workload rules whose memory part of the downtime is not modelled from published facts
 #: (W5: a busy guest whose dirty rate is not published): their downtimes inform no fit.
 UNMODELLED_WORKLOAD_RULES = ("W5",)
-#: vMotion rows of data/migration_stream_throughput.csv fitted for the vMotion stream ceiling.
+#: vMotion rows of precopy/data/migration_stream_throughput.csv fitted for the vMotion stream ceiling.
 VMWARE_STREAM_ROWS = ("T1a", "T1b", "T1c", "T2")
 
 

@@ -135,7 +135,7 @@ def save(cal: Calibration, path=None, *, meta: dict | None = None) -> Path:
         raise ValueError(f"meta must be a dict (extra top-level entries of the file) or None; got {meta!r}")
     doc = {"about": "fitted by precopy.calibrate.fit (precopy calibrate); each parameter lists the published "
                     "rows it was fitted to (validation scenario names, or source ids of "
-                    "data/migration_stream_throughput.csv)"}
+                    "precopy/data/migration_stream_throughput.csv)"}
     doc.update(meta or {})
     doc["parameters"] = cal.params
     p.write_text(json.dumps(doc, indent=1) + "\n")

@@ -1117,12 +1117,12 @@ def compare(vms, link="25GbE", *, orders=ORDERS, n_jobs: int | None = -1, client
 def validate_concurrent(seed: int = 0) -> list[dict]:
     """Predict the published concurrent-migration times (Hyper-V WS2012, 1/10/20 VMs at once).
 
-    The rows of ``data/published_migrations.csv`` with source
+    The rows of ``precopy/data/published_migrations.csv`` with source
     ``S14_aidanfinn_hyperv2012``: N idle 512 MiB VMs migrated at once over one
     1 GbE or 10 GbE link; the published figure is the time to migrate all N.
     Each is predicted as a drain of N idle VMs with ``max_parallel = N`` on the
     fitted link with the ``hyperv-2012`` per-stream ceiling (MTU as in
-    ``data/link_fit_points.csv``: 9000 on the 1 GbE lab, 1500 on 10 GbE).
+    ``precopy/data/link_fit_points.csv``: 9000 on the 1 GbE lab, 1500 on 10 GbE).
 
     Returns
     -------

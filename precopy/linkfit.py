@@ -8,7 +8,7 @@ a link of nominal rate ``R`` and MTU ``m`` as::
     goodput = (line**-k + streams**-k) ** (-1/k)          # k = sharpness
 
 Four parameters are fitted with :func:`scipy.optimize.least_squares` on the
-logarithm of the achieved throughputs in ``data/link_fit_points.csv``:
+logarithm of the achieved throughputs in ``precopy/data/link_fit_points.csv``:
 ``stack_efficiency`` and ``sharpness`` (shared by every link), and the
 per-stream ceilings of the ``modern`` and ``hyperv-2012`` stream classes.
 Standard errors come from the Jacobian at the optimum
@@ -85,7 +85,7 @@ def _file_name(x, name):
 
 
 def load_points(path=POINTS_FILE) -> list[FitPoint]:
-    """Read ``data/link_fit_points.csv`` (all rows, used and excluded).
+    """Read ``precopy/data/link_fit_points.csv`` (all rows, used and excluded).
 
     Examples
     --------
@@ -219,7 +219,7 @@ class LinkFit:
 
 
 def fit_links(path=POINTS_FILE, *, check_mtu_rule: bool = True) -> LinkFit:
-    """Fit the link model to the used points of ``data/link_fit_points.csv``.
+    """Fit the link model to the used points of ``precopy/data/link_fit_points.csv``.
 
     Parameters
     ----------
@@ -374,7 +374,7 @@ def write_profiles(points_path=POINTS_FILE, out_path=PROFILES_PATH) -> LinkFit:
 
 def add_arguments(p):
     p.add_argument("--points", default=POINTS_FILE,
-                   help="fit points CSV (default: data/link_fit_points.csv)")
+                   help="fit points CSV (default: precopy/data/link_fit_points.csv)")
     p.add_argument("--output", default=str(PROFILES_PATH),
                    help="profile JSON to write (default: the packaged precopy/data/link_profiles.json)")
     p.add_argument("--check", action="store_true",

@@ -19,7 +19,7 @@ multi-stream throughputs do.  The cap is applied as a hard minimum afterwards.
 
 Fitted profiles (:func:`profile`, :meth:`Link.from_profile`) carry the
 parameters that :mod:`precopy.linkfit` fitted with ``scipy.optimize`` to the
-published throughputs in ``data/link_fit_points.csv``; they are stored in
+published throughputs in ``precopy/data/link_fit_points.csv``; they are stored in
 ``precopy/data/link_profiles.json`` with residuals and standard errors, and
 ``precopy fit-links`` re-runs the fit and rewrites that file.
 """
@@ -127,7 +127,7 @@ class Link:
         Parallel migration streams (QEMU multifd channels, vMotion streams).
     per_stream_bps : float or None, default None
         Throughput ceiling of one stream in bits/s (one vMotion stream saturates near
-        15 Gbit/s; see ``data/migration_stream_throughput.csv``).  ``None``:
+        15 Gbit/s; see ``precopy/data/migration_stream_throughput.csv``).  ``None``:
         no per-stream ceiling.
     cap_bps : float or None, default None
         A rate cap on the payload (bits/s), e.g. an administrator's limit.  It
@@ -432,7 +432,7 @@ def profile(name, *, path: str | Path | None = None) -> LinkProfile:
 
     References
     ----------
-    ``data/link_fit_points.csv`` (the fitted points and their sources);
+    ``precopy/data/link_fit_points.csv`` (the fitted points and their sources);
     :mod:`precopy.linkfit` (the fit).
 
     Examples

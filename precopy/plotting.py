@@ -996,7 +996,7 @@ def plot_measured_vs_predicted(rows, metrics=("total_time_s", "downtime_ms", "da
 
     References
     ----------
-    ``data/published_migrations.csv`` and ``data/validation_map.csv`` (sources and
+    ``precopy/data/published_migrations.csv`` and ``precopy/data/validation_map.csv`` (sources and
     mapping rules in ``data/README.md``).
 
     Examples
@@ -1133,7 +1133,7 @@ def plot_link_fit(points, fitted_gbps, profiles, max_streams: int = 16, axes=Non
 
     References
     ----------
-    ``data/link_fit_points.csv`` (the published throughputs and their sources).
+    ``precopy/data/link_fit_points.csv`` (the published throughputs and their sources).
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """Validate predictions against published measurements.
 
-``data/validation_map.csv`` maps every row of ``data/published_migrations.csv``
+``precopy/data/validation_map.csv`` maps every row of ``precopy/data/published_migrations.csv``
 to a scenario (``status=included``) or says why it is left out (compression,
 RDMA, zero-page offload, TLS, concurrency, missing data).  The rules that turn
 a published description into scenario columns are written in ``data/README.md``
@@ -629,7 +629,7 @@ def validate(map_path=MAP_FILE, seeds: int = 5, *, cv: str | None = None, source
     Parameters
     ----------
     map_path, more_map_path : path or str
-        The mapping files (``data/validation_map.csv``, ``data/validation_map_more.csv``;
+        The mapping files (``precopy/data/validation_map.csv``, ``precopy/data/validation_map_more.csv``;
         ``more_map_path=None`` leaves the second out).
     seeds : int, default 5
         Seeds per predicted scenario.
@@ -811,7 +811,7 @@ def format_report(rep: ValidationReport) -> str:
 # --- CLI: precopy validate -----------------------------------------------------------------
 
 def add_arguments(p):
-    p.add_argument("--map", default=MAP_FILE, help="mapping file (default data/validation_map.csv)")
+    p.add_argument("--map", default=MAP_FILE, help="mapping file (default precopy/data/validation_map.csv)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per scenario (default 5)")
     p.add_argument("--cv", choices=("source",), default=None,
                    help="cross-validate: 'source' refits every parameter without each source and predicts it")
