@@ -233,7 +233,7 @@ def _progress_callback(progress, total, desc):
 
 
 def parallel_map(fn, items, *, n_jobs: int | None = -1, backend: str | None = None, client=None,
-                 progress=None, desc: str = "precopy", threads: int | None = None) -> list:
+                 progress=None, desc: str = "precopy", threads: int | None = None, cost=None) -> list:
     """``[fn(x) for x in items]`` on worker processes, threads or a Dask cluster, in input order.
 
     Parameters
@@ -260,6 +260,10 @@ def parallel_map(fn, items, *, n_jobs: int | None = -1, backend: str | None = No
         Label of the progress bar.
     threads : int, optional
         Run on this many threads of this process (the ``"threading"`` backend).
+    cost : sequence of float, optional
+        An estimate of each item's work (any unit).  The items then start
+        longest first (results still in input order), so that a few long
+        items do not run alone at the end while the other workers idle.
 
     Returns
     -------
@@ -289,6 +293,14 @@ def parallel_map(fn, items, *, n_jobs: int | None = -1, backend: str | None = No
         known = sorted(set(jp.BACKENDS) | set(getattr(jp, "EXTERNAL_BACKENDS", {})))
         if backend not in known:
             raise ValueError(f"backend must be a registered joblib backend ({', '.join(known)}); got {backend!r}")
+    order = _longest_first(cost, n)
+    if order is not None:
+        out = parallel_map(fn, [items[i] for i in order], n_jobs=n_jobs, backend=backend, client=client,
+                           progress=progress, desc=desc, threads=threads)
+        back = [None] * n
+        for k, i in enumerate(order):
+            back[i] = out[k]
+        return back
     tick, close = _progress_callback(progress, n, desc)
     try:
         if client is not None:
@@ -325,6 +337,28 @@ def parallel_map(fn, items, *, n_jobs: int | None = -1, backend: str | None = No
         close()
 
 
+def _longest_first(cost, n):
+    """Indices in decreasing ``cost`` (ties in input order), or None without costs."""
+    if cost is None:
+        return None
+    c = v.reals(cost, "cost", "estimated work per item", lo=0.0)
+    if c.shape != (n,):
+        raise ValueError(f"cost must hold one estimate per item ({n}); got {c.size}")
+    return [int(i) for i in np.argsort(-c, kind="stable")]
+
+
+def _work_estimate(spec) -> float:
+    """Page writes a scenario may simulate: the guest's write rate x its policy's timeout (a bound
+    that orders the long runs first; cheap to compute, no simulation)."""
+    if isinstance(spec, Prepared):
+        wl, pol = spec.workload, spec.policy
+    else:
+        wl, pol = spec[1], spec[3]
+    wps = float(getattr(wl, "writes_per_s", 0.0) or 0.0)
+    timeout = float(getattr(pol, "timeout_s", 3600.0) or 3600.0)
+    return wps * timeout
+
+
 class _nullcontext:
     def __enter__(self):
         return None
@@ -334,10 +368,11 @@ class _nullcontext:
 
 
 #: Dask tasks per worker thread: each task runs a strided share of the items, so
-#: the scheduler handles a few dozen tasks instead of one per scenario (its
-#: per-task cost competed with the workers for the cores), and every task gets a
-#: similar mix of cheap and expensive scenarios.
-DASK_TASKS_PER_THREAD = 4
+#: the scheduler handles a few dozen tasks per thread instead of one per scenario
+#: (its per-task cost competed with the workers for the cores), and, with the
+#: items in longest-first order, every task gets a similar mix of cheap and
+#: expensive scenarios.
+DASK_TASKS_PER_THREAD = 16
 
 
 def _run_share(fn, share):
@@ -456,8 +491,9 @@ def run_all(scenarios, seed: int = 0, threads: int | None = None, progress=None,
     items = _check_scenarios(scenarios)
     if threads is None and any(isinstance(s, Prepared) for s in items):
         threads = _threads(None, len(items))
+    cost = None if len(items) < 2 else [_work_estimate(s) for s in items]
     return parallel_map(_run_one, [(s, seed) for s in items], n_jobs=n_jobs, backend=backend, client=client,
-                        progress=progress, desc="scenarios", threads=threads)
+                        progress=progress, desc="scenarios", threads=threads, cost=cost)
 
 
 def _collect(results, shape, axes, params) -> Sweep:

@@ -329,3 +329,24 @@ def test_predict_table_on_two_processes_equals_serial():
     rows = [{"scenario": f"r{k}", "memory_mib": 128, "link_gbps": 10, "workload": "hotcold", "wws_mib": 16,
              "write_mibps": 50 * k, "policy": "qemu", "seeds": 2} for k in range(1, 5)]
     assert pc.predict_table(rows, n_jobs=2) == pc.predict_table(rows)
+
+
+_CALLS = []
+
+
+def _record(x):
+    _CALLS.append(x)
+    return -x
+
+
+def test_costly_items_start_first_and_results_keep_input_order():
+    from precopy.sweeps import parallel_map
+    _CALLS.clear()
+    items = [1, 2, 3, 4, 5]
+    assert parallel_map(_record, items, n_jobs=1, cost=[0.0, 5.0, 1.0, 5.0, 9.0]) == [-1, -2, -3, -4, -5]
+    assert _CALLS == [5, 2, 4, 3, 1]                       # longest first, ties in input order
+    assert parallel_map(_record, items, n_jobs=2, cost=[1, 2, 3, 4, 5]) == [-1, -2, -3, -4, -5]
+    with pytest.raises(ValueError, match="cost must hold one estimate per item"):
+        parallel_map(_record, items, n_jobs=1, cost=[1.0])
+    with pytest.raises(ValueError, match="cost"):
+        parallel_map(_record, items, n_jobs=1, cost=[1.0, 2.0, -1.0, 0.0, 0.0])
