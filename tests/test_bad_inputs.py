@@ -507,7 +507,8 @@ def targets(tmp):
         # --- parallel execution ------------------------------------------------------------------------
         T("parallel_map", SW.parallel_map, dict(fn=abs, items=[1, -2], n_jobs=1),
           dict(fn=[1, None, "x"], items=[1, None], n_jobs=N_JOBS, backend=BACKEND, client=CLIENT,
-               progress=[1, "x"], desc=[1, None], threads=THREADS)),
+               progress=[1, "x"], desc=[1, None], threads=THREADS,
+               cost=[1, "x", [NAN, 1.0], [-1.0, 1.0], [1.0]])),
         # --- host drains ---------------------------------------------------------------------------------
         T("drain.NIC", DR.NIC, dict(rate_bps=1e10), dict(rate_bps=REAL_POS + [1e20], mtu=INT_POS + [100, 10**6])),
         T("drain.Host", DR.Host, dict(nics=(NIC,)),
