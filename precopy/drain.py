@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import math
 import os
 import tempfile
@@ -656,31 +655,11 @@ def read_vms(path, *, defaults: dict | None = None) -> list[DrainVM]:
     """
     defaults = _check_defaults(defaults)
     path = v.file_name(path, "path")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the VM table ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a text (UTF-8 CSV) file: undecodable byte at offset {e.start}") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ValueError(f"{path}: empty file; the first line must be a header with columns vm, memory_mib, "
-                         f"workload") from None
-    for h in header:
-        if h not in VM_COLUMNS:
-            raise ValueError(f"{path}: unknown column {h!r} in the header (allowed: {', '.join(VM_COLUMNS)})")
-    vms, row = [], 0
-    for cells in reader:
-        if not any(c.strip() for c in cells):
-            continue
-        row += 1
-        if len(cells) != len(header):
-            raise ValueError(f"{path}: row {row} (line {reader.line_num}): has {len(cells)} cells, the header "
-                             f"has {len(header)}")
+    from .predict import table_rows
+    vms = []
+    for row, line, raw in table_rows(path, "VM table", VM_COLUMNS, ("vm", "memory_mib", "workload")):
         try:
-            vms.append(_parse_vm(dict(zip(header, cells)), row, reader.line_num, defaults))
+            vms.append(_parse_vm(raw, row, line, defaults))
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
     try:

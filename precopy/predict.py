@@ -518,6 +518,47 @@ def predict_table(table, *, progress: bool = False, n_jobs: int | None = 1) -> l
     return out
 
 
+def table_rows(path, what: str, columns, required=()):
+    """The rows of a CSV table, after checking the file and its header: ``(row, line, cells)``
+    for each non-blank line (``row`` counts data rows from 1, ``line`` is the file line,
+    ``cells`` maps column -> text).  Errors (ValueError) name the file: unreadable or not
+    text, empty, an unknown, duplicated or missing required column, a row whose cell count
+    differs from the header's.  :func:`read_scenarios` and :func:`precopy.drain.read_vms`
+    read their tables with it.
+    """
+    path = v.file_name(path, "path")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text (UTF-8 CSV) file: undecodable byte at offset {e.start}") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ValueError(f"{path}: empty file; the first line must be a header with columns "
+                         f"{', '.join(required)}") from None
+    for h in header:
+        if h not in columns:
+            raise ValueError(f"{path}: unknown column {h!r} in the header (allowed: {', '.join(columns)})")
+    dup = [h for h, c in Counter(header).items() if c > 1]
+    if dup:
+        raise ValueError(f"{path}: column {dup[0]!r} appears more than once in the header")
+    for c in required:
+        if c not in header:
+            raise ValueError(f"{path}: required column {c!r} is missing from the header")
+    row = 0
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue                                   # blank line
+        row += 1
+        if len(cells) != len(header):
+            raise ValueError(f"{path}: row {row} (line {line}): has {len(cells)} cells, the header has {len(header)}")
+        yield row, line, dict(zip(header, cells))
+
+
 def read_scenarios(path) -> list[Scenario]:
     """Read and validate a scenario CSV (every row checked before returning).
 
@@ -528,38 +569,10 @@ def read_scenarios(path) -> list[Scenario]:
         column, or any invalid row (naming the row, its file line and the column).
     """
     path = v.file_name(path, "path")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the scenario file ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a text (UTF-8 CSV) file: undecodable byte at offset {e.start}") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ValueError(f"{path}: empty file; the first line must be a header with columns "
-                         f"{', '.join(REQUIRED_COLUMNS)}") from None
-    for h in header:
-        if h not in INPUT_COLUMNS:
-            raise ValueError(f"{path}: unknown column {h!r} in the header (allowed: {', '.join(INPUT_COLUMNS)})")
-    dup = [h for h, c in Counter(header).items() if c > 1]
-    if dup:
-        raise ValueError(f"{path}: column {dup[0]!r} appears more than once in the header")
-    for c in REQUIRED_COLUMNS:
-        if c not in header:
-            raise ValueError(f"{path}: required column {c!r} is missing from the header")
     scenarios = []
-    row = 0
-    for cells in reader:
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue                                   # blank line
-        row += 1
-        if len(cells) != len(header):
-            raise ValueError(f"{path}: row {row} (line {line}): has {len(cells)} cells, the header has {len(header)}")
+    for row, line, raw in table_rows(path, "scenario file", INPUT_COLUMNS, REQUIRED_COLUMNS):
         try:
-            scenarios.append(parse_scenario(dict(zip(header, cells)), row=row, line=line))
+            scenarios.append(parse_scenario(raw, row=row, line=line))
         except _RowError as e:
             raise ValueError(f"{path}: {e}") from None
     try:
