@@ -184,3 +184,20 @@ def memory_budget(nbytes, name, value, what):
         raise ValueError(f"{name} ({value!r}) needs about {nbytes / 2**30:.1f} GiB of working memory for {what}, "
                          f"more than this machine's {total / 2**30:.1f} GiB of physical memory; "
                          f"allowed: at most {total / 2**30:.1f} GiB for {what}")
+
+
+def cell_number(x, name, unit, *, lo=None, hi=None, lo_open=False, whole=False, default=None):
+    """A table cell (text or number; None for an empty cell) as a checked number, or ``default``
+    for an empty cell.  The ValueError says what the cell must be, without naming the column:
+    callers (scenario, VM and operator tables) prefix their row and column."""
+    if x is None:
+        return default
+    raw = x
+    if isinstance(x, str):
+        try:
+            x = float(x.strip())
+        except ValueError:
+            raise ValueError(f"must be a number ({unit}); got {raw!r}") from None
+    if whole:
+        return integer(x, name, unit, lo=lo, hi=hi)
+    return real(x, name, unit, lo=lo, hi=hi, lo_open=lo_open)

@@ -178,17 +178,8 @@ def parse_columns(raw: dict, *, policy: str = "qemu", streams: int | None = None
             raise err(col, f"does not apply {why}; leave it empty (got {val[col]!r})")
 
     def num(col, unit, *, lo=None, hi=None, lo_open=False, integer=False, default=None):
-        x = val[col]
-        if x is None:
-            return default
-        if isinstance(x, str):
-            try:
-                x = float(x.strip())
-            except ValueError:
-                raise err(col, f"must be a number ({unit}); got {val[col]!r}") from None
         try:
-            return v.integer(x, col, unit, lo=lo, hi=hi) if integer else v.real(x, col, unit, lo=lo, hi=hi,
-                                                                                  lo_open=lo_open)
+            return v.cell_number(val[col], col, unit, lo=lo, hi=hi, lo_open=lo_open, whole=integer, default=default)
         except ValueError as e:
             raise err(col, str(e)) from None
 

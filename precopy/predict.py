@@ -195,18 +195,8 @@ def parse_scenario(raw: dict, row: int | None = None, line: int | None = None) -
             raise err(k, "a value is required; got an empty cell")
 
     def num(col, unit, *, lo=None, hi=None, lo_open=False, default=None, integer=False):
-        x = val[col]
-        if x is None:
-            return default
-        if isinstance(x, str):
-            try:
-                x = float(x.strip())
-            except ValueError:
-                raise err(col, f"must be a number ({unit}); got {val[col]!r}") from None
         try:
-            if integer:
-                return v.integer(x, col, unit, lo=lo, hi=hi)
-            return v.real(x, col, unit, lo=lo, hi=hi, lo_open=lo_open)
+            return v.cell_number(val[col], col, unit, lo=lo, hi=hi, lo_open=lo_open, whole=integer, default=default)
         except ValueError as e:
             raise err(col, str(e)) from None
 
