@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -117,22 +119,24 @@ def callback(value, name):
 
 def file_name(value, name):
     """A file name (str or os.PathLike) as a ``pathlib.Path``; existence is the caller's to check."""
-    import os
-    from pathlib import Path
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
         raise ValueError(f"{name} must be a file name (str or os.PathLike); got {type(value).__name__}")
     return Path(value)
 
 
-def output_file(value, name):
-    """A file name to write (str or os.PathLike) as a ``pathlib.Path``: not a folder, in a folder that exists."""
+def output_file(value, name, *, writable: bool = False):
+    """A file name to write (str or os.PathLike) as a ``pathlib.Path``: not a folder, in a folder
+    that exists (and, with ``writable``, one the user may write in).  The command line checks
+    its output flags with it too."""
     path = file_name(value, name)
     if path.is_dir():
-        raise ValueError(f"{name} {path}: is a folder; give a file name")
+        raise ValueError(f"{name} {path}: is a folder; give a file name (e.g. {path / 'out'}{path.suffix})")
     parent = path.parent
     if not parent.is_dir():
         what = "is a file, not a folder" if parent.exists() else "does not exist"
         raise ValueError(f"{name} {path}: cannot write it: its folder {parent} {what}")
+    if writable and not os.access(parent, os.W_OK):
+        raise ValueError(f"{name} {path}: cannot write it: no permission to write in {parent}")
     return path
 
 
@@ -165,7 +169,6 @@ def reals(value, name, unit, *, lo=None, hi=None, lo_open=False, hi_open=False, 
 
 def physical_memory_bytes() -> int | None:
     """This machine's physical memory in bytes (None where the OS does not say)."""
-    import os
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):

@@ -105,30 +105,18 @@ def _check_text_file(path: Path, flag: str) -> None:
                              f"a CSV file is expected") from None
 
 
-def _check_output_file(path: Path, flag: str, *, writable: bool = True) -> None:
-    """A ValueError if ``path`` cannot be a file to write: a folder, inside a missing folder,
-    or (``writable``) in a folder the user may not write in."""
-    if path.is_dir():
-        raise ValueError(f"{flag}: {path} is a folder; give a file name (e.g. {path / 'out'}{path.suffix})")
-    parent = path.parent
-    if not parent.is_dir():
-        what = "is a file, not a folder" if parent.exists() else "does not exist"
-        raise ValueError(f"{flag}: cannot write {path}: its folder {parent} {what}")
-    if writable and not os.access(parent, os.W_OK):
-        raise ValueError(f"{flag}: cannot write {path}: no permission to write in {parent}")
-
-
 def check_paths(args, parser) -> None:
     """Check the input and output paths of a parsed command line (see the module docs)."""
     for dest in INPUT_FILES:
         v = getattr(args, dest, None)
         if isinstance(v, str) and v:
             _check_text_file(Path(v), _flag(parser, dest))
+    from ._validate import output_file
     for dest in OUTPUT_FILES:
         v = getattr(args, dest, None)
         if isinstance(v, str) and v and v != "-":
             # a default output (fit-links' packaged profiles) is only written on request
-            _check_output_file(Path(v), _flag(parser, dest), writable=v != parser.get_default(dest))
+            output_file(v, _flag(parser, dest), writable=v != parser.get_default(dest))
 
 
 def _quiet_broken_pipe() -> int:
