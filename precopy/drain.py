@@ -568,13 +568,11 @@ def _parse_vm(raw: dict, row: int, line: int | None = None, defaults: dict | Non
         raise ValueError(str(e).replace("column 'scenario'", "column 'vm'")) from None
     wl = sc.workload
     write_Bps = float(getattr(wl, "writes_per_s", 0.0)) * sc.vm.page_bytes
-    ps = None
-    if sc.hypervisor is not None:
+    ps, auto = None, False
+    if sc.hypervisor is not None:          # the preset's sender ceiling; its stream scaling unless streams are given
         from .hypervisors import get as get_hv
-        ps = get_hv(sc.hypervisor).per_stream_bps
-    auto = False
-    if sc.hypervisor is not None:
-        auto = get_hv(sc.hypervisor).auto_streams and "streams" not in r and "multifd_channels" not in r
+        hv = get_hv(sc.hypervisor)
+        ps, auto = hv.per_stream_bps, hv.auto_streams and "streams" not in r
     return DrainVM(name=sc.scenario, vm=sc.vm, workload=wl, policy=sc.policy, streams=sc.link.streams,
                    priority=prio, write_Bps=write_Bps, row=row, switchover=sc.switchover, per_stream_bps=ps,
                    hypervisor=sc.hypervisor, auto_streams=auto)
